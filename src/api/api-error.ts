@@ -1,0 +1,49 @@
+// The one error type of the HTTP API and the one envelope every error is answered with:
+// {"error":{"code","message","retryable","requestId",...details}} (design.md §6).
+
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+
+export class ApiError extends Error {
+  override name = 'ApiError'
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly options: { retryable?: boolean; details?: Record<string, unknown> } = {},
+  ) {
+    super(message)
+  }
+
+  envelope(requestId: string) {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        retryable: this.options.retryable ?? false,
+        requestId,
+        ...this.options.details,
+      },
+    }
+  }
+}
+
+/** HTTP status of each rejection code a replica or a domain decision returns. */
+const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryable: boolean }> = {
+  account_not_found: { status: 404, retryable: false },
+  key_not_found: { status: 404, retryable: false },
+  not_found: { status: 404, retryable: false },
+  idempotency_conflict: { status: 409, retryable: false },
+  insufficient_funds: { status: 422, retryable: false },
+  shard_damaged: { status: 503, retryable: true },
+}
+
+/** Turns a rejection returned as a value into the error the client sees. */
+export function fromRejection(rejection: { code: string; message: string }): ApiError {
+  const mapped = statusOfRejection[rejection.code]
+  if (mapped === undefined) throw new Error(`unmapped rejection code ${rejection.code}`)
+  const details = mapped.status === 503 ? { executionStatus: 'not_executed' } : undefined
+  return new ApiError(mapped.status, rejection.code, rejection.message, {
+    retryable: mapped.retryable,
+    ...(details && { details }),
+  })
+}

@@ -1,0 +1,90 @@
+// The node's HTTP API: middleware, route modules, the OpenAPI document and the one error handler.
+
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import { requestId } from 'hono/request-id'
+import { bodyBytesMax } from '../constants'
+import { readConfig, type NodeConfig } from '../config'
+import { ApiError } from './api-error'
+import type { AppEnv } from './app-env'
+import { adminAuth } from './middleware/admin-auth'
+import { accountRoutes } from './routes/account'
+import { adminAccountRoutes } from './routes/admin-accounts'
+import { adminDepositRoutes } from './routes/admin-deposits'
+import { adminShardRoutes } from './routes/admin-shards'
+import { healthRoutes } from './routes/health'
+import { withdrawalRoutes } from './routes/withdrawals'
+
+let config: NodeConfig | undefined
+
+export const app = new OpenAPIHono<AppEnv>()
+
+app.use(requestId({ headerName: 'X-Request-Id' }))
+app.use(async function nodeConfig(c, next) {
+  config ??= readConfig(c.env)
+  c.set('config', config)
+  await next()
+})
+app.use(
+  bodyLimit({
+    maxSize: bodyBytesMax,
+    onError: () => {
+      throw new ApiError(
+        413,
+        'body_too_large',
+        `request bodies are limited to ${bodyBytesMax} bytes`,
+      )
+    },
+  }),
+)
+app.use('/v1/admin/*', adminAuth())
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+  type: 'http',
+  scheme: 'bearer',
+})
+app.openAPIRegistry.registerComponent('securitySchemes', 'signature', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'X-API-Signature',
+  description:
+    'hex HMAC-SHA256 of X-API-Timestamp + METHOD + path with query + body, keyed by the API key secret; ' +
+    'send X-API-Key and X-API-Timestamp (ms) too',
+})
+
+app
+  .route('/', healthRoutes)
+  .route('/', adminAccountRoutes)
+  .route('/', adminDepositRoutes)
+  .route('/', adminShardRoutes)
+  .route('/', accountRoutes)
+  .route('/', withdrawalRoutes)
+
+app.doc31('/v1/openapi.json', {
+  openapi: '3.1.0',
+  info: { title: 'clearmesh', version: '1', description: 'Edge CRDT mesh for a derivatives venue' },
+})
+
+app.notFound((c) => {
+  throw new ApiError(
+    404,
+    'route_not_found',
+    `no route ${c.req.method} ${new URL(c.req.url).pathname}`,
+  )
+})
+
+app.onError((error, c) => {
+  const id = c.get('requestId') ?? 'unknown'
+  const known =
+    error instanceof ApiError
+      ? error
+      : error instanceof HTTPException && error.status === 400
+        ? new ApiError(400, 'malformed_json', 'the request body is not valid JSON')
+        : undefined
+  if (known !== undefined) return c.json(known.envelope(id), known.status)
+  console.error(
+    JSON.stringify({ msg: 'unhandled error', requestId: id, error: String(error?.stack ?? error) }),
+  )
+  return c.json(new ApiError(500, 'internal_error', 'internal error').envelope(id), 500)
+})

@@ -1,0 +1,89 @@
+// Shared pieces of every route module: the router factory (validation failures become the error
+// envelope), unwrapping replica results, and what a response reflects.
+
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { Result } from '../domain/result'
+import type { Reflects } from '../replica/shard-replica'
+import { ApiError, fromRejection } from './api-error'
+import type { AppEnv } from './app-env'
+import { ErrorEnvelope } from './schemas'
+
+export const createRouter = () =>
+  new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return
+      const issues = result.error.issues.map((issue) => ({
+        path: issue.path.join('.'),
+        message: issue.message,
+      }))
+      const first = issues[0]
+      throw new ApiError(
+        400,
+        'validation_failed',
+        first ? `${first.path || result.target}: ${first.message}` : 'invalid request',
+        { details: { issues } },
+      )
+    },
+  })
+
+/** The value of a replica result, or the client's error for its rejection. */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw fromRejection(result)
+  return result.value
+}
+
+export const reflecting = (c: Context<AppEnv>, shards: Reflects[]) => ({
+  node: c.var.config.nodeId,
+  shards,
+  at: Date.now(),
+})
+
+/** Answers a write; a replayed request id gets the stored result and `Idempotent-Replayed: true`. */
+export function respondWritten<T extends object, S extends ContentfulStatusCode>(
+  c: Context<AppEnv>,
+  body: T,
+  replayed: boolean,
+  status: S,
+) {
+  if (replayed) c.header('Idempotent-Replayed', 'true')
+  return c.json(body, status)
+}
+
+/** Digest of a request's canonical payload: a retry with another payload is a 409. */
+export async function requestDigest(payload: Record<string, string>): Promise<string> {
+  const canonical = JSON.stringify(Object.entries(payload).sort(([a], [b]) => (a < b ? -1 : 1)))
+  const bytes = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical))
+  return Array.from(new Uint8Array(bytes).subarray(0, 16), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('')
+}
+
+const errorDescriptions = {
+  400: 'invalid request',
+  401: 'missing or invalid credentials',
+  403: 'credentials lack the scope',
+  404: 'not found',
+  409: 'request id reused with another payload',
+  413: 'body too large',
+  422: 'rejected by a business rule',
+  503: 'not executed; retry',
+} as const
+
+/** OpenAPI responses for the error statuses a route can answer with. */
+export const errorsOf = (...statuses: (keyof typeof errorDescriptions)[]) =>
+  Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: errorDescriptions[status],
+        content: { 'application/json': { schema: ErrorEnvelope } },
+      },
+    ]),
+  )
+
+export const json = <T>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})

@@ -1,0 +1,74 @@
+// Operator view of this node's shard replicas: storage, digests, damage; and forced compaction.
+
+import { createRoute, z } from '@hono/zod-openapi'
+import { ApiError } from '../api-error'
+import { shardStub } from '../replicas'
+import { createRouter, errorsOf, json } from '../router'
+
+const security = [{ adminToken: [] }]
+
+const ShardStatus = z
+  .object({
+    shard: z.string(),
+    damage: z
+      .object({ where: z.string(), reason: z.string(), seq: z.number().optional() })
+      .nullable(),
+    storage: z.object({
+      logRows: z.number(),
+      logBytes: z.number(),
+      lastSeq: z.number(),
+      snapshot: z
+        .object({
+          generation: z.number(),
+          uptoSeq: z.number(),
+          chunkCount: z.number(),
+          bytes: z.number(),
+          checksum: z.string(),
+        })
+        .nullable(),
+    }),
+    stateVectorDigest: z.string().nullable(),
+    contentDigest: z.string().nullable(),
+    pending: z.boolean(),
+  })
+  .openapi('ShardStatus')
+
+const listShards = createRoute({
+  method: 'get',
+  path: '/v1/admin/shards',
+  tags: ['admin'],
+  summary: 'Every shard replica of this node: storage, digests, pending structs, damage',
+  security,
+  responses: {
+    200: json(z.object({ node: z.string(), shards: z.array(ShardStatus) }), 'status'),
+    ...errorsOf(401),
+  },
+})
+
+const compactShard = createRoute({
+  method: 'post',
+  path: '/v1/admin/shards/{shard}/compact',
+  tags: ['admin'],
+  summary: 'Fold the shard log into a snapshot now instead of on the next alarm',
+  security,
+  request: { params: z.object({ shard: z.coerce.number().int().min(0) }) },
+  responses: { 200: json(ShardStatus, 'compacted'), ...errorsOf(400, 401, 404) },
+})
+
+export const adminShardRoutes = createRouter()
+  .openapi(listShards, async (c) => {
+    const { config } = c.var
+    const shards = await Promise.all(
+      Array.from({ length: config.shardCount }, (_, shard) =>
+        shardStub(c.env, config, shard).status(),
+      ),
+    )
+    return c.json({ node: config.nodeId, shards }, 200)
+  })
+  .openapi(compactShard, async (c) => {
+    const { shard } = c.req.valid('param')
+    if (shard >= c.var.config.shardCount) throw new ApiError(404, 'not_found', `no shard ${shard}`)
+    const stub = shardStub(c.env, c.var.config, shard)
+    await stub.compact()
+    return c.json(await stub.status(), 200)
+  })

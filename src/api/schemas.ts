@@ -1,0 +1,165 @@
+// Wire schemas: the single source of request validation and of the OpenAPI document.
+// Objects are strict (an unknown field is a 400), amounts are decimal strings.
+
+import { z } from '@hono/zod-openapi'
+import { idLengthMax, idPattern, ledgerPageLimitDefault, ledgerPageLimitMax } from '../constants'
+import * as money from '../domain/money'
+import { scopes } from '../state/shard-doc'
+
+export const Id = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(1, `${what} must not be empty`)
+    .max(idLengthMax, `${what} must have at most ${idLengthMax} characters`)
+    .regex(
+      idPattern,
+      `${what} may hold letters, digits, "_" and "-", starting with a letter or digit`,
+    )
+    .openapi({ example: `${what.replace(/[^a-z]/gi, '').toLowerCase()}-1` })
+
+export const UsdAmount = z
+  .unknown()
+  .transform((value, context) => {
+    const parsed = money.parse(value, money.usdTransfer)
+    if (parsed.ok) return parsed.value
+    context.addIssue({ code: 'custom', message: parsed.message, params: { code: parsed.code } })
+    return z.NEVER
+  })
+  .openapi({
+    type: 'string',
+    example: '1250.50',
+    description: 'positive decimal string, at most 6 decimals',
+  })
+
+export const Asset = z.literal('USD', { error: 'asset must be "USD"' })
+
+export const Reflects = z
+  .object({
+    node: z.string(),
+    shards: z.array(
+      z.object({ shard: z.string(), stateVectorDigest: z.string(), pending: z.boolean() }),
+    ),
+    at: z.number().int().openapi({ description: 'node time of the read, ms since the epoch' }),
+  })
+  .openapi('Reflects', {
+    description: 'what a response reflects: the node and the shard state it read',
+  })
+
+export const ErrorEnvelope = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      retryable: z.boolean(),
+      requestId: z.string(),
+    }),
+  })
+  .openapi('Error')
+
+export const CreateAccountBody = z.strictObject({ accountId: Id('accountId').optional() })
+
+export const Account = z
+  .object({ accountId: z.string(), createdAt: z.number().int(), node: z.string() })
+  .openapi('AccountRecord')
+
+export const CreateKeyBody = z.strictObject({
+  scopes: z
+    .array(z.enum(scopes, { error: `scopes are ${scopes.join(', ')}` }))
+    .min(1, 'a key needs at least one scope')
+    .max(scopes.length),
+  label: z.string().max(idLengthMax).optional(),
+})
+
+export const CreatedKey = z
+  .object({
+    keyId: z.string(),
+    secret: z.string().openapi({ description: 'shown once; sign requests with it' }),
+    accountId: z.string(),
+    scopes: z.array(z.enum(scopes)),
+    label: z.string(),
+    createdAt: z.number().int(),
+  })
+  .openapi('CreatedKey')
+
+export const Revocation = z
+  .object({ keyId: z.string(), revokedAt: z.number().int(), node: z.string() })
+  .openapi('Revocation')
+
+export const DepositBody = z.strictObject({
+  depositId: Id('depositId'),
+  accountId: Id('accountId'),
+  asset: Asset,
+  amount: UsdAmount,
+})
+
+export const Deposit = z
+  .object({
+    depositId: z.string(),
+    accountId: z.string(),
+    asset: z.literal('USD'),
+    amount: z.string(),
+    createdAt: z.number().int(),
+    node: z.string(),
+  })
+  .openapi('Deposit')
+
+export const WithdrawalBody = z.strictObject({
+  withdrawalId: Id('withdrawalId').optional(),
+  asset: Asset,
+  amount: UsdAmount,
+})
+
+export const Withdrawal = z
+  .object({
+    withdrawalId: z.string(),
+    accountId: z.string(),
+    asset: z.literal('USD'),
+    amount: z.string(),
+    status: z.literal('approved'),
+    createdAt: z.number().int(),
+    node: z.string(),
+    reflects: Reflects,
+  })
+  .openapi('Withdrawal')
+
+export const AccountSummary = z
+  .object({
+    accountId: z.string(),
+    createdAt: z.number().int(),
+    collateral: z.string(),
+    equity: z.string(),
+    unrealizedPnl: z.string(),
+    initialMargin: z.string(),
+    maintenanceMargin: z.string(),
+    availableBalance: z.string(),
+    withdrawable: z.string(),
+    marginRatio: z.string(),
+    reflects: Reflects,
+  })
+  .openapi('Account')
+
+export const LedgerQuery = z.strictObject({
+  cursor: z.string().max(512).optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number' })
+    .int('limit must be a whole number')
+    .min(1)
+    .max(ledgerPageLimitMax)
+    .default(ledgerPageLimitDefault),
+})
+
+export const LedgerPage = z
+  .object({
+    entries: z.array(
+      z.object({
+        id: z.string(),
+        kind: z.string(),
+        amount: z.string().openapi({ description: 'signed change of the balance' }),
+        ts: z.number().int(),
+        node: z.string(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+    reflects: Reflects,
+  })
+  .openapi('LedgerPage')

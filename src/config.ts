@@ -1,0 +1,55 @@
+// The node's configuration, read once from the Worker's bindings and checked before it serves.
+
+import { shardCountDefault, shardCountMax, signatureWindowMsDefault } from './constants'
+import type { ShardReplica } from './replica/shard-replica'
+
+export type Env = {
+  SHARD: DurableObjectNamespace<ShardReplica>
+  /** This node's id in the mesh, e.g. "a". */
+  NODE_ID: string
+  /** Number of shard documents (must be equal on every node of a mesh). */
+  SHARD_COUNT?: string
+  /** Bearer token of the operator's admin API. */
+  ADMIN_TOKEN: string
+  /** Mesh-wide secret that API key secrets are derived from, so none is ever stored. */
+  KEY_SECRET: string
+  /** Receive window of signed requests, in milliseconds. */
+  SIGNATURE_WINDOW_MS?: string
+}
+
+export type NodeConfig = {
+  nodeId: string
+  shardCount: number
+  adminToken: string
+  keySecret: string
+  signatureWindowMs: number
+}
+
+const secretLengthMin = 16
+
+export function readConfig(env: Env): NodeConfig {
+  const shardCount = Number(env.SHARD_COUNT ?? shardCountDefault)
+  const signatureWindowMs = Number(env.SIGNATURE_WINDOW_MS ?? signatureWindowMsDefault)
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(env.NODE_ID ?? '')) {
+    throw new Error('NODE_ID must be 1-32 lowercase letters, digits or dashes')
+  }
+  if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > shardCountMax) {
+    throw new Error(`SHARD_COUNT must be an integer from 1 to ${shardCountMax}`)
+  }
+  if (!Number.isInteger(signatureWindowMs) || signatureWindowMs < 100) {
+    throw new Error('SIGNATURE_WINDOW_MS must be an integer of at least 100')
+  }
+  if ((env.ADMIN_TOKEN ?? '').length < secretLengthMin) {
+    throw new Error(`ADMIN_TOKEN must have at least ${secretLengthMin} characters`)
+  }
+  if ((env.KEY_SECRET ?? '').length < secretLengthMin) {
+    throw new Error(`KEY_SECRET must have at least ${secretLengthMin} characters`)
+  }
+  return {
+    nodeId: env.NODE_ID,
+    shardCount,
+    adminToken: env.ADMIN_TOKEN,
+    keySecret: env.KEY_SECRET,
+    signatureWindowMs,
+  }
+}

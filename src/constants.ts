@@ -1,0 +1,44 @@
+// Every limit of the system, named with its unit last (TigerBeetle style). Module-load assertions
+// at the bottom relate them, so a bad edit fails at start-up instead of in production.
+
+/** Decimals of the USD collateral asset: the ledger's fixed-point scale. */
+export const usdDecimals = 6
+/** Largest amount of one ledger transfer, in USD units (1e12 USD). */
+export const amountUnitsMax = 10n ** 12n * 10n ** BigInt(usdDecimals)
+/** Longest decimal string accepted before parsing (guards against huge inputs). */
+export const decimalStringLengthMax = 40
+
+/** Default number of shard documents accounts are hashed into. */
+export const shardCountDefault = 16
+export const shardCountMax = 256
+
+/** Client-chosen ids (account, deposit, withdrawal, key label): length and alphabet. */
+export const idLengthMax = 64
+export const idPattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/
+
+/** Request bodies above this size are refused with 413. */
+export const bodyBytesMax = 16 * 1024
+/** Signed requests whose timestamp differs from the node's clock by more are refused. */
+export const signatureWindowMsDefault = 5_000
+
+/** Ledger page size bounds. */
+export const ledgerPageLimitDefault = 100
+export const ledgerPageLimitMax = 500
+
+/** Snapshot chunks stay under the Durable Object's 128 KiB value limit with margin. */
+export const snapshotChunkBytesMax = 96 * 1024
+export const storedValueBytesMax = 128 * 1024
+/** Compaction is scheduled once the log tail holds this many updates or bytes. */
+export const compactionLogRowsMax = 2_000
+export const compactionLogBytesMax = 4 * 1024 * 1024
+/** Delay between the write that crosses a compaction threshold and the compaction alarm. */
+export const compactionDelayMs = 1_000
+
+/** One update larger than this is refused before it reaches storage. */
+export const updateBytesMax = storedValueBytesMax
+
+// Relations between limits, checked once at module load.
+if (snapshotChunkBytesMax >= storedValueBytesMax) throw new Error('snapshot chunk over value limit')
+if (updateBytesMax > storedValueBytesMax) throw new Error('update over value limit')
+if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')
+if (shardCountDefault > shardCountMax) throw new Error('shard count default over max')

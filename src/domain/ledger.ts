@@ -1,0 +1,118 @@
+// The ledger: every movement of money is an immutable transfer under a unique id, written once.
+// Balances are never stored; they are folded from transfers (design.md §2.1), so two replicas
+// holding the same transfers always agree on every balance.
+
+import { usdDecimals } from '../constants'
+import { assert } from './assert'
+import * as money from './money'
+
+/** Where deposited money comes from and withdrawn money goes: outside the venue. */
+export const externalAccount = '@external'
+/** Trading fees collected by the venue. */
+export const feesAccount = '@fees'
+/** The insurance fund that absorbs liquidation losses. */
+export const insuranceAccount = '@insurance'
+
+const systemAccounts = new Set([externalAccount, feesAccount, insuranceAccount])
+export const isSystemAccount = (account: string): boolean => systemAccounts.has(account)
+
+export type TransferKind = 'deposit' | 'withdrawal'
+
+/** One movement of USD from one ledger account to another, as stored in a shard document. */
+export type Transfer = {
+  /** Unique id, also the document key: `<kind>/<accountId>/<requestId>`. */
+  id: string
+  kind: TransferKind
+  from: string
+  to: string
+  /** Positive decimal string in USD. */
+  amount: string
+  /** Milliseconds since the epoch on the recording node's clock. */
+  ts: number
+  /** The node that recorded it. */
+  node: string
+  /** Digest of the request that created it: a retry with another payload is a conflict. */
+  requestDigest: string
+}
+
+export const transferId = (kind: TransferKind, accountId: string, requestId: string): string =>
+  `${kind}/${accountId}/${requestId}`
+
+export const amountUnits = (transfer: Transfer): money.Units => {
+  const parsed = money.parse(transfer.amount, money.usdTransfer)
+  assert(parsed.ok, `stored transfer ${transfer.id} has an invalid amount`)
+  return parsed.value
+}
+
+/** Folds transfers into the balance of every ledger account they touch. */
+export function balances(transfers: Iterable<Transfer>): Map<string, money.Units> {
+  const result = new Map<string, money.Units>()
+  for (const transfer of transfers) {
+    assert(transfer.from !== transfer.to, `transfer ${transfer.id} moves money to itself`)
+    const units = amountUnits(transfer)
+    result.set(transfer.from, (result.get(transfer.from) ?? 0n) - units)
+    result.set(transfer.to, (result.get(transfer.to) ?? 0n) + units)
+  }
+  return result
+}
+
+/** The balance of one account: what it received minus what it sent. */
+export function balanceOf(transfers: Iterable<Transfer>, account: string): money.Units {
+  let balance = 0n
+  for (const transfer of transfers) {
+    if (transfer.to === account) balance += amountUnits(transfer)
+    if (transfer.from === account) balance -= amountUnits(transfer)
+  }
+  return balance
+}
+
+/** The change a transfer makes to `account`'s balance (negative when it pays). */
+export function signedAmount(transfer: Transfer, account: string): money.Units {
+  if (transfer.to === account) return amountUnits(transfer)
+  assert(transfer.from === account, `transfer ${transfer.id} does not touch ${account}`)
+  return -amountUnits(transfer)
+}
+
+export type Conservation = {
+  holds: boolean
+  deposits: string
+  withdrawals: string
+  accountBalances: string
+  fees: string
+  insuranceFund: string
+}
+
+/**
+ * Checks invariant I6 from transfers alone:
+ * balances + fees + insurance fund == deposits − withdrawals, exactly.
+ */
+export function conservation(transfers: Iterable<Transfer>): Conservation {
+  let deposits = 0n
+  let withdrawals = 0n
+  let accountBalances = 0n
+  let fees = 0n
+  let insuranceFund = 0n
+  for (const transfer of transfers) {
+    const units = amountUnits(transfer)
+    if (transfer.from === externalAccount) deposits += units
+    if (transfer.to === externalAccount) withdrawals += units
+  }
+  for (const [account, balance] of balances(transfers)) {
+    if (account === feesAccount) fees += balance
+    else if (account === insuranceAccount) insuranceFund += balance
+    else if (!isSystemAccount(account)) accountBalances += balance
+  }
+  const fmt = (units: money.Units) => money.format(units, usdDecimals)
+  return {
+    holds: accountBalances + fees + insuranceFund === deposits - withdrawals,
+    deposits: fmt(deposits),
+    withdrawals: fmt(withdrawals),
+    accountBalances: fmt(accountBalances),
+    fees: fmt(fees),
+    insuranceFund: fmt(insuranceFund),
+  }
+}
+
+/** Ledger order shared by every node: time, then id (ids are unique, so the order is total). */
+export const compareTransfers = (a: Transfer, b: Transfer): number =>
+  a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)

@@ -1,0 +1,19 @@
+// Stable placement of accounts into shard documents: FNV-1a over the account id's UTF-8 bytes.
+// Every node and every version must agree on it, so it never changes for a given shard count.
+
+import { assert } from '../domain/assert'
+import { shardCountMax } from '../constants'
+
+const fnvOffset = 0x811c9dc5
+const fnvPrime = 0x01000193
+const encoder = new TextEncoder()
+
+export function shardOf(accountId: string, shardCount: number): number {
+  assert(Number.isInteger(shardCount), 'shard count is an integer')
+  assert(shardCount >= 1 && shardCount <= shardCountMax, 'shard count within bounds')
+  let hash = fnvOffset
+  for (const byte of encoder.encode(accountId)) {
+    hash = Math.imul(hash ^ byte, fnvPrime) >>> 0
+  }
+  return hash % shardCount
+}
