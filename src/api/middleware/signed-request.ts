@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Scope } from '../../state/shard-doc'
-import { ApiError } from '../api-error'
+import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { accountOfKeyId } from '../key-id'
 import { accountStub } from '../replicas'
