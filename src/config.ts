@@ -1,10 +1,19 @@
 // The node's configuration, read once from the Worker's bindings and checked before it serves.
 
-import { shardCountDefault, shardCountMax, signatureWindowMsDefault } from './constants'
+import {
+  markMaxAgeMsDefault,
+  shardCountDefault,
+  shardCountMax,
+  signatureWindowMsDefault,
+} from './constants'
+import type { Instrument } from './domain/instrument'
+import { readCatalog } from './instruments'
+import type { MarketReplica } from './replica/market-replica'
 import type { ShardReplica } from './replica/shard-replica'
 
 export type Env = {
   SHARD: DurableObjectNamespace<ShardReplica>
+  MARKET: DurableObjectNamespace<MarketReplica>
   /** This node's id in the mesh, e.g. "a". */
   NODE_ID: string
   /** Number of shard documents (must be equal on every node of a mesh). */
@@ -15,6 +24,10 @@ export type Env = {
   KEY_SECRET: string
   /** Receive window of signed requests, in milliseconds. */
   SIGNATURE_WINDOW_MS?: string
+  /** JSON array of instrument specs; the built-in catalog when unset. */
+  INSTRUMENTS?: string
+  /** A mark older than this is stale, and reads say so. */
+  MARK_MAX_AGE_MS?: string
 }
 
 export type NodeConfig = {
@@ -23,6 +36,8 @@ export type NodeConfig = {
   adminToken: string
   keySecret: string
   signatureWindowMs: number
+  instruments: Map<string, Instrument>
+  markMaxAgeMs: number
 }
 
 const secretLengthMin = 16
@@ -30,6 +45,7 @@ const secretLengthMin = 16
 export function readConfig(env: Env): NodeConfig {
   const shardCount = Number(env.SHARD_COUNT ?? shardCountDefault)
   const signatureWindowMs = Number(env.SIGNATURE_WINDOW_MS ?? signatureWindowMsDefault)
+  const markMaxAgeMs = Number(env.MARK_MAX_AGE_MS ?? markMaxAgeMsDefault)
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(env.NODE_ID ?? '')) {
     throw new Error('NODE_ID must be 1-32 lowercase letters, digits or dashes')
   }
@@ -38,6 +54,9 @@ export function readConfig(env: Env): NodeConfig {
   }
   if (!Number.isInteger(signatureWindowMs) || signatureWindowMs < 100) {
     throw new Error('SIGNATURE_WINDOW_MS must be an integer of at least 100')
+  }
+  if (!Number.isInteger(markMaxAgeMs) || markMaxAgeMs < 1) {
+    throw new Error('MARK_MAX_AGE_MS must be a positive integer')
   }
   if ((env.ADMIN_TOKEN ?? '').length < secretLengthMin) {
     throw new Error(`ADMIN_TOKEN must have at least ${secretLengthMin} characters`)
@@ -51,5 +70,7 @@ export function readConfig(env: Env): NodeConfig {
     adminToken: env.ADMIN_TOKEN,
     keySecret: env.KEY_SECRET,
     signatureWindowMs,
+    instruments: readCatalog(env.INSTRUMENTS),
+    markMaxAgeMs,
   }
 }

@@ -21,6 +21,13 @@ export const bodyBytesMax = 16 * 1024
 /** Signed requests whose timestamp differs from the node's clock by more are refused. */
 export const signatureWindowMsDefault = 5_000
 
+/** A mark price older than this is stale (reads say so). */
+export const markMaxAgeMsDefault = 30_000
+/** Depth levels a book read returns at most. */
+export const bookLevelsMax = 100
+/** Instruments an account can hold positions in (bounds every per-account fan-out). */
+export const instrumentCountMax = 32
+
 /** Ledger page size bounds. */
 export const ledgerPageLimitDefault = 100
 export const ledgerPageLimitMax = 500

@@ -2,5 +2,6 @@
 
 import { app } from './api/app'
 
+export { MarketReplica } from './replica/market-replica'
 export { ShardReplica } from './replica/shard-replica'
 export default app

@@ -34,16 +34,30 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   not_found: { status: 404, retryable: false },
   idempotency_conflict: { status: 409, retryable: false },
   insufficient_funds: { status: 422, retryable: false },
+  insufficient_margin: { status: 422, retryable: false },
+  post_only_would_take: { status: 422, retryable: false },
+  fok_not_fillable: { status: 422, retryable: false },
+  reduce_only_would_increase: { status: 422, retryable: false },
+  order_not_open: { status: 422, retryable: false },
   shard_damaged: { status: 503, retryable: true },
+  mark_unavailable: { status: 503, retryable: true },
+  not_home_node: { status: 503, retryable: true },
+  market_diverged: { status: 503, retryable: true },
 }
 
-/** Turns a rejection returned as a value into the error the client sees. */
-export function fromRejection(rejection: { code: string; message: string }): ApiError {
+/**
+ * Turns a rejection returned as a value into the error the client sees. A 503 always means the
+ * request was not executed, so the client may retry it with the same request id.
+ */
+export function fromRejection(
+  rejection: { code: string; message: string },
+  details: Record<string, unknown> = {},
+): ApiError {
   const mapped = statusOfRejection[rejection.code]
   if (mapped === undefined) throw new Error(`unmapped rejection code ${rejection.code}`)
-  const details = mapped.status === 503 ? { executionStatus: 'not_executed' } : undefined
+  const execution = mapped.status === 503 ? { executionStatus: 'not_executed' } : {}
   return new ApiError(mapped.status, rejection.code, rejection.message, {
     retryable: mapped.retryable,
-    ...(details && { details }),
+    details: { ...execution, ...details },
   })
 }

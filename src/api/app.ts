@@ -14,6 +14,9 @@ import { adminAccountRoutes } from './routes/admin-accounts'
 import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminShardRoutes } from './routes/admin-shards'
 import { healthRoutes } from './routes/health'
+import { marketRoutes } from './routes/market'
+import { orderRoutes } from './routes/orders'
+import { positionRoutes } from './routes/positions'
 import { withdrawalRoutes } from './routes/withdrawals'
 
 let config: NodeConfig | undefined
@@ -60,6 +63,9 @@ app
   .route('/', adminShardRoutes)
   .route('/', accountRoutes)
   .route('/', withdrawalRoutes)
+  .route('/', marketRoutes)
+  .route('/', orderRoutes)
+  .route('/', positionRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',

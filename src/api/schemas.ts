@@ -134,11 +134,15 @@ export const AccountSummary = z
     availableBalance: z.string(),
     withdrawable: z.string(),
     marginRatio: z.string(),
+    staleMarks: z.array(z.string()).openapi({
+      description: 'instruments of open positions whose mark is missing or older than the limit',
+    }),
     reflects: Reflects,
   })
   .openapi('Account')
 
-export const LedgerQuery = z.strictObject({
+/** Cursor paging of a listing (ledger, fills). */
+export const PageQuery = z.strictObject({
   cursor: z.string().max(512).optional(),
   limit: z.coerce
     .number({ error: 'limit must be a whole number' })

@@ -13,10 +13,10 @@ export const feesAccount = '@fees'
 /** The insurance fund that absorbs liquidation losses. */
 export const insuranceAccount = '@insurance'
 
-const systemAccounts = new Set([externalAccount, feesAccount, insuranceAccount])
-export const isSystemAccount = (account: string): boolean => systemAccounts.has(account)
+/** System accounts start with "@"; account ids cannot (see idPattern). */
+export const isSystemAccount = (account: string): boolean => account.startsWith('@')
 
-export type TransferKind = 'deposit' | 'withdrawal'
+export type TransferKind = 'deposit' | 'withdrawal' | 'fee' | 'realized_pnl'
 
 /** One movement of USD from one ledger account to another, as stored in a shard document. */
 export type Transfer = {
@@ -73,6 +73,9 @@ export function signedAmount(transfer: Transfer, account: string): money.Units {
   return -amountUnits(transfer)
 }
 
+/** Prefix of each instrument's clearing account, the counterparty of realized PnL. */
+export const clearingPrefix = '@clearing/'
+
 export type Conservation = {
   holds: boolean
   deposits: string
@@ -80,39 +83,82 @@ export type Conservation = {
   accountBalances: string
   fees: string
   insuranceFund: string
+  /** −Σ realized PnL: equals Σ unrealized PnL of the open positions, which net to zero. */
+  clearing: string
 }
 
 /**
  * Checks invariant I6 from transfers alone:
- * balances + fees + insurance fund == deposits − withdrawals, exactly.
+ * balances + fees + insurance fund + clearing == deposits − withdrawals, exactly, where clearing is
+ * the PnL still held by open positions (zero once every position is closed).
  */
 export function conservation(transfers: Iterable<Transfer>): Conservation {
+  // Read twice below: a one-shot iterable (a generator, Y.Map.values()) must be held first.
+  const list = [...transfers]
   let deposits = 0n
   let withdrawals = 0n
   let accountBalances = 0n
   let fees = 0n
   let insuranceFund = 0n
-  for (const transfer of transfers) {
+  let clearing = 0n
+  for (const transfer of list) {
     const units = amountUnits(transfer)
     if (transfer.from === externalAccount) deposits += units
     if (transfer.to === externalAccount) withdrawals += units
   }
-  for (const [account, balance] of balances(transfers)) {
+  for (const [account, balance] of balances(list)) {
     if (account === feesAccount) fees += balance
     else if (account === insuranceAccount) insuranceFund += balance
+    else if (account.startsWith(clearingPrefix)) clearing += balance
     else if (!isSystemAccount(account)) accountBalances += balance
   }
   const fmt = (units: money.Units) => money.format(units, usdDecimals)
   return {
-    holds: accountBalances + fees + insuranceFund === deposits - withdrawals,
+    holds: accountBalances + fees + insuranceFund + clearing === deposits - withdrawals,
     deposits: fmt(deposits),
     withdrawals: fmt(withdrawals),
     accountBalances: fmt(accountBalances),
     fees: fmt(fees),
     insuranceFund: fmt(insuranceFund),
+    clearing: fmt(clearing),
   }
 }
 
 /** Ledger order shared by every node: time, then id (ids are unique, so the order is total). */
-export const compareTransfers = (a: Transfer, b: Transfer): number =>
+export const compareTransfers = (a: LedgerCursor, b: LedgerCursor): number =>
   a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** One transfer as its account sees it. */
+export type LedgerEntry = {
+  id: string
+  kind: TransferKind
+  /** Signed change of the account's balance. */
+  amount: string
+  ts: number
+  node: string
+}
+
+export type LedgerCursor = { ts: number; id: string }
+
+/** The account's entries after `after`, oldest first, at most `limit`, and whether more follow. */
+export function page(
+  transfers: Iterable<Transfer>,
+  account: string,
+  after: LedgerCursor | null,
+  limit: number,
+): { entries: LedgerEntry[]; more: boolean } {
+  const ordered = [...transfers]
+    .filter((t) => t.from === account || t.to === account)
+    .filter((t) => after === null || compareTransfers(t, after) > 0)
+    .sort(compareTransfers)
+  return {
+    entries: ordered.slice(0, limit).map((t) => ({
+      id: t.id,
+      kind: t.kind,
+      amount: signedAmount(t, account) < 0n ? `-${t.amount}` : t.amount,
+      ts: t.ts,
+      node: t.node,
+    })),
+    more: ordered.length > limit,
+  }
+}

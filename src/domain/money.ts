@@ -61,7 +61,7 @@ export function parse(value: unknown, options: ParseOptions): Result<Units, Amou
     BigInt(whole!) * 10n ** BigInt(options.decimals) +
     BigInt(fraction.padEnd(options.decimals, '0') || '0')
   const units = sign === '-' ? -magnitude : magnitude
-  if (units < 0n && !options.allowNegative) {
+  if (sign === '-' && !options.allowNegative) {
     return reject('invalid_amount', 'amount must not be negative')
   }
   if (units === 0n && !options.allowZero) return reject('invalid_amount', 'amount must be positive')

@@ -15,6 +15,18 @@ export function subscribe(outbox: Outbox, listener: DurableUpdateListener): () =
   return () => outbox.listeners.delete(listener)
 }
 
+/**
+ * Hands a durable update to every listener. The update is already stored, so a failing listener
+ * must not fail the write that made it: it is logged, and the others still get the update.
+ */
 export function offer(outbox: Outbox, update: DurableUpdate): void {
-  for (const listener of outbox.listeners) listener(update)
+  for (const listener of outbox.listeners) {
+    try {
+      listener(update)
+    } catch (error) {
+      console.error(
+        JSON.stringify({ msg: 'outbox listener failed', seq: update.seq, error: String(error) }),
+      )
+    }
+  }
 }

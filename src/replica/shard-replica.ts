@@ -1,70 +1,64 @@
-// ShardReplica: the Durable Object that holds one shard document of one node.
+// ShardReplica: the Durable Object that holds one account shard document of one node: accounts,
+// API keys, ledger transfers (deposits, withdrawals) and the client order ids taken.
 //
 // Lifecycle (partyserver's shape): the constructor loads the document inside
 // blockConcurrencyWhile, so no call sees a half-loaded shard. Writes run a command in one Yjs
-// transaction, append the resulting update to SQLite in one storage transaction and only then
-// return: nothing is acknowledged before it is durable (design.md §3). Compaction folds the log
-// into a chunked snapshot on an alarm.
+// transaction and append its update to SQLite before returning: nothing is acknowledged before it
+// is durable (design.md §3). Decisions that spend an account's free collateral (withdrawals,
+// orders) read the markets and run under the account's lock.
 
 import { DurableObject } from 'cloudflare:workers'
-import * as Y from 'yjs'
-import { compactionDelayMs, compactionLogBytesMax, compactionLogRowsMax } from '../constants'
-import { readConfig, type Env } from '../config'
-import { assert } from '../domain/assert'
+import type * as Y from 'yjs'
+import { readConfig, type Env, type NodeConfig } from '../config'
 import * as accountDomain from '../domain/account'
 import * as ledger from '../domain/ledger'
 import { reject, ok, type Rejected, type Result } from '../domain/result'
 import * as accountIndex from '../state/account-index'
+import { accountFigures, orderRisk, type AccountMarketState } from '../state/account-figures'
 import * as commands from '../state/commands'
-import { contentDigest, stateVectorDigest } from '../state/digest'
+import type { OrderInput } from '../state/market-doc'
+import type { OrderView } from '../state/market-state'
 import * as shardDoc from '../state/shard-doc'
-import * as outbox from './outbox'
+import { withAccountLock, type AccountLocks } from './account-lock'
+import { marketStub } from './addressing'
+import * as durable from './durable-doc'
+import type { MarketRejection } from './market-replica'
+import type * as outbox from './outbox'
 import * as storage from './shard-storage'
 
-/** What a read reflects, so a client can tell a lagging replica from a converged one. */
-export type Reflects = { shard: string; stateVectorDigest: string; pending: boolean }
-export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
+export type Reflects = durable.Reflects
+export type ShardStatus = durable.DocStatus
 export type ReadRejection = 'shard_damaged' | 'account_not_found' | 'not_found'
+export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
 export type WriteResult<T> =
   | Result<commands.Written<T> & { reflects: Reflects }, commands.CommandRejection>
   | Rejected<'shard_damaged'>
 
-type Loaded = { doc: Y.Doc; index: accountIndex.AccountIndex }
-type Shard = { ok: true; loaded: Loaded } | { ok: false; damage: storage.Damage }
+export type OrderRejection =
+  commands.CommandRejection | MarketRejection | 'insufficient_margin' | 'mark_unavailable'
+export type OrderResult = Result<
+  { view: OrderView; replayed: boolean; reflects: Reflects },
+  OrderRejection
+>
 
-export type LedgerEntry = {
-  id: string
-  kind: ledger.TransferKind
-  /** Signed change of the account's balance. */
-  amount: string
-  ts: number
-  node: string
-}
-
-export type LedgerCursor = { ts: number; id: string }
-
-export type ShardStatus = {
-  shard: string
-  damage: storage.Damage | null
-  storage: storage.StorageStats
-  stateVectorDigest: string | null
-  contentDigest: string | null
-  pending: boolean
+export type AccountView = accountDomain.AccountSummary & {
+  createdAt: number
+  markets: AccountMarketState[]
 }
 
 export class ShardReplica extends DurableObject<Env> {
-  readonly #nodeId: string
-  readonly #outbox = outbox.create()
-  #shard!: Shard
-  /** Size of the log after the snapshot, kept in memory so a write never scans the log. */
-  #logTail = { rows: 0, bytes: 0 }
+  readonly #config: NodeConfig
+  readonly #locks: AccountLocks = new Map()
+  #held!: durable.DurableDoc
+  #index!: accountIndex.AccountIndex
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
-    this.#nodeId = readConfig(env).nodeId
+    this.#config = readConfig(env)
     void ctx.blockConcurrencyWhile(async () => {
-      storage.migrate(ctx.storage.sql)
-      this.#shard = this.#load()
+      this.#held = durable.open(ctx.id.name ?? ctx.id.toString(), ctx.storage, (doc) => {
+        this.#index = accountIndex.observe(doc)
+      })
     })
   }
 
@@ -86,208 +80,199 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#write((doc) => commands.deposit(doc, input, this.#context()))
   }
 
-  withdraw(input: commands.WithdrawalInput): WriteResult<ledger.Transfer> {
-    return this.#write((doc, index) => commands.withdraw(doc, index, input, this.#context()))
+  /** Approves a withdrawal only within what the account's figures across all markets allow. */
+  withdraw(
+    input: commands.WithdrawalInput,
+  ): Promise<WriteResult<ledger.Transfer> | Rejected<MarketRejection>> {
+    return withAccountLock(this.#locks, input.accountId, async () => {
+      const markets = await this.#markets(input.accountId)
+      if (!markets.ok) return markets
+      return this.#write((doc) => {
+        const figures = accountFigures(
+          this.#index,
+          input.accountId,
+          markets.value,
+          this.#config.instruments,
+        )
+        return commands.withdraw(doc, input, figures, this.#context())
+      })
+    })
+  }
+
+  /**
+   * Places an order: takes its client order id for good and has the instrument's matcher decide
+   * it, after a risk check that the account's available balance covers its initial margin. A retry
+   * of the same client order id replays; one that finds the matcher never saw it submits it again.
+   */
+  placeOrder(
+    input: OrderInput & { instrument: string; requestDigest: string },
+  ): Promise<OrderResult> {
+    return withAccountLock(this.#locks, input.accountId, async () => {
+      if (!this.#held.state.ok) return this.#damaged()
+      const record = { ...pick(input), orderId: input.orderId }
+      const existing = commands.existingOrder(this.#held.state.doc, record)
+      if (existing !== undefined && !existing.ok) return existing
+      const market = marketStub(this.env, this.#config, input.instrument)
+      if (existing !== undefined) {
+        const seen = await market.order(input.orderId, input.accountId)
+        if (seen.ok)
+          return ok({ view: seen.value.value, replayed: true, reflects: seen.value.reflects })
+      }
+      const risk = await this.#riskCheck(input)
+      if (!risk.ok) return risk
+      const taken = this.#write((doc) => commands.recordOrder(doc, record, this.#context()))
+      if (!taken.ok) return taken
+      const decided = await market.submit(orderInputOf(input))
+      if (!decided.ok) return decided
+      return ok({ view: decided.value.value, replayed: false, reflects: decided.value.reflects })
+    })
   }
 
   // --- reads --------------------------------------------------------------------------------
 
   key(keyId: string): Read<{ record: shardDoc.KeyRecord; revoked: boolean }> {
-    return this.#read(({ doc }) => {
+    return this.#read((doc) => {
       const record = shardDoc.keys(doc).get(keyId)
       if (record === undefined) return reject('not_found', `no API key ${keyId}`)
       return ok({ record, revoked: shardDoc.revocations(doc).has(keyId) })
     })
   }
 
-  account(accountId: string): Read<accountDomain.AccountSummary & { createdAt: number }> {
-    return this.#read(({ doc, index }) => {
+  order(accountId: string, orderId: string): Read<shardDoc.OrderRecord> {
+    return this.#read((doc) => {
+      const record = shardDoc.orders(doc).get(orderId)
+      if (record === undefined || record.accountId !== accountId)
+        return reject('not_found', `no order ${orderId}`)
+      return ok(record)
+    })
+  }
+
+  async account(accountId: string): Promise<Read<AccountView> | Rejected<MarketRejection>> {
+    const markets = await this.#markets(accountId)
+    if (!markets.ok) return markets
+    return this.#read((doc) => {
       const record = shardDoc.accounts(doc).get(accountId)
       if (record === undefined) return reject('account_not_found', `no account ${accountId}`)
-      const summary = accountDomain.summarize(commands.figures(index, accountId))
-      return ok({ ...summary, createdAt: record.createdAt })
+      const figures = accountFigures(
+        this.#index,
+        accountId,
+        markets.value,
+        this.#config.instruments,
+      )
+      return ok({
+        ...accountDomain.summarize(figures),
+        createdAt: record.createdAt,
+        markets: markets.value,
+      })
     })
   }
 
   transfer(id: string): Read<ledger.Transfer> {
-    return this.#read(({ doc }) => {
+    return this.#read((doc) => {
       const transfer = shardDoc.transfers(doc).get(id)
       return transfer === undefined ? reject('not_found', `no ${id}`) : ok(transfer)
     })
   }
 
-  /** One page of an account's ledger in the order every node agrees on (time, then id). */
+  /** One page of the account's shard transfers in the order every node agrees on (time, then id). */
   ledger(
     accountId: string,
-    after: LedgerCursor | null,
+    after: ledger.LedgerCursor | null,
     limit: number,
-  ): Read<{ entries: LedgerEntry[]; next: LedgerCursor | null }> {
-    return this.#read(({ doc, index }) => {
-      if (!shardDoc.accounts(doc).has(accountId)) {
+  ): Read<{ entries: ledger.LedgerEntry[]; more: boolean }> {
+    return this.#read((doc) => {
+      if (!shardDoc.accounts(doc).has(accountId))
         return reject('account_not_found', `no account ${accountId}`)
-      }
-      const ordered = [...accountIndex.transfersOf(index, accountId)]
-        .filter((t) => after === null || ledger.compareTransfers(t, { ...t, ...after }) > 0)
-        .sort(ledger.compareTransfers)
-      const page = ordered.slice(0, limit)
-      const last = page.at(-1)
-      return ok({
-        entries: page.map((t) => ({
-          id: t.id,
-          kind: t.kind,
-          amount: ledger.signedAmount(t, accountId) < 0n ? `-${t.amount}` : t.amount,
-          ts: t.ts,
-          node: t.node,
-        })),
-        next: ordered.length > limit && last !== undefined ? { ts: last.ts, id: last.id } : null,
-      })
+      return ok(
+        ledger.page(accountIndex.transfersOf(this.#index, accountId), accountId, after, limit),
+      )
     })
   }
 
   status(): ShardStatus {
-    const sql = this.ctx.storage.sql
-    const loaded = this.#shard.ok ? this.#shard.loaded : null
-    return {
-      shard: this.#shardName(),
-      damage: this.#shard.ok ? null : this.#shard.damage,
-      storage: storage.stats(sql),
-      stateVectorDigest: loaded && stateVectorDigest(loaded.doc),
-      contentDigest: loaded && contentDigest(loaded.doc),
-      pending: loaded !== null && shardDoc.hasPending(loaded.doc),
-    }
+    return durable.status(this.#held)
   }
 
-  // --- compaction ---------------------------------------------------------------------------
+  // --- compaction and replication seam -----------------------------------------------------
 
   override async alarm(): Promise<void> {
-    this.compact()
+    durable.compact(this.#held)
   }
 
-  /** Folds the whole log into a new snapshot in one storage transaction. */
   compact(): storage.StorageStats {
-    if (this.#shard.ok) {
-      const state = Y.encodeStateAsUpdate(this.#shard.loaded.doc)
-      const sql = this.ctx.storage.sql
-      this.ctx.storage.transactionSync(() => {
-        storage.replaceSnapshot(sql, state, storage.stats(sql).lastSeq)
-      })
-      this.#logTail = { rows: 0, bytes: 0 }
-    }
-    return storage.stats(this.ctx.storage.sql)
+    return durable.compact(this.#held)
   }
 
   /** Listens to every update this shard makes durable (the mesh's replication seam). */
   subscribe(listener: outbox.DurableUpdateListener): () => void {
-    return outbox.subscribe(this.#outbox, listener)
+    this.#held.outbox.listeners.add(listener)
+    return () => this.#held.outbox.listeners.delete(listener)
   }
 
   // --- internals ----------------------------------------------------------------------------
 
-  #load(): Shard {
-    const loaded = storage.load(this.ctx.storage.sql)
-    if (!loaded.ok) {
-      console.error(
-        JSON.stringify({ msg: 'shard damaged', shard: this.#shardName(), ...loaded.damage }),
-      )
-      return { ok: false, damage: loaded.damage }
+  async #markets(accountId: string): Promise<Result<AccountMarketState[], MarketRejection>> {
+    const states: AccountMarketState[] = []
+    for (const symbol of this.#config.instruments.keys()) {
+      const state = await marketStub(this.env, this.#config, symbol).accountState(accountId)
+      if (!state.ok) return state
+      states.push(state.value.value)
     }
-    this.#logTail = {
-      rows: loaded.tail.length,
-      bytes: loaded.tail.reduce((n, row) => n + row.body.byteLength, 0),
-    }
-    const doc = new Y.Doc()
-    Y.transact(doc, () => {
-      if (loaded.snapshot !== undefined) Y.applyUpdate(doc, loaded.snapshot)
-      for (const row of loaded.tail) Y.applyUpdate(doc, row.body)
-    })
-    return { ok: true, loaded: { doc, index: accountIndex.observe(doc) } }
+    return ok(states)
   }
 
-  #write<T>(
-    run: (doc: Y.Doc, index: accountIndex.AccountIndex) => commands.CommandResult<T>,
-  ): WriteResult<T> {
-    if (!this.#shard.ok) return this.#damaged()
-    const { doc, index } = this.#shard.loaded
-    const updates: Uint8Array[] = []
-    const capture = (update: Uint8Array) => updates.push(update)
-    doc.on('update', capture)
-    let result: commands.CommandResult<T>
-    try {
-      result = doc.transact(() => run(doc, index), this.#nodeId)
-    } catch (error) {
-      // A command that threw may have written part of its change: rebuild from what is durable.
-      this.#shard = this.#load()
-      throw error
-    } finally {
-      doc.off('update', capture)
+  async #riskCheck(
+    input: OrderInput & { instrument: string },
+  ): Promise<Result<null, OrderRejection>> {
+    const markets = await this.#markets(input.accountId)
+    if (!markets.ok) return markets
+    if (!this.#held.state.ok) return this.#damaged()
+    if (!shardDoc.accounts(this.#held.state.doc).has(input.accountId)) {
+      return reject('account_not_found', `no account ${input.accountId}`)
     }
-    assert(updates.length <= 1, 'one command makes at most one update')
-    const update = updates[0]
-    if (!result.ok) {
-      assert(update === undefined, 'a rejected command changes nothing')
-      return result
-    }
-    if (result.value.replayed) assert(update === undefined, 'a replayed command changes nothing')
-    else {
-      assert(update !== undefined, 'an accepted command makes an update')
-      this.#persist(update, this.#nodeId)
-    }
-    return ok({ ...result.value, reflects: this.#reflects(doc) })
+    const instrument = this.#config.instruments.get(input.instrument)
+    if (instrument === undefined) return reject('not_found', `no instrument ${input.instrument}`)
+    const figures = accountFigures(
+      this.#index,
+      input.accountId,
+      markets.value,
+      this.#config.instruments,
+    )
+    return orderRisk(input, instrument, markets.value, figures)
   }
 
-  /** Appends an applied update to the log; only after this returns may it be acknowledged. */
-  #persist(update: Uint8Array, origin: string): void {
-    const sql = this.ctx.storage.sql
-    let seq: number
-    try {
-      seq = this.ctx.storage.transactionSync(() => storage.append(sql, update, origin))
-    } catch (error) {
-      // The document holds a change storage refused: drop it by reloading what is durable.
-      this.#shard = this.#load()
-      throw error
-    }
-    this.#logTail.rows += 1
-    this.#logTail.bytes += update.byteLength
-    outbox.offer(this.#outbox, { seq, update, origin })
-    void this.#scheduleCompaction()
-  }
-
-  async #scheduleCompaction(): Promise<void> {
-    const { rows, bytes } = this.#logTail
-    if (rows < compactionLogRowsMax && bytes < compactionLogBytesMax) return
-    if ((await this.ctx.storage.getAlarm()) !== null) return
-    await this.ctx.storage.setAlarm(Date.now() + compactionDelayMs)
-  }
-
-  #read<T>(run: (loaded: Loaded) => Result<T, ReadRejection>): Read<T> {
-    if (!this.#shard.ok) return this.#damaged()
-    const result = run(this.#shard.loaded)
+  #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {
+    if (!this.#held.state.ok) return this.#damaged()
+    const result = durable.write(this.#held, this.#config.nodeId, run)
     if (!result.ok) return result
-    return ok({ value: result.value, reflects: this.#reflects(this.#shard.loaded.doc) })
+    return ok({ ...result.value, reflects: durable.reflects(this.#held) })
   }
 
-  #reflects(doc: Y.Doc): Reflects {
-    return {
-      shard: this.#shardName(),
-      stateVectorDigest: stateVectorDigest(doc),
-      pending: shardDoc.hasPending(doc),
-    }
+  #read<T>(run: (doc: Y.Doc) => Result<T, ReadRejection>): Read<T> {
+    if (!this.#held.state.ok) return this.#damaged()
+    const result = run(this.#held.state.doc)
+    if (!result.ok) return result
+    return ok({ value: result.value, reflects: durable.reflects(this.#held) })
   }
 
   #damaged(): Rejected<'shard_damaged'> {
-    assert(!this.#shard.ok, 'only a damaged shard refuses')
-    const { where, reason } = this.#shard.damage
-    return reject(
-      'shard_damaged',
-      `shard ${this.#shardName()} refuses to serve: ${where}: ${reason}`,
-    )
+    return reject('shard_damaged', durable.damageMessage(this.#held))
   }
 
   #context(): commands.RecordContext {
-    return { node: this.#nodeId, now: Date.now() }
-  }
-
-  #shardName(): string {
-    return this.ctx.id.name ?? this.ctx.id.toString()
+    return { node: this.#config.nodeId, now: Date.now() }
   }
 }
+
+const pick = (input: OrderInput & { instrument: string; requestDigest: string }) => ({
+  clientOrderId: input.clientOrderId,
+  accountId: input.accountId,
+  instrument: input.instrument,
+  requestDigest: input.requestDigest,
+})
+
+const orderInputOf = ({
+  instrument: _instrument,
+  requestDigest: _digest,
+  ...input
+}: OrderInput & { instrument: string; requestDigest: string }): OrderInput => input

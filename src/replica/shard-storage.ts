@@ -109,7 +109,10 @@ export function load(sql: SqlStorage): Loaded {
       return damaged('snapshot', `expected ${meta.chunkCount} chunks, found ${chunks.length}`)
     }
     snapshot = concat(chunks.map((chunk) => new Uint8Array(chunk.body)))
-    if (snapshot.byteLength !== meta.bytes || checksum(snapshot) !== meta.checksum) {
+    if (
+      snapshot.byteLength !== meta.bytes ||
+      snapshotChecksum(snapshot, meta.uptoSeq) !== meta.checksum
+    ) {
       return damaged('snapshot', 'snapshot bytes do not match their checksum')
     }
   }
@@ -118,7 +121,17 @@ export function load(sql: SqlStorage): Loaded {
     'SELECT seq, body, checksum FROM update_log WHERE seq > ? ORDER BY seq',
     meta?.uptoSeq ?? 0,
   )
+  // Sequence numbers are consecutive from the snapshot on: a gap is a lost acknowledged write.
+  let expected = (meta?.uptoSeq ?? 0) + 1
   for (const row of rows) {
+    if (row.seq !== expected) {
+      return damaged(
+        'update_log',
+        `update ${expected} is missing (next stored is ${row.seq})`,
+        expected,
+      )
+    }
+    expected += 1
     const body = new Uint8Array(row.body)
     if (checksum(body) !== row.checksum) {
       return damaged('update_log', `update ${row.seq} does not match its checksum`, row.seq)
@@ -151,7 +164,7 @@ export function replaceSnapshot(sql: SqlStorage, state: Uint8Array, uptoSeq: num
     uptoSeq,
     chunkCount,
     bytes: state.byteLength,
-    checksum: checksum(state),
+    checksum: snapshotChecksum(state, uptoSeq),
   }
   sql.exec(
     `INSERT OR REPLACE INTO snapshot_meta (id, generation, upto_seq, chunk_count, bytes, checksum)
@@ -188,6 +201,10 @@ export function stats(sql: SqlStorage): StorageStats {
     snapshot,
   }
 }
+
+/** Covers the folded sequence number too: raising it would silently hide log rows. */
+const snapshotChecksum = (state: Uint8Array, uptoSeq: number): string =>
+  checksum(state, new TextEncoder().encode(`upto:${uptoSeq}`))
 
 const damaged = (where: Damage['where'], reason: string, seq?: number): Loaded => ({
   ok: false,

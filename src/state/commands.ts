@@ -3,12 +3,13 @@
 // The caller runs each inside one Yjs transaction and persists the resulting update atomically.
 
 import type * as Y from 'yjs'
+import { amountUnitsMax } from '../constants'
+import { assert } from '../domain/assert'
 import * as account from '../domain/account'
 import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
 import * as withdrawal from '../domain/withdrawal'
-import { transfersOf, type AccountIndex } from './account-index'
 import * as shard from './shard-doc'
 
 /** Who records a command and when: the only inputs a command takes from its environment. */
@@ -79,6 +80,7 @@ export function deposit(
   input: DepositInput,
   context: RecordContext,
 ): CommandResult<ledger.Transfer> {
+  assertTransferAmount(input.amount)
   if (!shard.accounts(doc).has(input.accountId)) return accountNotFound(input.accountId)
   const id = ledger.transferId('deposit', input.accountId, input.depositId)
   const replay = replayOf(doc, id, input.requestDigest)
@@ -105,17 +107,19 @@ export type WithdrawalInput = {
   requestDigest: string
 }
 
+/** Approves a withdrawal against `figures`, the account's figures across shard and markets. */
 export function withdraw(
   doc: Y.Doc,
-  index: AccountIndex,
   input: WithdrawalInput,
+  figures: account.AccountFigures,
   context: RecordContext,
 ): CommandResult<ledger.Transfer> {
+  assertTransferAmount(input.amount)
   if (!shard.accounts(doc).has(input.accountId)) return accountNotFound(input.accountId)
   const id = ledger.transferId('withdrawal', input.accountId, input.withdrawalId)
   const replay = replayOf(doc, id, input.requestDigest)
   if (replay !== undefined) return replay
-  const decision = withdrawal.decide(figures(index, input.accountId), input.amount)
+  const decision = withdrawal.decide(figures, input.amount)
   if (!decision.ok) return decision
   // After this point, the operation must succeed.
   const transfer: ledger.Transfer = {
@@ -132,9 +136,38 @@ export function withdraw(
   return written(transfer, false)
 }
 
-/** The figures margin and withdrawal decisions are made on, folded from the account's transfers. */
-export const figures = (index: AccountIndex, accountId: string): account.AccountFigures =>
-  account.collateralOnly(ledger.balanceOf(transfersOf(index, accountId), accountId))
+export type OrderRecordInput = Omit<shard.OrderRecord, 'createdAt' | 'node'>
+
+/** The stored record of an order id: replayed for the same request, a conflict for another. */
+export function existingOrder(
+  doc: Y.Doc,
+  input: OrderRecordInput,
+): CommandResult<shard.OrderRecord> | undefined {
+  const existing = shard.orders(doc).get(input.orderId)
+  if (existing === undefined) return undefined
+  if (existing.requestDigest !== input.requestDigest) {
+    return reject(
+      'idempotency_conflict',
+      `clientOrderId ${input.clientOrderId} was already used with a different order`,
+    )
+  }
+  return written(existing, true)
+}
+
+/** Takes the client order id for good, after the risk check has passed. */
+export function recordOrder(
+  doc: Y.Doc,
+  input: OrderRecordInput,
+  context: RecordContext,
+): CommandResult<shard.OrderRecord> {
+  if (!shard.accounts(doc).has(input.accountId)) return accountNotFound(input.accountId)
+  const existing = existingOrder(doc, input)
+  if (existing !== undefined) return existing
+  // After this point, the operation must succeed.
+  const record = { ...input, createdAt: context.now, node: context.node }
+  shard.orders(doc).set(input.orderId, record)
+  return written(record, false)
+}
 
 /** A stored transfer under `id` answers a retry: the same request replays, another conflicts. */
 function replayOf(
@@ -151,6 +184,12 @@ function replayOf(
     )
   }
   return written(existing, true)
+}
+
+/** Amounts are validated at the API; a bad one here is a programmer error, never stored. */
+function assertTransferAmount(amount: money.Units): void {
+  assert(amount > 0n, 'a transfer amount is positive')
+  assert(amount <= amountUnitsMax, 'a transfer amount is within the limit')
 }
 
 const accountNotFound = (accountId: string) =>

@@ -2,6 +2,7 @@
 // unique key (design.md §2.1, §8: plain objects encode 3x smaller than nested Y.Maps); nothing is
 // ever overwritten, and nothing derived (a balance, a margin) is stored.
 
+import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
 import type { Transfer } from '../domain/ledger'
 
@@ -21,10 +22,30 @@ export type KeyRecord = {
 
 export type Revocation = { keyId: string; revokedAt: number; node: string }
 
+/** An order's entry in its account's shard: the client order id is taken for good. */
+export type OrderRecord = {
+  orderId: string
+  clientOrderId: string
+  accountId: string
+  instrument: string
+  requestDigest: string
+  createdAt: number
+  node: string
+}
+
 export const accounts = (doc: Y.Doc): Y.Map<AccountRecord> => doc.getMap('accounts')
 export const keys = (doc: Y.Doc): Y.Map<KeyRecord> => doc.getMap('keys')
 export const revocations = (doc: Y.Doc): Y.Map<Revocation> => doc.getMap('revocations')
 export const transfers = (doc: Y.Doc): Y.Map<Transfer> => doc.getMap('transfers')
+export const orders = (doc: Y.Doc): Y.Map<OrderRecord> => doc.getMap('orders')
+
+/**
+ * The order id of an account's client order id: derived, so every retry of the same client order
+ * id at any node names the same order, and ids of different accounts never collide.
+ */
+export const orderIdOf = (accountId: string, clientOrderId: string): string =>
+  'o-' +
+  createHash('sha256').update(`${accountId}\u0000${clientOrderId}`).digest('hex').slice(0, 24)
 
 /** Writes `value` under `key` unless the key is taken: entries are immutable once written. */
 export function writeOnce<T>(map: Y.Map<T>, key: string, value: T): 'written' | 'present' {

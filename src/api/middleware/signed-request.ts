@@ -3,7 +3,7 @@ import type { Scope } from '../../state/shard-doc'
 import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { accountOfKeyId } from '../key-id'
-import { accountStub } from '../replicas'
+import { accountStub } from '../../replica/addressing'
 import { constantTimeEqual, deriveKeySecret, hmacHex, signingPayload } from '../signing'
 
 /**

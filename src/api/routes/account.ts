@@ -2,9 +2,10 @@
 // comes from the verified API key, never from the request, so no path reaches another account.
 
 import { createRoute } from '@hono/zod-openapi'
-import { ApiError } from '../api-error'
+import { compareTransfers } from '../../domain/ledger'
+import { decodeCursor, encodeCursor } from '../cursor'
 import { signedRequest } from '../middleware/signed-request'
-import { accountStub } from '../replicas'
+import { accountStub, marketStub } from '../../replica/addressing'
 import { createRouter, errorsOf, json, reflecting, unwrap } from '../router'
 import * as schemas from '../schemas'
 
@@ -27,50 +28,49 @@ const getLedger = createRoute({
   summary: "The account's ledger, oldest first, one page at a time",
   security,
   middleware: [signedRequest('read')] as const,
-  request: { query: schemas.LedgerQuery },
+  request: { query: schemas.PageQuery },
   responses: { 200: json(schemas.LedgerPage, 'one page'), ...errorsOf(400, 401, 403, 503) },
 })
-
-type Cursor = { a: string; ts: number; id: string }
-
-const encodeCursor = (cursor: Cursor): string => btoa(JSON.stringify(cursor)).replace(/=+$/, '')
-
-function decodeCursor(text: string, accountId: string): { ts: number; id: string } {
-  let cursor: Partial<Cursor>
-  try {
-    cursor = JSON.parse(atob(text)) as Partial<Cursor>
-  } catch {
-    throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned')
-  }
-  if (cursor.a !== accountId || typeof cursor.ts !== 'number' || typeof cursor.id !== 'string') {
-    throw new ApiError(
-      400,
-      'invalid_cursor',
-      'cursor is not one this API returned for this account',
-    )
-  }
-  return { ts: cursor.ts, id: cursor.id }
-}
 
 export const accountRoutes = createRouter()
   .openapi(getAccount, async (c) => {
     const { accountId } = c.var.caller
     const read = unwrap(await accountStub(c.env, c.var.config, accountId).account(accountId))
-    return c.json({ accountId, ...read.value, reflects: reflecting(c, [read.reflects]) }, 200)
+    const { markets, ...summary } = read.value
+    const staleMarks = markets
+      .filter((m) => m.position.size !== 0n && (m.mark === null || m.mark.stale))
+      .map((m) => m.symbol)
+    return c.json(
+      { accountId, ...summary, staleMarks, reflects: reflecting(c, [read.reflects]) },
+      200,
+    )
   })
   .openapi(getLedger, async (c) => {
     const { accountId } = c.var.caller
+    const { config } = c.var
     const { cursor, limit } = c.req.valid('query')
     const after = cursor === undefined ? null : decodeCursor(cursor, accountId)
-    const read = unwrap(
-      await accountStub(c.env, c.var.config, accountId).ledger(accountId, after, limit),
+    const shard = unwrap(
+      await accountStub(c.env, config, accountId).ledger(accountId, after, limit),
     )
-    const next = read.value.next
+    const markets = await Promise.all(
+      [...config.instruments.keys()].map(async (symbol) =>
+        unwrap(await marketStub(c.env, config, symbol).ledger(accountId, after, limit)),
+      ),
+    )
+    const pages = [shard, ...markets]
+    const merged = pages.flatMap((p) => p.value.entries).sort(compareTransfers)
+    const entries = merged.slice(0, limit)
+    const last = entries.at(-1)
+    const more = merged.length > limit || pages.some((p) => p.value.more)
     return c.json(
       {
-        entries: read.value.entries,
-        nextCursor: next === null ? null : encodeCursor({ a: accountId, ...next }),
-        reflects: reflecting(c, [read.reflects]),
+        entries,
+        nextCursor: more && last !== undefined ? encodeCursor(accountId, last) : null,
+        reflects: reflecting(
+          c,
+          pages.map((p) => p.reflects),
+        ),
       },
       200,
     )

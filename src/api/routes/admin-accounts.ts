@@ -4,7 +4,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { deriveKeySecret } from '../signing'
 import { accountOfKeyId, newKeyId, randomHex } from '../key-id'
 import { ApiError } from '../api-error'
-import { accountStub } from '../replicas'
+import { accountStub } from '../../replica/addressing'
 import { createRouter, errorsOf, json, respondWritten, unwrap } from '../router'
 import * as schemas from '../schemas'
 

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import * as ledger from '../../domain/ledger'
 import * as money from '../../domain/money'
-import { accountStub } from '../replicas'
+import { accountStub } from '../../replica/addressing'
 import { createRouter, errorsOf, json, requestDigest, respondWritten, unwrap } from '../router'
 import * as schemas from '../schemas'
 

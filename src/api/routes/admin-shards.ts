@@ -2,7 +2,7 @@
 
 import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../api-error'
-import { shardStub } from '../replicas'
+import { shardStub } from '../../replica/addressing'
 import { createRouter, errorsOf, json } from '../router'
 
 const security = [{ adminToken: [] }]

@@ -6,7 +6,7 @@ import * as ledger from '../../domain/ledger'
 import * as money from '../../domain/money'
 import { ApiError } from '../api-error'
 import { signedRequest } from '../middleware/signed-request'
-import { accountStub } from '../replicas'
+import { accountStub } from '../../replica/addressing'
 import {
   createRouter,
   errorsOf,

@@ -1,0 +1,84 @@
+// An account's figures across its shard (deposits, withdrawals) and every market it trades
+// (positions, realized PnL, fees, resting orders), ready for the pure margin rules.
+
+import type { AccountFigures } from '../domain/account'
+import type { Instrument } from '../domain/instrument'
+import * as ledger from '../domain/ledger'
+import * as margin from '../domain/margin'
+import type * as money from '../domain/money'
+import * as positions from '../domain/position'
+import { ok, reject, type Result } from '../domain/result'
+import * as risk from '../domain/risk'
+import type { RiskRejection } from '../domain/risk'
+import { intentOf, type OrderInput } from './market-doc'
+import { transfersOf, type AccountIndex } from './account-index'
+
+export type Mark = { price: money.Units; ts: number; stale: boolean }
+
+/** What one market holds about one account. */
+export type AccountMarketState = {
+  symbol: string
+  position: positions.Position
+  realized: money.Units
+  fees: money.Units
+  resting: { remaining: money.Units; price: money.Units }[]
+  mark: Mark | null
+}
+
+/**
+ * Marks a position at the market's mark; with no mark yet, at its own average entry, so an
+ * unmarked position shows no PnL rather than an invented one.
+ */
+export function markOf(instrument: Instrument, state: AccountMarketState): money.Units {
+  if (state.mark !== null) return state.mark.price
+  return positions.averageEntry(state.position, instrument.notionalScale) ?? 0n
+}
+
+export function accountFigures(
+  index: AccountIndex,
+  accountId: string,
+  markets: readonly AccountMarketState[],
+  catalog: ReadonlyMap<string, Instrument>,
+): AccountFigures {
+  let collateral = ledger.balanceOf(transfersOf(index, accountId), accountId)
+  const marked: margin.MarkedPosition[] = []
+  const resting: margin.RestingOrder[] = []
+  for (const state of markets) {
+    const instrument = catalog.get(state.symbol)
+    if (instrument === undefined) throw new Error(`market ${state.symbol} is not listed`)
+    collateral += state.realized - state.fees
+    if (state.position.size !== 0n) {
+      marked.push({ instrument, position: state.position, mark: markOf(instrument, state) })
+    }
+    for (const order of state.resting) resting.push({ instrument, ...order })
+  }
+  return margin.figures(collateral, marked, resting)
+}
+
+/**
+ * The pre-trade risk check of an order in wire form: its margin is taken at its limit price, or at
+ * the mark for a market order (which cannot be placed before a mark exists).
+ */
+export function orderRisk(
+  input: OrderInput,
+  instrument: Instrument,
+  markets: readonly AccountMarketState[],
+  figures: AccountFigures,
+): Result<null, RiskRejection | 'mark_unavailable'> {
+  const intent = intentOf(instrument, input)
+  const mark = markets.find((state) => state.symbol === instrument.symbol)?.mark ?? null
+  const price = intent.price ?? mark?.price
+  if (price === undefined) {
+    return reject(
+      'mark_unavailable',
+      `no mark price for ${instrument.symbol} yet: market orders wait for one`,
+    )
+  }
+  const checked = risk.preTrade(figures, {
+    instrument,
+    price,
+    size: intent.size,
+    reduceOnly: intent.reduceOnly,
+  })
+  return checked.ok ? ok(null) : checked
+}

@@ -1,0 +1,167 @@
+// The Yjs schema of one instrument's market document. The instrument's matcher writes one entry
+// per step it takes (an order or a cancel it received, with every decision that step made) under
+// the step's sequence number, in one transaction: both legs of a fill, their fees and realized PnL
+// are one immutable entry, so no replica can ever hold half a fill (I5, C7).
+
+import * as Y from 'yjs'
+import type * as instruments from '../domain/instrument'
+import * as ledger from '../domain/ledger'
+import * as matcher from '../domain/matcher'
+import * as money from '../domain/money'
+
+export type OrderType = 'limit' | 'market'
+
+/** An order as received by the matcher (wire form: decimal strings). */
+export type OrderInput = {
+  kind: 'order'
+  orderId: string
+  clientOrderId: string
+  accountId: string
+  side: matcher.Side
+  type: OrderType
+  price: string | null
+  size: string
+  timeInForce: matcher.TimeInForce
+  reduceOnly: boolean
+  receivedAt: number
+}
+
+export type CancelInput = { kind: 'cancel'; orderId: string; accountId: string; receivedAt: number }
+
+export type WireDecision =
+  | { type: 'accepted'; orderId: string }
+  | { type: 'rejected'; orderId: string; reason: matcher.RejectReason }
+  | { type: 'rested'; orderId: string; price: string; remaining: string }
+  | { type: 'cancelled'; orderId: string; remaining: string; reason: matcher.CancelReason }
+  | { type: 'cancel_rejected'; orderId: string; reason: 'not_open' }
+  | WireFill
+
+export type WireFill = {
+  type: 'fill'
+  fillId: string
+  takerOrderId: string
+  makerOrderId: string
+  taker: string
+  maker: string
+  takerSide: matcher.Side
+  price: string
+  size: string
+  takerFee: string
+  makerFee: string
+  takerRealized: string
+  makerRealized: string
+}
+
+export type Step = {
+  seq: number
+  ts: number
+  node: string
+  input: OrderInput | CancelInput
+  decisions: WireDecision[]
+}
+
+export const steps = (doc: Y.Doc): Y.Map<Step> => doc.getMap('steps')
+
+/** Step keys sort in sequence order as strings. */
+export const stepKey = (seq: number): string => String(seq).padStart(12, '0')
+
+/** The domain form of an order input. */
+export function intentOf(
+  instrument: instruments.Instrument,
+  input: OrderInput,
+): matcher.OrderIntent {
+  const parse = (text: string, decimals: number) => {
+    const parsed = money.parse(text, {
+      decimals,
+      max: 10n ** 30n,
+      allowZero: false,
+      allowNegative: false,
+    })
+    if (!parsed.ok) throw new Error(`stored order ${input.orderId}: ${parsed.message}`)
+    return parsed.value
+  }
+  return {
+    orderId: input.orderId,
+    accountId: input.accountId,
+    side: input.side,
+    price: input.price === null ? null : parse(input.price, instrument.priceDecimals),
+    size: parse(input.size, instrument.sizeDecimals),
+    timeInForce: input.timeInForce,
+    reduceOnly: input.reduceOnly,
+  }
+}
+
+/** The wire form of the matcher's decisions for step `seq`; fills get ids derived from it. */
+export function wireDecisions(
+  instrument: instruments.Instrument,
+  seq: number,
+  decisions: matcher.Decision[],
+): WireDecision[] {
+  const price = (units: money.Units) => money.format(units, instrument.priceDecimals)
+  const size = (units: money.Units) => money.format(units, instrument.sizeDecimals)
+  let fills = 0
+  return decisions.map((d): WireDecision => {
+    switch (d.type) {
+      case 'accepted':
+      case 'rejected':
+      case 'cancel_rejected':
+        return d
+      case 'rested':
+        return {
+          type: d.type,
+          orderId: d.orderId,
+          price: price(d.price),
+          remaining: size(d.remaining),
+        }
+      case 'cancelled':
+        return { type: d.type, orderId: d.orderId, remaining: size(d.remaining), reason: d.reason }
+      case 'fill':
+        return {
+          ...d,
+          fillId: `${instrument.symbol}/${stepKey(seq)}/${fills++}`,
+          price: price(d.price),
+          size: size(d.size),
+          takerFee: money.formatUsd(d.takerFee),
+          makerFee: money.formatUsd(d.makerFee),
+          takerRealized: money.formatUsd(d.takerRealized),
+          makerRealized: money.formatUsd(d.makerRealized),
+        }
+    }
+  })
+}
+
+/** The clearing account of an instrument: the counterparty of every realized PnL. */
+export const clearingAccount = (symbol: string): string => `${ledger.clearingPrefix}${symbol}`
+
+/**
+ * The ledger transfers a fill implies: each side's fee to the fee account, each side's realized
+ * PnL against the instrument's clearing account. Derived, never stored, so they cannot disagree
+ * with the fill.
+ */
+export function fillTransfers(
+  symbol: string,
+  fill: WireFill,
+  ts: number,
+  node: string,
+): ledger.Transfer[] {
+  const transfers: ledger.Transfer[] = []
+  const add = (id: string, kind: ledger.TransferKind, from: string, to: string, amount: string) => {
+    if (amount === '0') return
+    const negative = amount.startsWith('-')
+    transfers.push({
+      id: `${fill.fillId}/${id}`,
+      kind,
+      from: negative ? to : from,
+      to: negative ? from : to,
+      amount: negative ? amount.slice(1) : amount,
+      ts,
+      node,
+      requestDigest: fill.fillId,
+    })
+  }
+  add('taker-fee', 'fee', fill.taker, ledger.feesAccount, fill.takerFee)
+  add('maker-fee', 'fee', fill.maker, ledger.feesAccount, fill.makerFee)
+  add('taker-pnl', 'realized_pnl', clearingAccount(symbol), fill.taker, fill.takerRealized)
+  add('maker-pnl', 'realized_pnl', clearingAccount(symbol), fill.maker, fill.makerRealized)
+  return transfers
+}

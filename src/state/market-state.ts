@@ -1,0 +1,152 @@
+// The in-memory state of a market, derived from its document: the book (by replaying every step
+// through the pure matcher, which must reproduce the stored decisions exactly), each order's
+// status, and each account's fills, realized PnL and fees. Rebuilt on load, never stored.
+
+import type * as Y from 'yjs'
+import * as instruments from '../domain/instrument'
+import * as matcher from '../domain/matcher'
+import * as money from '../domain/money'
+import * as market from './market-doc'
+
+export type OrderStatus = 'open' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected'
+
+export type OrderView = {
+  input: market.OrderInput
+  status: OrderStatus
+  filled: money.Units
+  /** Σ price × size of the fills, in USD units (average price = filledValue / filled). */
+  filledValue: money.Units
+  /** Size still working in the book. */
+  remaining: money.Units
+  reason: string | null
+  updatedAt: number
+}
+
+export type AccountActivity = {
+  fills: { fill: market.WireFill; ts: number; node: string }[]
+  realized: money.Units
+  fees: money.Units
+}
+
+export type MarketState = {
+  instrument: instruments.Instrument
+  book: matcher.Book
+  orders: Map<string, OrderView>
+  accounts: Map<string, AccountActivity>
+  nextSeq: number
+  /** Set when a stored step's decisions differ from what the matcher decides on replay. */
+  divergence: string | null
+}
+
+export const create = (instrument: instruments.Instrument): MarketState => ({
+  instrument,
+  book: matcher.create(instrument),
+  orders: new Map(),
+  accounts: new Map(),
+  nextSeq: 1,
+  divergence: null,
+})
+
+/** Rebuilds the state from every step of the document, in sequence order. */
+export function replay(instrument: instruments.Instrument, doc: Y.Doc): MarketState {
+  const state = create(instrument)
+  const stored = [...market.steps(doc).values()].sort((a, b) => a.seq - b.seq)
+  for (const step of stored) {
+    if (step.seq !== state.nextSeq) {
+      state.divergence ??= `step ${state.nextSeq} is missing (next stored is ${step.seq})`
+      break
+    }
+    const decided = take(state, step.input, { ts: step.ts, node: step.node })
+    if (JSON.stringify(decided.decisions) !== JSON.stringify(step.decisions)) {
+      state.divergence ??= `step ${step.seq}: replayed decisions differ from the stored ones`
+    }
+  }
+  return state
+}
+
+/** Runs the matcher on one input and records its decisions in the derived state. */
+export function take(
+  state: MarketState,
+  input: market.OrderInput | market.CancelInput,
+  at: { ts: number; node: string },
+): market.Step {
+  const seq = state.nextSeq++
+  const decided =
+    input.kind === 'order'
+      ? matcher.submit(state.book, market.intentOf(state.instrument, input))
+      : [matcher.cancel(state.book, input.orderId)]
+  const decisions = market.wireDecisions(state.instrument, seq, decided)
+  const step: market.Step = { seq, ts: at.ts, node: at.node, input, decisions }
+  if (input.kind === 'order') {
+    state.orders.set(input.orderId, {
+      input,
+      status: 'open',
+      filled: 0n,
+      filledValue: 0n,
+      remaining: 0n,
+      reason: null,
+      updatedAt: at.ts,
+    })
+  }
+  for (const decision of decided) record(state, decision, at)
+  for (const decision of decisions) if (decision.type === 'fill') recordFill(state, decision, at)
+  return step
+}
+
+function record(state: MarketState, decision: matcher.Decision, at: { ts: number }): void {
+  // 'accepted' opens the view (done by take); 'cancel_rejected' changes nothing.
+  if (decision.type === 'accepted' || decision.type === 'cancel_rejected') return
+  const touched =
+    decision.type === 'fill' ? [decision.takerOrderId, decision.makerOrderId] : [decision.orderId]
+  for (const orderId of touched) {
+    const view = state.orders.get(orderId)
+    if (view === undefined) continue
+    view.updatedAt = at.ts
+    if (decision.type === 'rejected') {
+      view.status = 'rejected'
+      view.reason = decision.reason
+      continue
+    }
+    if (decision.type === 'cancelled') view.reason = decision.reason
+    if (decision.type === 'fill') {
+      view.filled += decision.size
+      view.filledValue += instruments.notional(state.instrument, decision.price, decision.size)
+    }
+    const resting = state.book.orders.get(orderId)
+    view.remaining = resting?.remaining ?? 0n
+    if (resting !== undefined) view.status = view.filled > 0n ? 'partially_filled' : 'open'
+    else if (view.filled === sizeOf(state, view)) view.status = 'filled'
+    else {
+      // Not resting and not wholly filled: cancelled, or a reduce-only order capped at its position.
+      view.status = 'cancelled'
+      view.reason ??= 'reduce_only_capped'
+    }
+  }
+}
+
+const sizeOf = (state: MarketState, view: OrderView) =>
+  market.intentOf(state.instrument, view.input).size
+
+function recordFill(
+  state: MarketState,
+  fill: market.WireFill,
+  at: { ts: number; node: string },
+): void {
+  const usd = (text: string) => {
+    const parsed = money.parse(text, { ...money.usdTransfer, allowZero: true, allowNegative: true })
+    if (!parsed.ok) throw new Error(`fill ${fill.fillId}: ${parsed.message}`)
+    return parsed.value
+  }
+  const sides = [
+    { account: fill.taker, realized: fill.takerRealized, fee: fill.takerFee },
+    { account: fill.maker, realized: fill.makerRealized, fee: fill.makerFee },
+  ]
+  for (const side of sides) {
+    let activity = state.accounts.get(side.account)
+    if (activity === undefined)
+      state.accounts.set(side.account, (activity = { fills: [], realized: 0n, fees: 0n }))
+    activity.fills.push({ fill, ts: at.ts, node: at.node })
+    activity.realized += usd(side.realized)
+    activity.fees += usd(side.fee)
+  }
+}
