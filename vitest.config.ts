@@ -1,8 +1,15 @@
 // Three projects: pure code in Node, code inside the Workers runtime, and whole nodes driven from
 // outside (real processes, sockets, kills).
 
+import { readFileSync } from 'node:fs'
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+
+/** The default catalog plus SOL-PERP, matched on another node, to exercise order routing. */
+const testInstruments = readFileSync(
+  new URL('./test/support/instruments.json', import.meta.url),
+  'utf8',
+)
 
 export const testSecrets = {
   ADMIN_TOKEN: 'test-admin-token-0123456789',
@@ -17,7 +24,9 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { ...testSecrets, SHARD_COUNT: '4' } },
+            miniflare: {
+              bindings: { ...testSecrets, SHARD_COUNT: '4', INSTRUMENTS: testInstruments },
+            },
           }),
         ],
         test: { name: 'runtime', include: ['test/replica/**/*.test.ts', 'test/api/**/*.test.ts'] },
