@@ -212,9 +212,12 @@ export class ShardReplica extends DurableObject<Env> {
   // --- internals ----------------------------------------------------------------------------
 
   async #markets(accountId: string): Promise<Result<AccountMarketState[], MarketRejection>> {
+    const symbols = [...this.#config.instruments.keys()]
+    const read = await Promise.all(
+      symbols.map((symbol) => marketStub(this.env, this.#config, symbol).accountState(accountId)),
+    )
     const states: AccountMarketState[] = []
-    for (const symbol of this.#config.instruments.keys()) {
-      const state = await marketStub(this.env, this.#config, symbol).accountState(accountId)
+    for (const state of read) {
       if (!state.ok) return state
       states.push(state.value.value)
     }
