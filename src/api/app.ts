@@ -41,19 +41,41 @@ app.use(
     },
   }),
 )
+app.use(async function jsonBodies(c, next) {
+  const type = c.req.header('content-type') ?? ''
+  if (c.req.raw.body !== null && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      'request bodies must be JSON: send Content-Type: application/json',
+    )
+  }
+  await next()
+})
 app.use('/v1/admin/*', adminAuth())
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
   type: 'http',
   scheme: 'bearer',
 })
+app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'X-API-Key',
+  description: 'the API key id',
+})
+app.openAPIRegistry.registerComponent('securitySchemes', 'timestamp', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'X-API-Timestamp',
+  description: "milliseconds since the epoch, within the receive window of the node's clock",
+})
 app.openAPIRegistry.registerComponent('securitySchemes', 'signature', {
   type: 'apiKey',
   in: 'header',
   name: 'X-API-Signature',
   description:
-    'hex HMAC-SHA256 of X-API-Timestamp + METHOD + path with query + body, keyed by the API key secret; ' +
-    'send X-API-Key and X-API-Timestamp (ms) too',
+    'hex HMAC-SHA256 of X-API-Timestamp + METHOD + path with query + body, keyed by the API key secret',
 })
 
 app

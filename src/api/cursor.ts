@@ -10,12 +10,13 @@ export const encodeCursor = (accountId: string, at: LedgerCursor): string =>
   btoa(JSON.stringify({ a: accountId, ts: at.ts, id: at.id } satisfies Wire)).replace(/=+$/, '')
 
 export function decodeCursor(text: string, accountId: string): LedgerCursor {
-  let cursor: Partial<Wire>
+  let parsed: unknown
   try {
-    cursor = JSON.parse(atob(text)) as Partial<Wire>
+    parsed = JSON.parse(atob(text))
   } catch {
     throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned')
   }
+  const cursor = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Wire>
   if (cursor.a !== accountId || typeof cursor.ts !== 'number' || typeof cursor.id !== 'string') {
     throw new ApiError(
       400,

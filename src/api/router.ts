@@ -67,6 +67,7 @@ const errorDescriptions = {
   404: 'not found',
   409: 'request id reused with another payload',
   413: 'body too large',
+  415: 'body is not JSON',
   422: 'rejected by a business rule',
   503: 'not executed; retry',
 } as const

@@ -141,15 +141,27 @@ export const AccountSummary = z
   })
   .openapi('Account')
 
+/** A whole-number query parameter from 1 to `max`: digits only (no "1e2", no "0x10"). */
+export const WholeNumberQuery = (name: string, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,6}$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, `${name} must be at least 1`)
+        .max(max, `${name} must be at most ${max}`),
+    )
+    .optional()
+    .transform((value) => value ?? fallback)
+    .openapi({ type: 'integer', minimum: 1, maximum: max, default: fallback })
+
 /** Cursor paging of a listing (ledger, fills). */
 export const PageQuery = z.strictObject({
   cursor: z.string().max(512).optional(),
-  limit: z.coerce
-    .number({ error: 'limit must be a whole number' })
-    .int('limit must be a whole number')
-    .min(1)
-    .max(ledgerPageLimitMax)
-    .default(ledgerPageLimitDefault),
+  limit: WholeNumberQuery('limit', ledgerPageLimitMax, ledgerPageLimitDefault),
 })
 
 export const LedgerPage = z

@@ -2,7 +2,7 @@
 
 import { z } from '@hono/zod-openapi'
 import { bookLevelsMax } from '../constants'
-import { Id, Reflects } from './schemas'
+import { Id, Reflects, WholeNumberQuery } from './schemas'
 
 const Decimal = (example: string, description: string) =>
   z
@@ -120,7 +120,7 @@ export const Fill = z
   .openapi('Fill')
 
 export const BookQuery = z.strictObject({
-  levels: z.coerce.number().int().min(1).max(bookLevelsMax).default(20),
+  levels: WholeNumberQuery('levels', bookLevelsMax, 20),
 })
 
 export const Book = z

@@ -12,7 +12,8 @@ import { constantTimeEqual } from '../signing'
 export const adminAuth = (): MiddlewareHandler<AppEnv> =>
   async function adminAuth(c, next) {
     const header = c.req.header('Authorization') ?? ''
-    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : ''
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    const token = /^bearer /i.test(header) ? header.slice('bearer '.length) : ''
     if (token === '') {
       throw new ApiError(
         401,

@@ -48,8 +48,7 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
     }
     const key = await accountStub(c.env, c.var.config, accountId).key(keyId)
     if (!key.ok) {
-      if (key.code === 'shard_damaged')
-        throw new ApiError(503, key.code, key.message, { retryable: true })
+      if (key.code === 'shard_damaged') throw fromRejection(key)
       throw new ApiError(401, 'invalid_api_key', 'unknown API key')
     }
     if (key.value.value.revoked)

@@ -9,7 +9,7 @@ import { accountStub, marketStub } from '../../replica/addressing'
 import { createRouter, errorsOf, json, reflecting, unwrap } from '../router'
 import * as schemas from '../schemas'
 
-const security = [{ signature: [] }]
+const security = [{ apiKey: [], timestamp: [], signature: [] }]
 
 const getAccount = createRoute({
   method: 'get',

@@ -22,7 +22,10 @@ const createAccount = createRoute({
       required: true,
     },
   },
-  responses: { 201: json(schemas.Account, 'created or replayed'), ...errorsOf(400, 401, 503) },
+  responses: {
+    201: json(schemas.Account, 'created or replayed'),
+    ...errorsOf(400, 413, 415, 401, 503),
+  },
 })
 
 const createKey = createRoute({
@@ -35,7 +38,10 @@ const createKey = createRoute({
     params: z.object({ accountId: schemas.Id('accountId') }),
     body: { content: { 'application/json': { schema: schemas.CreateKeyBody } }, required: true },
   },
-  responses: { 201: json(schemas.CreatedKey, 'created'), ...errorsOf(400, 401, 404, 503) },
+  responses: {
+    201: json(schemas.CreatedKey, 'created'),
+    ...errorsOf(400, 413, 415, 401, 404, 503),
+  },
 })
 
 const revokeKey = createRoute({

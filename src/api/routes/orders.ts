@@ -20,7 +20,7 @@ import * as trading from '../trading-schemas'
 import { orderWire } from '../trading-wire'
 import { listed } from './market'
 
-const security = [{ signature: [] }]
+const security = [{ apiKey: [], timestamp: [], signature: [] }]
 
 const placeOrder = createRoute({
   method: 'post',
@@ -34,7 +34,7 @@ const placeOrder = createRoute({
   },
   responses: {
     201: json(trading.OrderReply, 'decided by the matcher (or replayed)'),
-    ...errorsOf(400, 401, 403, 409, 422, 503),
+    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503),
   },
 })
 

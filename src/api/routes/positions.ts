@@ -9,7 +9,7 @@ import * as schemas from '../schemas'
 import * as trading from '../trading-schemas'
 import { fillWire, positionWire } from '../trading-wire'
 
-const security = [{ signature: [] }]
+const security = [{ apiKey: [], timestamp: [], signature: [] }]
 
 const getPositions = createRoute({
   method: 'get',

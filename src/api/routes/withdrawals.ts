@@ -18,7 +18,7 @@ import {
 } from '../router'
 import * as schemas from '../schemas'
 
-const security = [{ signature: [] }]
+const security = [{ apiKey: [], timestamp: [], signature: [] }]
 
 const requestWithdrawal = createRoute({
   method: 'post',
@@ -33,7 +33,7 @@ const requestWithdrawal = createRoute({
   },
   responses: {
     201: json(schemas.Withdrawal, 'approved (or replayed)'),
-    ...errorsOf(400, 401, 403, 409, 422, 503),
+    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503),
   },
 })
 

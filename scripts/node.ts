@@ -1,0 +1,204 @@
+// Runs one clearmesh node locally: the Worker bundled as wrangler would bundle it, served by
+// miniflare (workerd) with its Durable Objects persisted under the node's data folder.
+//
+//   npm run node -- --id a --port 8787 --data .mesh/a [--shards 16] [--host 127.0.0.1]
+//
+// Prints `clearmesh node <id> listening on http://<host>:<port>` once the node answers, which is
+// what scripts/start.ts and the node tests wait for.
+
+import { mkdir } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Log, LogLevel, Miniflare } from 'miniflare'
+import { shardCountMax } from '../src/constants'
+import { bundleWorker } from './lib/bundle'
+import { integerOption, parseOptions, runMain, UsageError } from './lib/cli'
+import { readyLine, adminTokenLine } from './lib/node-process'
+import { resolveSecret, type Secret } from './lib/secrets'
+import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url))
+
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--shards <n>] [--host <host>]
+  --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
+  --port    TCP port to serve on (0 picks a free one)
+  --data    folder that keeps this node's Durable Objects and development secrets
+  --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
+  --host    address to listen on (default 127.0.0.1)
+env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET (generated into the data folder when unset)`
+
+type NodeArgs = {
+  id: string
+  port: number
+  data: string
+  host: string
+  shards: number | undefined
+}
+
+function parseNodeArgs(argv: string[]): NodeArgs {
+  const { id, port, data, shards, host } = parseOptions(argv, {
+    id: { type: 'string' },
+    port: { type: 'string' },
+    data: { type: 'string' },
+    shards: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+  })
+  if (id === undefined || port === undefined || data === undefined) {
+    throw new UsageError('--id, --port and --data are required')
+  }
+  // Same rule as the Worker's NODE_ID check, so a bad id fails here and not at the first request.
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(id)) {
+    throw new UsageError('--id must be 1-32 lowercase letters, digits or dashes')
+  }
+  return {
+    id,
+    port: integerOption('--port', port, 0, 65_535),
+    data: resolve(data),
+    host,
+    shards: shards === undefined ? undefined : integerOption('--shards', shards, 1, shardCountMax),
+  }
+}
+
+/** The bundle lives beside the data folder, not in it: the data folder holds only state. */
+const bundlePath = (data: string) => join(dirname(data), '.build', basename(data), 'worker.mjs')
+
+function miniflareOptions(
+  args: NodeArgs,
+  config: WorkerConfig,
+  scriptPath: string,
+  secrets: { adminToken: string; keySecret: string },
+) {
+  return {
+    name: config.name,
+    modules: true,
+    scriptPath,
+    // Module names are paths relative to this root; workerd refuses names that climb out of it.
+    modulesRoot: dirname(scriptPath),
+    compatibilityDate: config.compatibilityDate,
+    compatibilityFlags: config.compatibilityFlags,
+    durableObjects: config.durableObjects,
+    durableObjectsPersist: args.data,
+    bindings: {
+      ...config.vars,
+      NODE_ID: args.id,
+      ...(args.shards !== undefined && { SHARD_COUNT: String(args.shards) }),
+      ADMIN_TOKEN: secrets.adminToken,
+      KEY_SECRET: secrets.keySecret,
+    },
+    host: args.host,
+    port: args.port,
+    // Never fetch Request.cf from the internet: a node must start offline, and fast.
+    cf: false,
+    log: new Log(LogLevel.WARN),
+  }
+}
+
+/**
+ * Miniflare installs SIGINT/SIGTERM handlers that exit with 128+signal before an async dispose
+ * could run; remove the ones it added so this runner decides how to stop. Its `exit` hook stays,
+ * so workerd is still killed if this process exits any other way.
+ */
+function withoutMiniflareSignalHandlers<T>(create: () => T): T {
+  const signals = ['SIGINT', 'SIGTERM'] as const
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]))
+  const created = create()
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener)
+    }
+  }
+  return created
+}
+
+/** Resolves with the exit code once SIGINT or SIGTERM arrived and workerd is disposed. */
+function stopOnSignals(mf: Miniflare): Promise<number> & { signalled: boolean } {
+  let resolveStopped!: (code: number) => void
+  const stopped = Object.assign(new Promise<number>((resolve) => (resolveStopped = resolve)), {
+    signalled: false,
+  })
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal means "now": do not wait for dispose again.
+    if (stopped.signalled) process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+    stopped.signalled = true
+    mf.dispose().then(
+      () => resolveStopped(0),
+      (error: unknown) => {
+        console.error(`clearmesh node: dispose failed: ${String(error)}`)
+        resolveStopped(1)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  return stopped
+}
+
+/** Serving means the Worker answers through the socket with a valid config, not just a bound port. */
+async function checkServing(url: string, id: string): Promise<void> {
+  const response = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(30_000) })
+  const body = (await response.json().catch(() => null)) as { node?: string } | null
+  if (response.status !== 200 || body?.node !== id) {
+    throw new Error(`health check answered ${response.status} ${JSON.stringify(body)}`)
+  }
+}
+
+/** Said once, on the start that generated the secret: where it is kept from now on. */
+const generatedNote = (id: string, what: string, secret: Secret) =>
+  secret.source === 'generated'
+    ? [`clearmesh node ${id} ${what} generated into ${secret.file}`]
+    : []
+
+/** Waits until the node serves, then prints the secrets' origin and the ready line. */
+async function announceWhenServing(
+  mf: Miniflare,
+  args: NodeArgs,
+  adminToken: Secret,
+  keySecret: Secret,
+): Promise<void> {
+  const ready = await mf.ready
+  const url = `http://${args.host.includes(':') ? `[${args.host}]` : args.host}:${ready.port}`
+  await checkServing(ready.href, args.id)
+  console.log(adminTokenLine(args.id, adminToken.source === 'env' ? undefined : adminToken.value))
+  const notes = [
+    ...generatedNote(args.id, 'admin token', adminToken),
+    ...generatedNote(args.id, 'key secret', keySecret),
+  ]
+  for (const note of notes) console.log(note)
+  console.log(readyLine(args.id, url))
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseNodeArgs(argv)
+  await mkdir(args.data, { recursive: true })
+  const adminToken = await resolveSecret(
+    process.env.CLEARMESH_ADMIN_TOKEN,
+    join(args.data, 'admin-token'),
+  )
+  const keySecret = await resolveSecret(
+    process.env.CLEARMESH_KEY_SECRET,
+    join(args.data, 'key-secret'),
+  )
+  const config = await loadWorkerConfig(
+    join(repoRoot, 'wrangler.toml'),
+    join(repoRoot, 'node_modules', '.cache', 'clearmesh'),
+  )
+  const scriptPath = bundlePath(args.data)
+  await bundleWorker(config.main, scriptPath)
+  const options = miniflareOptions(args, config, scriptPath, {
+    adminToken: adminToken.value,
+    keySecret: keySecret.value,
+  })
+  const mf = withoutMiniflareSignalHandlers(() => new Miniflare(options))
+  const stopped = stopOnSignals(mf)
+  // A signal during start-up disposes miniflare and makes `ready` fail: that is a clean stop.
+  return announceWhenServing(mf, args, adminToken, keySecret).then(
+    () => stopped,
+    async (error: unknown) => {
+      if (stopped.signalled) return stopped
+      await mf.dispose().catch(() => undefined)
+      throw error
+    },
+  )
+}
+
+runMain('clearmesh node', usage, main)

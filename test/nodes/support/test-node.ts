@@ -1,0 +1,102 @@
+// A real clearmesh node for a test: its own process group, a free port, a temporary data folder,
+// known secrets. It can be SIGKILLed (node and workerd together) and restarted from its folder.
+
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  groupAlive,
+  signalGroup,
+  spawnNode,
+  type NodeExit,
+  type NodeProcess,
+  type NodeSpec,
+} from '../../../scripts/lib/node-process'
+import { apiClient, type ApiClient } from '../../support/api-client'
+
+export type TestNode = {
+  readonly id: string
+  readonly dataDir: string
+  readonly adminToken: string
+  /** Base URL of the running process; the port stays the same across restarts. */
+  url(): string
+  client(): ApiClient
+  /** SIGKILL to the node's group; resolves once neither the node nor its workerd is left. */
+  kill(): Promise<void>
+  /** Starts the node again from the same data folder; resolves with ms from spawn to ready. */
+  restart(): Promise<number>
+  /** Process group id of the current process (the node's pid). */
+  pid(): number
+  /** Graceful stop (SIGTERM) and removal of the data folder; the exit, if it was running. */
+  stop(): Promise<NodeExit | undefined>
+  /** The last lines the current process printed. */
+  output(): string
+}
+
+export type TestNodeOptions = { id?: string; shards?: number }
+
+const running = new Set<NodeProcess>()
+
+// However the test run ends, no node (or workerd) outlives it.
+process.once('exit', () => running.forEach((node) => signalGroup(node.pid, 'SIGKILL')))
+
+async function spawnReady(spec: NodeSpec): Promise<{ node: NodeProcess; url: string; ms: number }> {
+  const startedAt = performance.now()
+  const node = spawnNode(spec, { readyTimeoutMs: 90_000 })
+  running.add(node)
+  void node.exited.then(() => running.delete(node))
+  try {
+    const url = await node.ready
+    return { node, url, ms: performance.now() - startedAt }
+  } catch (error) {
+    await node.kill()
+    throw error
+  }
+}
+
+/** Starts a node; the first start picks a free port (port 0) that every restart then reuses. */
+export async function startTestNode(
+  options: TestNodeOptions = {},
+): Promise<TestNode & { coldStartMs: number }> {
+  const id = options.id ?? 'a'
+  const root = await mkdtemp(join(tmpdir(), 'clearmesh-node-'))
+  const adminToken = `admin-${randomBytes(12).toString('hex')}`
+  const spec: NodeSpec = {
+    id,
+    port: 0,
+    data: join(root, id),
+    env: {
+      CLEARMESH_ADMIN_TOKEN: adminToken,
+      CLEARMESH_KEY_SECRET: `keys-${randomBytes(12).toString('hex')}`,
+    },
+  }
+  if (options.shards !== undefined) spec.shards = options.shards
+  let current = await spawnReady(spec)
+  spec.port = Number(new URL(current.url).port)
+
+  return {
+    id,
+    dataDir: spec.data,
+    adminToken,
+    coldStartMs: current.ms,
+    url: () => current.url,
+    client: () => apiClient(fetch, current.url, adminToken),
+    output: () => current.node.output(),
+    async kill() {
+      await current.node.kill()
+      if (groupAlive(current.node.pid)) throw new Error(`node ${id} left a live process behind`)
+    },
+    async restart() {
+      if (groupAlive(current.node.pid)) throw new Error(`node ${id} is still running`)
+      current = await spawnReady(spec)
+      return current.ms
+    },
+    pid: () => current.node.pid,
+    async stop() {
+      const exit = groupAlive(current.node.pid) ? await current.node.stop() : undefined
+      await rm(root, { recursive: true, force: true })
+      return exit
+    },
+  }
+}
