@@ -98,50 +98,73 @@ export function define(spec: InstrumentSpec): Instrument {
 
 export type PriceSizeError = 'invalid_price' | 'invalid_size'
 
-/** Parses an order price: positive, on the tick grid. */
-export function parsePrice(
-  instrument: Instrument,
-  value: unknown,
-): Result<money.Units, PriceSizeError> {
+type Grid = {
+  code: PriceSizeError
+  what: string
+  decimals: number
+  /** Largest whole part allowed, as a power of ten. */
+  wholeDigits: number
+  step: money.Units
+  stepText: string
+  stepName: string
+  minimum: money.Units
+  minimumText: string
+}
+
+/** Parses a positive decimal on a grid of `step`, at least `minimum`. */
+function parseOnGrid(grid: Grid, value: unknown): Result<money.Units, PriceSizeError> {
   const parsed = money.parse(value, {
-    decimals: instrument.priceDecimals,
-    max: 10n ** BigInt(12 + instrument.priceDecimals),
+    decimals: grid.decimals,
+    max: 10n ** BigInt(grid.wholeDigits + grid.decimals),
     allowZero: false,
     allowNegative: false,
   })
-  if (!parsed.ok) return reject('invalid_price', `price: ${parsed.message}`)
-  if (parsed.value % instrument.tick !== 0n) {
+  if (!parsed.ok) return reject(grid.code, `${grid.what}: ${parsed.message}`)
+  if (parsed.value % grid.step !== 0n) {
     return reject(
-      'invalid_price',
-      `price must be a multiple of the tick size ${instrument.spec.tickSize}`,
+      grid.code,
+      `${grid.what} must be a multiple of the ${grid.stepName} ${grid.stepText}`,
     )
+  }
+  if (parsed.value < grid.minimum) {
+    return reject(grid.code, `${grid.what} is below the minimum ${grid.minimumText}`)
   }
   return ok(parsed.value)
 }
 
+/** Parses an order price: positive, on the tick grid. */
+export const parsePrice = (instrument: Instrument, value: unknown) =>
+  parseOnGrid(
+    {
+      code: 'invalid_price',
+      what: 'price',
+      decimals: instrument.priceDecimals,
+      wholeDigits: 12,
+      step: instrument.tick,
+      stepText: instrument.spec.tickSize,
+      stepName: 'tick size',
+      minimum: instrument.tick,
+      minimumText: instrument.spec.tickSize,
+    },
+    value,
+  )
+
 /** Parses an order size: at least the minimum, on the lot grid. */
-export function parseSize(
-  instrument: Instrument,
-  value: unknown,
-): Result<money.Units, PriceSizeError> {
-  const parsed = money.parse(value, {
-    decimals: instrument.sizeDecimals,
-    max: 10n ** BigInt(9 + instrument.sizeDecimals),
-    allowZero: false,
-    allowNegative: false,
-  })
-  if (!parsed.ok) return reject('invalid_size', `size: ${parsed.message}`)
-  if (parsed.value % instrument.lot !== 0n) {
-    return reject(
-      'invalid_size',
-      `size must be a multiple of the lot size ${instrument.spec.lotSize}`,
-    )
-  }
-  if (parsed.value < instrument.minSize) {
-    return reject('invalid_size', `size is below the minimum ${instrument.spec.minSize}`)
-  }
-  return ok(parsed.value)
-}
+export const parseSize = (instrument: Instrument, value: unknown) =>
+  parseOnGrid(
+    {
+      code: 'invalid_size',
+      what: 'size',
+      decimals: instrument.sizeDecimals,
+      wholeDigits: 9,
+      step: instrument.lot,
+      stepText: instrument.spec.lotSize,
+      stepName: 'lot size',
+      minimum: instrument.minSize,
+      minimumText: instrument.spec.minSize,
+    },
+    value,
+  )
 
 export const formatPrice = (instrument: Instrument, units: money.Units) =>
   money.format(units, instrument.priceDecimals)

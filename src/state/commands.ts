@@ -86,18 +86,7 @@ export function deposit(
   const replay = replayOf(doc, id, input.requestDigest)
   if (replay !== undefined) return replay
   // After this point, the operation must succeed.
-  const transfer: ledger.Transfer = {
-    id,
-    kind: 'deposit',
-    from: ledger.externalAccount,
-    to: input.accountId,
-    amount: money.formatUsd(input.amount),
-    ts: context.now,
-    node: context.node,
-    requestDigest: input.requestDigest,
-  }
-  shard.writeOnce(shard.transfers(doc), id, transfer)
-  return written(transfer, false)
+  return recordTransfer(doc, id, 'deposit', ledger.externalAccount, input.accountId, input, context)
 }
 
 export type WithdrawalInput = {
@@ -122,18 +111,15 @@ export function withdraw(
   const decision = withdrawal.decide(figures, input.amount)
   if (!decision.ok) return decision
   // After this point, the operation must succeed.
-  const transfer: ledger.Transfer = {
+  return recordTransfer(
+    doc,
     id,
-    kind: 'withdrawal',
-    from: input.accountId,
-    to: ledger.externalAccount,
-    amount: money.formatUsd(input.amount),
-    ts: context.now,
-    node: context.node,
-    requestDigest: input.requestDigest,
-  }
-  shard.writeOnce(shard.transfers(doc), id, transfer)
-  return written(transfer, false)
+    'withdrawal',
+    input.accountId,
+    ledger.externalAccount,
+    input,
+    context,
+  )
 }
 
 export type OrderRecordInput = Omit<shard.OrderRecord, 'createdAt' | 'node'>
@@ -167,6 +153,32 @@ export function recordOrder(
   const record = { ...input, createdAt: context.now, node: context.node }
   shard.orders(doc).set(input.orderId, record)
   return written(record, false)
+}
+
+function recordTransfer(
+  doc: Y.Doc,
+  id: string,
+  kind: ledger.TransferKind,
+  from: string,
+  to: string,
+  input: { amount: money.Units; requestDigest: string },
+  context: RecordContext,
+): CommandResult<ledger.Transfer> {
+  const transfer: ledger.Transfer = {
+    id,
+    kind,
+    from,
+    to,
+    amount: money.formatUsd(input.amount),
+    ts: context.now,
+    node: context.node,
+    requestDigest: input.requestDigest,
+  }
+  assert(
+    shard.writeOnce(shard.transfers(doc), id, transfer) === 'written',
+    'a new transfer id is free',
+  )
+  return written(transfer, false)
 }
 
 /** A stored transfer under `id` answers a retry: the same request replays, another conflicts. */

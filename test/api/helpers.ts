@@ -144,24 +144,12 @@ export async function expectRejectedUnchanged(
 }
 
 /** Sends a raw request and parses its JSON answer like the test client does. */
-export async function sendRaw(
+export const sendRaw = (
   method: string,
   path: string,
   headers: Record<string, string>,
   body?: BodyInit,
-): Promise<Reply> {
-  const init: RequestInit = { method, headers }
-  if (body !== undefined) init.body = body
-  const response = await fetcher(base + path, init)
-  const text = await response.text()
-  let parsed: unknown = text
-  try {
-    parsed = text.length > 0 ? JSON.parse(text) : null
-  } catch {
-    // Not JSON: the raw text is what the test sees.
-  }
-  return { status: response.status, headers: response.headers, body: parsed }
-}
+): Promise<Reply> => api.raw(method, path, headers, body)
 
 export type Tamper = {
   /** What is signed; defaults to what is sent. */

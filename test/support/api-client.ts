@@ -12,7 +12,7 @@ export function apiClient(fetcher: Fetch, base: string, adminToken: string) {
     method: string,
     path: string,
     headers: Record<string, string>,
-    body?: string,
+    body?: BodyInit,
   ) => {
     const init: RequestInit = { method, headers }
     if (body !== undefined) init.body = body
@@ -30,6 +30,8 @@ export function apiClient(fetcher: Fetch, base: string, adminToken: string) {
     body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
 
   return {
+    /** A request exactly as given: no auth, no added headers. */
+    raw: send,
     /** An admin call; `body` objects are sent as JSON, strings as they are. */
     admin(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
       return send(

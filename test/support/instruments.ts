@@ -1,17 +1,9 @@
 import * as instruments from '../../src/domain/instrument'
+import { readCatalog } from '../../src/instruments'
 
-/** BTC-PERP as the examples in the tests work it by hand: 10% / 5% margin, 2 / 5 bp fees. */
-export const btc = instruments.define({
-  symbol: 'BTC-PERP',
-  tickSize: '0.5',
-  lotSize: '0.001',
-  minSize: '0.001',
-  initialMarginRate: '0.1',
-  maintenanceMarginRate: '0.05',
-  makerFeeRate: '0.0002',
-  takerFeeRate: '0.0005',
-  homeNode: 'a',
-})
+/** BTC-PERP of the built-in catalog, which the examples in the tests work by hand: 10% / 5%
+ * margin, 2 / 5 bp fees, tick 0.5, lot 0.001. */
+export const btc = readCatalog(undefined).get('BTC-PERP')!
 
 export const price = (text: string) => {
   const parsed = instruments.parsePrice(btc, text)
