@@ -1,7 +1,8 @@
 // Runs one clearmesh node locally: the Worker bundled as wrangler would bundle it, served by
 // miniflare (workerd) with its Durable Objects persisted under the node's data folder.
 //
-//   npm run node -- --id a --port 8787 --data .mesh/a [--shards 16] [--host 127.0.0.1]
+//   npm run node -- --id a --port 8787 --data .mesh/a [--peers b=http://127.0.0.1:8788,...]
+//                   [--shards 16] [--host 127.0.0.1]
 //
 // Prints `clearmesh node <id> listening on http://<host>:<port>` once the node answers, which is
 // what scripts/start.ts and the node tests wait for.
@@ -19,13 +20,15 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--shards <n>] [--host <host>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
+  --peers   the other nodes of the mesh, e.g. b=http://127.0.0.1:8788,c=http://127.0.0.1:8789
   --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
   --host    address to listen on (default 127.0.0.1)
-env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET (generated into the data folder when unset)`
+env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET (generated into the data
+     folder when unset; every node of a mesh needs the same key and mesh secrets)`
 
 type NodeArgs = {
   id: string
@@ -33,15 +36,17 @@ type NodeArgs = {
   data: string
   host: string
   shards: number | undefined
+  peers: string
 }
 
 function parseNodeArgs(argv: string[]): NodeArgs {
-  const { id, port, data, shards, host } = parseOptions(argv, {
+  const { id, port, data, shards, host, peers } = parseOptions(argv, {
     id: { type: 'string' },
     port: { type: 'string' },
     data: { type: 'string' },
     shards: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
+    peers: { type: 'string', default: '' },
   })
   if (id === undefined || port === undefined || data === undefined) {
     throw new UsageError('--id, --port and --data are required')
@@ -56,6 +61,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     data: resolve(data),
     host,
     shards: shards === undefined ? undefined : integerOption('--shards', shards, 1, shardCountMax),
+    peers,
   }
 }
 
@@ -66,7 +72,7 @@ function miniflareOptions(
   args: NodeArgs,
   config: WorkerConfig,
   scriptPath: string,
-  secrets: { adminToken: string; keySecret: string },
+  secrets: { adminToken: string; keySecret: string; meshSecret: string },
 ) {
   return {
     name: config.name,
@@ -84,6 +90,8 @@ function miniflareOptions(
       ...(args.shards !== undefined && { SHARD_COUNT: String(args.shards) }),
       ADMIN_TOKEN: secrets.adminToken,
       KEY_SECRET: secrets.keySecret,
+      MESH_SECRET: secrets.meshSecret,
+      PEERS: args.peers,
     },
     host: args.host,
     port: args.port,
@@ -142,6 +150,18 @@ async function checkServing(url: string, id: string): Promise<void> {
   }
 }
 
+/**
+ * Replicas start their mesh links when they first load; reading the mesh status loads every one,
+ * so a restarted node catches up from its peers without waiting for a client.
+ */
+async function wakeReplicas(url: string, adminToken: string): Promise<void> {
+  const response = await fetch(new URL('/v1/mesh/status', url), {
+    headers: { authorization: `Bearer ${adminToken}` },
+    signal: AbortSignal.timeout(30_000),
+  })
+  if (response.status !== 200) throw new Error(`mesh status answered ${response.status}`)
+}
+
 /** Said once, on the start that generated the secret: where it is kept from now on. */
 const generatedNote = (id: string, what: string, secret: Secret) =>
   secret.source === 'generated'
@@ -158,6 +178,7 @@ async function announceWhenServing(
   const ready = await mf.ready
   const url = `http://${args.host.includes(':') ? `[${args.host}]` : args.host}:${ready.port}`
   await checkServing(ready.href, args.id)
+  await wakeReplicas(ready.href, adminToken.value)
   console.log(adminTokenLine(args.id, adminToken.source === 'env' ? undefined : adminToken.value))
   const notes = [
     ...generatedNote(args.id, 'admin token', adminToken),
@@ -178,6 +199,10 @@ async function main(argv: string[]): Promise<number> {
     process.env.CLEARMESH_KEY_SECRET,
     join(args.data, 'key-secret'),
   )
+  const meshSecret = await resolveSecret(
+    process.env.CLEARMESH_MESH_SECRET,
+    join(args.data, 'mesh-secret'),
+  )
   const config = await loadWorkerConfig(
     join(repoRoot, 'wrangler.toml'),
     join(repoRoot, 'node_modules', '.cache', 'clearmesh'),
@@ -187,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
   const options = miniflareOptions(args, config, scriptPath, {
     adminToken: adminToken.value,
     keySecret: keySecret.value,
+    meshSecret: meshSecret.value,
   })
   const mf = withoutMiniflareSignalHandlers(() => new Miniflare(options))
   const stopped = stopOnSignals(mf)

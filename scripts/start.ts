@@ -1,5 +1,6 @@
-// Starts the default local deployment: `--nodes` nodes (default 1) named a, b, c... on ports
-// 8787, 8788... with data under .mesh/<id>, each its own child process running scripts/node.ts.
+// Starts the default local deployment: a mesh of `--nodes` nodes (default 3) named a, b, c... on
+// ports 8787, 8788... with data under .mesh/<id>, each its own child process running
+// scripts/node.ts with every other node as its peer.
 // Prints every node's URL and the admin token; Ctrl-C stops every node and exits 0.
 //
 //   npm start [-- --nodes 3] [--port 8787] [--data .mesh] [--shards 16] [--host 127.0.0.1]
@@ -11,7 +12,7 @@ import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from './lib/n
 import { resolveSecret } from './lib/secrets'
 
 const usage = `usage: npm start [-- --nodes <n>] [--port <first port>] [--data <root>] [--shards <n>] [--host <host>]
-  --nodes   how many nodes, named a, b, c... (default 1)
+  --nodes   how many nodes, named a, b, c... (default 3)
   --port    port of the first node; node i serves on port + i (default 8787)
   --data    folder holding one data folder per node (default .mesh)
   --shards  number of shard documents (default: wrangler.toml)
@@ -23,7 +24,7 @@ const nodeIds = 'abcdefghijklmnopqrstuvwxyz'
 
 function parseStartArgs(argv: string[]): StartArgs {
   const values = parseOptions(argv, {
-    nodes: { type: 'string', default: '1' },
+    nodes: { type: 'string', default: '3' },
     port: { type: 'string', default: '8787' },
     data: { type: 'string', default: '.mesh' },
     shards: { type: 'string' },
@@ -42,8 +43,8 @@ function parseStartArgs(argv: string[]): StartArgs {
 }
 
 /**
- * The admin token and key secret are mesh-wide (an API key must verify on every node), so they
- * are resolved once and handed to every node. They live in the first node's data folder, where
+ * The admin token, key secret and mesh secret are mesh-wide (an API key must verify on every node,
+ * peers prove the mesh secret to each other), so they are resolved once and handed to every node. They live in the first node's data folder, where
  * `npm run node -- --id a --data .mesh/a` keeps them too, so both ways of starting agree.
  */
 async function meshSecrets(firstNodeData: string) {
@@ -55,13 +56,28 @@ async function meshSecrets(firstNodeData: string) {
     process.env.CLEARMESH_KEY_SECRET,
     join(firstNodeData, 'key-secret'),
   )
-  return { adminToken: adminToken.value, keySecret: keySecret.value }
+  const meshSecret = await resolveSecret(
+    process.env.CLEARMESH_MESH_SECRET,
+    join(firstNodeData, 'mesh-secret'),
+  )
+  return { adminToken: adminToken.value, keySecret: keySecret.value, meshSecret: meshSecret.value }
 }
 
 function nodeSpecs(args: StartArgs, env: Record<string, string>): NodeSpec[] {
+  const url = (i: number) => `http://${args.host}:${args.port + i}`
   return Array.from({ length: args.nodes }, (_, i) => {
     const id = nodeIds[i]!
-    const spec: NodeSpec = { id, port: args.port + i, data: join(args.data, id), host: args.host }
+    const peers = Array.from({ length: args.nodes }, (_, j) => j)
+      .filter((j) => j !== i)
+      .map((j) => `${nodeIds[j]}=${url(j)}`)
+      .join(',')
+    const spec: NodeSpec = {
+      id,
+      port: args.port + i,
+      data: join(args.data, id),
+      host: args.host,
+      peers,
+    }
     if (args.shards !== undefined) spec.shards = args.shards
     return { ...spec, env }
   })
@@ -82,7 +98,11 @@ async function stopAll(nodes: NodeProcess[]): Promise<boolean> {
 async function main(argv: string[]): Promise<number> {
   const args = parseStartArgs(argv)
   const secrets = await meshSecrets(join(args.data, nodeIds[0]!))
-  const env = { CLEARMESH_ADMIN_TOKEN: secrets.adminToken, CLEARMESH_KEY_SECRET: secrets.keySecret }
+  const env = {
+    CLEARMESH_ADMIN_TOKEN: secrets.adminToken,
+    CLEARMESH_KEY_SECRET: secrets.keySecret,
+    CLEARMESH_MESH_SECRET: secrets.meshSecret,
+  }
   const nodes = nodeSpecs(args, env).map(startNode)
   // Nodes run in their own process groups, so a terminal's Ctrl-C reaches only this process:
   // forward it. If this process dies any other way, take the nodes (and their workerd) along.

@@ -28,6 +28,10 @@ export type Env = {
   INSTRUMENTS?: string
   /** A mark older than this is stale, and reads say so. */
   MARK_MAX_AGE_MS?: string
+  /** The other nodes of the mesh: `b=http://127.0.0.1:8788,c=http://127.0.0.1:8789`. */
+  PEERS?: string
+  /** Secret every node of the mesh holds; peers prove it to open a link. */
+  MESH_SECRET?: string
 }
 
 export type NodeConfig = {
@@ -38,15 +42,19 @@ export type NodeConfig = {
   signatureWindowMs: number
   instruments: Map<string, Instrument>
   markMaxAgeMs: number
+  /** Peer node id → base URL; empty for a single node. */
+  peers: Map<string, string>
+  meshSecret: string
 }
 
 const secretLengthMin = 16
+const nodeIdPattern = /^[a-z0-9][a-z0-9-]{0,31}$/
 
 export function readConfig(env: Env): NodeConfig {
   const shardCount = Number(env.SHARD_COUNT ?? shardCountDefault)
   const signatureWindowMs = Number(env.SIGNATURE_WINDOW_MS ?? signatureWindowMsDefault)
   const markMaxAgeMs = Number(env.MARK_MAX_AGE_MS ?? markMaxAgeMsDefault)
-  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(env.NODE_ID ?? '')) {
+  if (!nodeIdPattern.test(env.NODE_ID ?? '')) {
     throw new Error('NODE_ID must be 1-32 lowercase letters, digits or dashes')
   }
   if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > shardCountMax) {
@@ -57,6 +65,12 @@ export function readConfig(env: Env): NodeConfig {
   }
   if (!Number.isInteger(markMaxAgeMs) || markMaxAgeMs < 1) {
     throw new Error('MARK_MAX_AGE_MS must be a positive integer')
+  }
+  const peers = readPeers(env.PEERS, env.NODE_ID)
+  if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
+    throw new Error(
+      `MESH_SECRET must have at least ${secretLengthMin} characters when PEERS is set`,
+    )
   }
   if ((env.ADMIN_TOKEN ?? '').length < secretLengthMin) {
     throw new Error(`ADMIN_TOKEN must have at least ${secretLengthMin} characters`)
@@ -72,5 +86,23 @@ export function readConfig(env: Env): NodeConfig {
     signatureWindowMs,
     instruments: readCatalog(env.INSTRUMENTS),
     markMaxAgeMs,
+    peers,
+    meshSecret: env.MESH_SECRET ?? '',
   }
+}
+
+/** Parses `id=url,id=url`; a peer is another node, reached at an http(s) URL. */
+export function readPeers(text: string | undefined, self: string): Map<string, string> {
+  const peers = new Map<string, string>()
+  for (const entry of (text ?? '').split(',').filter((part) => part.trim() !== '')) {
+    const [id, url, ...rest] = entry.trim().split('=')
+    if (id === undefined || url === undefined || rest.length > 0 || !nodeIdPattern.test(id)) {
+      throw new Error(`PEERS entry "${entry}" is not id=url`)
+    }
+    if (!/^https?:\/\/[^\s/]+$/.test(url))
+      throw new Error(`PEERS url "${url}" is not http(s)://host[:port]`)
+    if (id === self || peers.has(id)) throw new Error(`PEERS names ${id} twice or names this node`)
+    peers.set(id, url)
+  }
+  return peers
 }

@@ -41,11 +41,24 @@ export const compactionLogBytesMax = 4 * 1024 * 1024
 /** Delay between the write that crosses a compaction threshold and the compaction alarm. */
 export const compactionDelayMs = 1_000
 
+/** Mesh links: heartbeats, the silence after which a link is dead, reconnect backoff. */
+export const heartbeatIntervalMs = 1_000
+export const heartbeatTimeoutMs = 5_000
+export const reconnectDelayMsMin = 100
+export const reconnectDelayMsMax = 5_000
+/** Lifetime of the mesh tokens a node issues when it dials a peer. */
+export const meshTokenLifetimeMs = 60_000
+/** A frame larger than this closes the link (a catch-up beyond it needs chunking). */
+export const frameBytesMax = 32 * 1024 * 1024
+/** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
+export const maintenanceIntervalMs = 5_000
+
 /** One update larger than this is refused before it reaches storage. */
 export const updateBytesMax = storedValueBytesMax
 
 // Relations between limits, checked once at module load.
 if (snapshotChunkBytesMax >= storedValueBytesMax) throw new Error('snapshot chunk over value limit')
 if (updateBytesMax > storedValueBytesMax) throw new Error('update over value limit')
+if (heartbeatIntervalMs * 3 > heartbeatTimeoutMs) throw new Error('heartbeat timeout under 3 beats')
 if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')
 if (shardCountDefault > shardCountMax) throw new Error('shard count default over max')

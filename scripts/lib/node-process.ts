@@ -27,6 +27,8 @@ export type NodeSpec = {
   data: string
   shards?: number
   host?: string
+  /** The other nodes of the mesh: `b=http://127.0.0.1:8788,c=...`. */
+  peers?: string
   /** Added to this process's environment, e.g. CLEARMESH_ADMIN_TOKEN. */
   env?: Record<string, string>
 }
@@ -60,6 +62,7 @@ export function nodeArgs(spec: NodeSpec): string[] {
   const args = ['--id', spec.id, '--port', String(spec.port), '--data', spec.data]
   if (spec.shards !== undefined) args.push('--shards', String(spec.shards))
   if (spec.host !== undefined) args.push('--host', spec.host)
+  if (spec.peers !== undefined && spec.peers !== '') args.push('--peers', spec.peers)
   return args
 }
 

@@ -15,6 +15,7 @@ import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminShardRoutes } from './routes/admin-shards'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
+import { meshRoutes } from './routes/mesh'
 import { orderRoutes } from './routes/orders'
 import { positionRoutes } from './routes/positions'
 import { withdrawalRoutes } from './routes/withdrawals'
@@ -88,6 +89,7 @@ app
   .route('/', marketRoutes)
   .route('/', orderRoutes)
   .route('/', positionRoutes)
+  .route('/', meshRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',

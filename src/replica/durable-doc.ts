@@ -108,9 +108,12 @@ function persist(held: DurableDoc, update: Uint8Array, origin: string): void {
   void scheduleCompaction(held)
 }
 
+/** Whether the log after the snapshot has grown past a compaction threshold. */
+export const compactionDue = (held: DurableDoc): boolean =>
+  held.logTail.rows >= compactionLogRowsMax || held.logTail.bytes >= compactionLogBytesMax
+
 async function scheduleCompaction(held: DurableDoc): Promise<void> {
-  const { rows, bytes } = held.logTail
-  if (rows < compactionLogRowsMax && bytes < compactionLogBytesMax) return
+  if (!compactionDue(held)) return
   if ((await held.storage.getAlarm()) !== null) return
   await held.storage.setAlarm(Date.now() + compactionDelayMs)
 }

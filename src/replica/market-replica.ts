@@ -16,7 +16,10 @@ import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
+import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
+import * as replicaMesh from './replica-mesh'
+import type { MeshStatus } from './shard-replica'
 import * as storage from './shard-storage'
 
 export type MarketRejection = 'shard_damaged' | 'market_diverged' | 'not_home_node' | 'not_found'
@@ -27,6 +30,7 @@ export class MarketReplica extends DurableObject<Env> {
   readonly #instrument: Instrument
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
+  #mesh!: replication.Replication
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -42,7 +46,20 @@ export class MarketReplica extends DurableObject<Env> {
       this.#held = durable.open(name, ctx.storage, (doc: Y.Doc) => {
         this.#state = marketState.replay(instrument, doc)
       })
+      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
+        // Steps from the home node's matcher: replay them through the matcher, in order.
+        if (this.#held.state.ok) marketState.catchUp(this.#state, this.#held.state.doc)
+      })
     })
+  }
+
+  /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
+  override async fetch(request: Request): Promise<Response> {
+    return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  meshStatus(): MeshStatus {
+    return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
   }
 
   /** Matches one order on the home node; the step is durable before this returns. */
@@ -176,7 +193,7 @@ export class MarketReplica extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    durable.compact(this.#held)
+    await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
   }
 
   #take(input: market.OrderInput | market.CancelInput): void {

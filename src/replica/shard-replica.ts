@@ -21,13 +21,16 @@ import type { OrderView } from '../state/market-state'
 import * as shardDoc from '../state/shard-doc'
 import { withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
+import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
+import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
 import type * as outbox from './outbox'
 import * as storage from './shard-storage'
 
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
+export type MeshStatus = durable.DocStatus & { links: ReturnType<typeof replication.status> }
 export type ReadRejection = 'shard_damaged' | 'account_not_found' | 'not_found'
 export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
 export type WriteResult<T> =
@@ -51,6 +54,7 @@ export class ShardReplica extends DurableObject<Env> {
   readonly #locks: AccountLocks = new Map()
   #held!: durable.DurableDoc
   #index!: accountIndex.AccountIndex
+  #mesh!: replication.Replication
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -59,7 +63,18 @@ export class ShardReplica extends DurableObject<Env> {
       this.#held = durable.open(ctx.id.name ?? ctx.id.toString(), ctx.storage, (doc) => {
         this.#index = accountIndex.observe(doc)
       })
+      // The account index observes the document, so remote updates need no extra step.
+      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => undefined)
     })
+  }
+
+  /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
+  override async fetch(request: Request): Promise<Response> {
+    return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  meshStatus(): MeshStatus {
+    return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
   }
 
   // --- writes -------------------------------------------------------------------------------
@@ -196,7 +211,7 @@ export class ShardReplica extends DurableObject<Env> {
   // --- compaction and replication seam -----------------------------------------------------
 
   override async alarm(): Promise<void> {
-    durable.compact(this.#held)
+    await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
   }
 
   compact(): storage.StorageStats {

@@ -50,18 +50,26 @@ export const create = (instrument: instruments.Instrument): MarketState => ({
 /** Rebuilds the state from every step of the document, in sequence order. */
 export function replay(instrument: instruments.Instrument, doc: Y.Doc): MarketState {
   const state = create(instrument)
-  const stored = [...market.steps(doc).values()].sort((a, b) => a.seq - b.seq)
-  for (const step of stored) {
-    if (step.seq !== state.nextSeq) {
-      state.divergence ??= `step ${state.nextSeq} is missing (next stored is ${step.seq})`
-      break
-    }
+  catchUp(state, doc)
+  return state
+}
+
+/**
+ * Takes every step the document holds beyond the state, in sequence order, stopping at the first
+ * gap (a step not yet received). Each replayed step must reproduce its stored decisions exactly.
+ */
+export function catchUp(state: MarketState, doc: Y.Doc): void {
+  const stored = market.steps(doc)
+  for (
+    let step = stored.get(market.stepKey(state.nextSeq));
+    step !== undefined;
+    step = stored.get(market.stepKey(state.nextSeq))
+  ) {
     const decided = take(state, step.input, { ts: step.ts, node: step.node })
     if (JSON.stringify(decided.decisions) !== JSON.stringify(step.decisions)) {
       state.divergence ??= `step ${step.seq}: replayed decisions differ from the stored ones`
     }
   }
-  return state
 }
 
 /** Runs the matcher on one input and records its decisions in the derived state. */

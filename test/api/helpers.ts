@@ -1,11 +1,13 @@
 // Shared pieces of the HTTP API tests: a client bound to the Worker under test, raw signed
-// requests that tests can tamper with, the shard-state fingerprint that proves a rejected request
-// changed nothing, and the assertions every rejection gets.
+// requests that tests can tamper with, the shard- and market-state fingerprints that prove a
+// rejected request changed nothing, and the assertions every rejection gets.
 
 import { env, exports } from 'cloudflare:workers'
 import { beforeAll, expect, vi } from 'vitest'
 import type { Env } from '../../src/config'
-import { hmacHex, signingPayload } from '../../src/api/signing'
+import { signingPayload } from '../../src/api/signing'
+import { hmacHex } from '../../src/hmac'
+import { readCatalog } from '../../src/instruments'
 import { apiClient, type ApiKey, type Fetch, type Reply } from '../support/api-client'
 
 export type { ApiKey, Reply }
@@ -128,18 +130,59 @@ export function expectError(reply: Reply, expected: Expected): void {
   expect(reply.headers.get('idempotent-replayed'), context).toBeNull()
 }
 
+/** Symbols of the catalog the runtime project binds (vitest.config.ts INSTRUMENTS). */
+export const marketSymbols = [...readCatalog(bindings.INSTRUMENTS).keys()]
+
+/** The market replica of `symbol` on this node (node id "a"). */
+export const marketReplica = (symbol: string) =>
+  bindings.MARKET.get(bindings.MARKET.idFromName(`a/market/${symbol}`))
+
+/** What every market replica of the node holds, and its latest mark (kept outside the document). */
+export type MarketFingerprint = {
+  market: string
+  contentDigest: string | null
+  stateVectorDigest: string | null
+  lastSeq: number
+  logRows: number
+  nextSeq: number
+  divergence: string | null
+  mark: { price: string; ts: number } | null
+}
+
+export async function marketFingerprints(): Promise<MarketFingerprint[]> {
+  return Promise.all(
+    marketSymbols.map(async (symbol) => {
+      const replica = marketReplica(symbol)
+      const [status, mark] = await Promise.all([replica.status(), replica.mark()])
+      return {
+        market: status.shard,
+        contentDigest: status.contentDigest,
+        stateVectorDigest: status.stateVectorDigest,
+        lastSeq: status.storage.lastSeq,
+        logRows: status.storage.logRows,
+        nextSeq: status.nextSeq,
+        divergence: status.divergence,
+        mark: mark === null ? null : { price: String(mark.price), ts: mark.ts },
+      }
+    }),
+  )
+}
+
 /**
  * Sends a request that must be rejected, asserts its error envelope, and asserts that no shard
- * of the node changed (content digest, state vector digest, log sequence and rows).
+ * of the node changed (content digest, state vector digest, log sequence and rows), nor any
+ * market replica (the same, its matcher sequence and its latest mark).
  */
 export async function expectRejectedUnchanged(
   send: () => Promise<Reply>,
   expected: Expected,
 ): Promise<Reply> {
   const before = await shardFingerprints()
+  const marketsBefore = await marketFingerprints()
   const reply = await send()
   expectError(reply, expected)
   expect(await shardFingerprints(), `${expected.code}: shards changed`).toEqual(before)
+  expect(await marketFingerprints(), `${expected.code}: markets changed`).toEqual(marketsBefore)
   return reply
 }
 

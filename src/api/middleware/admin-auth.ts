@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import { ApiError } from '../api-error'
 import type { AppEnv } from '../app-env'
-import { constantTimeEqual } from '../signing'
+import { constantTimeEqual } from '../../hmac'
 
 /**
  * Admits only requests bearing the operator's admin token.

@@ -4,7 +4,8 @@ import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { accountOfKeyId } from '../key-id'
 import { accountStub } from '../../replica/addressing'
-import { constantTimeEqual, deriveKeySecret, hmacHex, signingPayload } from '../signing'
+import { constantTimeEqual, hmacHex } from '../../hmac'
+import { deriveKeySecret, signingPayload } from '../signing'
 
 /**
  * Admits only requests signed with a live API key that holds `scope`, and records the caller.

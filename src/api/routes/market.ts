@@ -34,7 +34,7 @@ const postMark = createRoute({
   request: {
     body: { content: { 'application/json': { schema: trading.MarkBody } }, required: true },
   },
-  responses: { 200: json(trading.MarkReply, 'latest mark'), ...errorsOf(400, 413, 415, 401, 404) },
+  responses: { 200: json(trading.MarkReply, 'latest mark'), ...errorsOf(400, 413, 415, 401) },
 })
 
 /** The listed instrument `symbol`, or an error naming the listed ones (404 in a path, 400 in a body). */

@@ -188,6 +188,13 @@ export const orderRoutes = createRouter()
   .openapi(listOrders, async (c) => {
     const { accountId } = c.var.caller
     const { clientOrderId, status } = c.req.valid('query')
+    if (clientOrderId !== undefined && status !== undefined) {
+      throw new ApiError(
+        400,
+        'validation_failed',
+        'query by clientOrderId or by status=open, not both',
+      )
+    }
     if (clientOrderId !== undefined) {
       const { order } = await readOrder(c, accountId, orderIdOf(accountId, clientOrderId))
       return c.json({ orders: [order] }, 200)

@@ -1,0 +1,76 @@
+// The mesh's two HTTP faces: the sync endpoint peers and y-websocket followers open (a WebSocket
+// per document, admitted by a mesh token), and the operator's view of links and digests.
+
+import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { NodeConfig } from '../../config'
+import * as token from '../../mesh/token'
+import { marketStub, shardStub } from '../../replica/addressing'
+import { peerHeader } from '../../replica/replica-mesh'
+import { ApiError } from '../api-error'
+import type { AppEnv } from '../app-env'
+import { adminAuth } from '../middleware/admin-auth'
+import { createRouter, errorsOf, json } from '../router'
+
+/** The replica of document `kind/name` on this node, or undefined when there is none. */
+function replicaOf(config: NodeConfig, env: AppEnv['Bindings'], kind: string, name: string) {
+  if (kind === 'shard' && /^[0-9]{1,3}$/.test(name) && Number(name) < config.shardCount) {
+    return shardStub(env, config, Number(name))
+  }
+  if (kind === 'market' && config.instruments.has(name)) return marketStub(env, config, name)
+  return undefined
+}
+
+async function openSync(c: Context<AppEnv>) {
+  const { kind, name } = c.req.param() as { kind: string; name: string }
+  const replica = replicaOf(c.var.config, c.env, kind, name)
+  if (replica === undefined) throw new ApiError(404, 'not_found', `no document ${kind}/${name}`)
+  if (c.req.header('Upgrade') !== 'websocket') {
+    throw new ApiError(426, 'upgrade_required', 'the sync endpoint speaks WebSocket')
+  }
+  if (c.var.config.meshSecret === '')
+    throw new ApiError(403, 'mesh_disabled', 'this node has no mesh secret')
+  const verified = await token.verify(
+    c.var.config.meshSecret,
+    c.req.query('token') ?? '',
+    `${kind}/${name}`,
+    Date.now(),
+  )
+  if (!verified.ok) {
+    console.error(
+      JSON.stringify({ msg: 'refused mesh link', doc: `${kind}/${name}`, code: verified.code }),
+    )
+    throw new ApiError(401, verified.code, verified.message)
+  }
+  const headers = new Headers(c.req.raw.headers)
+  headers.set(peerHeader, `${verified.value.role}.${verified.value.id}`)
+  return replica.fetch(new Request(c.req.raw, { headers }))
+}
+
+const meshStatus = createRoute({
+  method: 'get',
+  path: '/v1/mesh/status',
+  tags: ['admin'],
+  summary: "This node's documents: digests, pending structs, and each peer link's state and lag",
+  security: [{ adminToken: [] }],
+  middleware: [adminAuth()] as const,
+  responses: {
+    200: json(
+      z.object({ node: z.string(), peers: z.array(z.string()), documents: z.array(z.any()) }),
+      'status',
+    ),
+    ...errorsOf(401),
+  },
+})
+
+export const meshRoutes = createRouter()
+meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
+meshRoutes.openapi(meshStatus, async (c) => {
+  const { config } = c.var
+  const replicas = [
+    ...Array.from({ length: config.shardCount }, (_, shard) => shardStub(c.env, config, shard)),
+    ...[...config.instruments.keys()].map((symbol) => marketStub(c.env, config, symbol)),
+  ]
+  const documents = await Promise.all(replicas.map((replica) => replica.meshStatus()))
+  return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
+})

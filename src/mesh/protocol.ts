@@ -1,0 +1,102 @@
+// The node-to-node wire protocol: y-websocket's framing, so a stock y-websocket client holding mesh
+// credentials can follow a node, plus two mesh-only frames.
+//
+//   frame     = varUint(type) body
+//   type 0    sync: varUint(step) varUint8Array(payload)          (y-protocols sync, PROTOCOL.md)
+//               step 0 = SyncStep1 (state vector), 1 = SyncStep2 (missing updates), 2 = Update
+//   type 1    awareness (y-websocket presence): ignored by nodes, never sent
+//   type 100  heartbeat: varUint(sender time, ms)                   (mesh links only)
+//   type 101  held: varUint8Array(state vector the sender has made durable)   (mesh links only)
+//
+// A node answers SyncStep1 with SyncStep2; every update it makes durable it forwards as Update.
+// After persisting what a peer sent it answers Held with its state vector, which is how a
+// `quorum` write learns that a majority holds it. Unknown types and truncated frames throw.
+
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+
+export const messageSync = 0
+export const messageAwareness = 1
+export const messageHeartbeat = 100
+export const messageHeld = 101
+
+export const syncStep1 = 0
+export const syncStep2 = 1
+export const syncUpdate = 2
+
+export type Frame =
+  | { type: 'sync_step1'; stateVector: Uint8Array }
+  | { type: 'sync_step2'; update: Uint8Array }
+  | { type: 'update'; update: Uint8Array }
+  | { type: 'awareness' }
+  | { type: 'heartbeat'; sentAt: number }
+  | { type: 'held'; stateVector: Uint8Array }
+
+const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  write(encoder)
+  return encoding.toUint8Array(encoder)
+}
+
+const syncFrame = (step: number, payload: Uint8Array) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageSync)
+    encoding.writeVarUint(encoder, step)
+    encoding.writeVarUint8Array(encoder, payload)
+  })
+
+export const writeSyncStep1 = (stateVector: Uint8Array) => syncFrame(syncStep1, stateVector)
+export const writeSyncStep2 = (update: Uint8Array) => syncFrame(syncStep2, update)
+export const writeUpdate = (update: Uint8Array) => syncFrame(syncUpdate, update)
+
+export const writeHeartbeat = (sentAt: number) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageHeartbeat)
+    encoding.writeVarUint(encoder, sentAt)
+  })
+
+export const writeHeld = (stateVector: Uint8Array) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageHeld)
+    encoding.writeVarUint8Array(encoder, stateVector)
+  })
+
+/** Decodes one frame; throws on an unknown type, a truncated body or trailing bytes. */
+export function readFrame(bytes: Uint8Array): Frame {
+  const decoder = decoding.createDecoder(bytes)
+  const type = decoding.readVarUint(decoder)
+  const read = (): Frame => {
+    switch (type) {
+      case messageSync:
+        return readSync(decoder)
+      case messageAwareness:
+        return { type: 'awareness' }
+      case messageHeartbeat:
+        return { type: 'heartbeat', sentAt: decoding.readVarUint(decoder) }
+      case messageHeld:
+        return { type: 'held', stateVector: decoding.readVarUint8Array(decoder) }
+      default:
+        throw new Error(`unknown frame type ${type}`)
+    }
+  }
+  const result = read()
+  if (result.type !== 'awareness' && decoding.hasContent(decoder)) {
+    throw new Error(`frame type ${type} has trailing bytes`)
+  }
+  return result
+}
+
+function readSync(decoder: decoding.Decoder): Frame {
+  const step = decoding.readVarUint(decoder)
+  const payload = decoding.readVarUint8Array(decoder)
+  switch (step) {
+    case syncStep1:
+      return { type: 'sync_step1', stateVector: payload }
+    case syncStep2:
+      return { type: 'sync_step2', update: payload }
+    case syncUpdate:
+      return { type: 'update', update: payload }
+    default:
+      throw new Error(`unknown sync step ${step}`)
+  }
+}

@@ -1,0 +1,320 @@
+// Replication of one durable document over mesh links (y-protocols sync, see protocol.ts).
+//
+// Every pair of nodes shares one link per document: the node with the smaller id dials, the other
+// accepts, and both speak the same protocol over it. On open each side sends SyncStep1; each
+// answers with SyncStep2; then every update either side makes durable is forwarded as Update.
+// What a peer sends is applied and persisted (the same apply-and-append as a client write) before
+// it counts as held, then acknowledged with Held. Heartbeats find dead links; a closed dialled link
+// redials with jittered exponential backoff. A malformed frame, or a write from a follower, closes
+// the link and changes nothing.
+
+import * as Y from 'yjs'
+import {
+  frameBytesMax,
+  heartbeatIntervalMs,
+  heartbeatTimeoutMs,
+  meshTokenLifetimeMs,
+  reconnectDelayMsMax,
+  reconnectDelayMsMin,
+} from '../constants'
+import * as durable from '../replica/durable-doc'
+import type { DurableUpdate } from '../replica/outbox'
+import * as protocol from './protocol'
+import * as token from './token'
+import { dial, type Dialer } from './transport'
+
+export type MeshConfig = { nodeId: string; peers: Map<string, string>; meshSecret: string }
+
+export type LinkStats = {
+  peer: string
+  role: token.PeerRole
+  direction: 'in' | 'out'
+  openedAt: number
+  lastHeardAt: number
+  bytesIn: number
+  bytesOut: number
+  updatesIn: number
+  updatesOut: number
+  /** The peer's state vector as last told (its SyncStep1 or Held). */
+  peerStateVector: Map<number, number>
+}
+
+type Link = { socket: WebSocket; stats: LinkStats }
+
+type Redial = {
+  attempt: number
+  reconnects: number
+  timer: ReturnType<typeof setTimeout> | null
+  lastError: string | null
+}
+
+export type Replication = {
+  doc: string
+  held: durable.DurableDoc
+  config: MeshConfig
+  fetcher: Dialer
+  links: Set<Link>
+  redials: Map<string, Redial>
+  heartbeat: ReturnType<typeof setInterval> | null
+  /** Called after updates from a peer were made durable (markets catch their state up). */
+  onRemote: () => void
+}
+
+export function create(
+  doc: string,
+  held: durable.DurableDoc,
+  config: MeshConfig,
+  fetcher: Dialer,
+  onRemote: () => void,
+): Replication {
+  const replication: Replication = {
+    doc,
+    held,
+    config,
+    fetcher,
+    links: new Set(),
+    redials: new Map(),
+    heartbeat: null,
+    onRemote,
+  }
+  held.outbox.listeners.add((update) => forward(replication, update))
+  return replication
+}
+
+/** Dials every peer this node is the dialler for (the smaller id dials), once. */
+export function start(replication: Replication): void {
+  // A single node has no links: no dialling, and no heartbeat timer keeping it awake.
+  if (replication.config.peers.size === 0) return
+  for (const peer of replication.config.peers.keys()) {
+    if (replication.config.nodeId < peer && !replication.redials.has(peer)) {
+      replication.redials.set(peer, { attempt: 0, reconnects: 0, timer: null, lastError: null })
+      void connect(replication, peer)
+    }
+  }
+  replication.heartbeat ??= setInterval(() => beat(replication), heartbeatIntervalMs)
+}
+
+/** Takes over an accepted inbound socket from a verified peer. */
+export function accept(replication: Replication, socket: WebSocket, peer: token.Peer): void {
+  socket.accept()
+  open(replication, socket, peer, 'in')
+}
+
+async function connect(replication: Replication, peer: string): Promise<void> {
+  const redial = replication.redials.get(peer)!
+  redial.timer = null
+  const base = replication.config.peers.get(peer)!
+  try {
+    const credential = await token.issue(
+      replication.config.meshSecret,
+      { role: 'node', id: replication.config.nodeId },
+      replication.doc,
+      Date.now() + meshTokenLifetimeMs,
+    )
+    const socket = await dial(replication.fetcher, base, replication.doc, credential)
+    redial.attempt = 0
+    redial.lastError = null
+    open(replication, socket, { role: 'node', id: peer }, 'out')
+  } catch (error) {
+    redial.lastError = String(error)
+    scheduleRedial(replication, peer)
+  }
+}
+
+function scheduleRedial(replication: Replication, peer: string): void {
+  const redial = replication.redials.get(peer)
+  if (redial === undefined || redial.timer !== null) return
+  const ceiling = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** redial.attempt)
+  redial.attempt += 1
+  redial.reconnects += 1
+  // Full jitter: peers that lost each other at once do not redial in lockstep.
+  redial.timer = setTimeout(() => void connect(replication, peer), Math.random() * ceiling)
+}
+
+function open(
+  replication: Replication,
+  socket: WebSocket,
+  peer: token.Peer,
+  direction: 'in' | 'out',
+): void {
+  // Frames are handled synchronously, in order: they must arrive as bytes, not Blobs.
+  socket.binaryType = 'arraybuffer'
+  const now = Date.now()
+  const link: Link = {
+    socket,
+    stats: {
+      peer: peer.id,
+      role: peer.role,
+      direction,
+      openedAt: now,
+      lastHeardAt: now,
+      bytesIn: 0,
+      bytesOut: 0,
+      updatesIn: 0,
+      updatesOut: 0,
+      peerStateVector: new Map(),
+    },
+  }
+  replication.links.add(link)
+  socket.addEventListener('message', (event) => receive(replication, link, event.data))
+  socket.addEventListener('close', () => closed(replication, link))
+  socket.addEventListener('error', () => closed(replication, link))
+  if (replication.held.state.ok)
+    send(link, protocol.writeSyncStep1(Y.encodeStateVector(replication.held.state.doc)))
+}
+
+function closed(replication: Replication, link: Link): void {
+  if (!replication.links.delete(link)) return
+  if (link.stats.direction === 'out') scheduleRedial(replication, link.stats.peer)
+}
+
+function close(link: Link, code: number, reason: string): void {
+  console.error(JSON.stringify({ msg: 'closing mesh link', peer: link.stats.peer, code, reason }))
+  try {
+    link.socket.close(code, reason.slice(0, 120))
+  } catch (error) {
+    // Already closing: the close event does the bookkeeping either way.
+    console.error(JSON.stringify({ msg: 'close failed', error: String(error) }))
+  }
+}
+
+function send(link: Link, frame: Uint8Array): void {
+  link.stats.bytesOut += frame.byteLength
+  link.socket.send(frame)
+}
+
+/** The bytes of a binary message; undefined for text (sockets may hand either buffer kind). */
+function bytesOf(data: unknown): Uint8Array | undefined {
+  if (typeof data === 'string' || data === null || typeof data !== 'object') return undefined
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  if ('byteLength' in data && 'slice' in data) return new Uint8Array(data as ArrayBuffer)
+  return undefined
+}
+
+function receive(replication: Replication, link: Link, data: unknown): void {
+  const bytes = bytesOf(data)
+  if (bytes === undefined) return close(link, 1003, `frames are binary, not ${typeof data}`)
+  if (bytes.byteLength > frameBytesMax) return close(link, 1009, 'frame too large')
+  link.stats.bytesIn += bytes.byteLength
+  link.stats.lastHeardAt = Date.now()
+  let frame: protocol.Frame
+  try {
+    frame = protocol.readFrame(bytes)
+  } catch (error) {
+    return close(link, 1002, `malformed frame: ${String(error)}`)
+  }
+  const { held } = replication
+  if (!held.state.ok) return close(link, 1011, 'this replica is damaged')
+  switch (frame.type) {
+    case 'sync_step1':
+      link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      return send(
+        link,
+        protocol.writeSyncStep2(Y.encodeStateAsUpdate(held.state.doc, frame.stateVector)),
+      )
+    case 'sync_step2':
+    case 'update':
+      return applyFromPeer(replication, link, frame.update)
+    case 'held':
+      link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      return
+    case 'heartbeat':
+    case 'awareness':
+      return
+  }
+}
+
+/** Applies and persists what a peer sent, then tells it what this node now holds. */
+function applyFromPeer(replication: Replication, link: Link, update: Uint8Array): void {
+  if (link.stats.role !== 'node') return close(link, 1008, 'followers cannot write')
+  try {
+    // Decoding first refuses a malformed update before any of it reaches the document.
+    Y.decodeUpdate(update)
+  } catch (error) {
+    return close(link, 1007, `malformed update: ${String(error)}`)
+  }
+  link.stats.updatesIn += 1
+  // Whatever a peer sends, it holds: its state vector is at least the update's.
+  for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update))) {
+    const known = link.stats.peerStateVector.get(client) ?? 0
+    if (clock > known) link.stats.peerStateVector.set(client, clock)
+  }
+  durable.write(replication.held, originOf(link.stats.peer), (doc) =>
+    Y.applyUpdate(doc, update, originOf(link.stats.peer)),
+  )
+  if (!replication.held.state.ok) return
+  send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
+  replication.onRemote()
+}
+
+const originOf = (peer: string) => `peer:${peer}`
+
+/** Sends a durable update to every link but the one it came from. */
+function forward(replication: Replication, update: DurableUpdate): void {
+  const frame = protocol.writeUpdate(update.update)
+  for (const link of replication.links) {
+    if (originOf(link.stats.peer) === update.origin) continue
+    link.stats.updatesOut += 1
+    send(link, frame)
+  }
+}
+
+function beat(replication: Replication): void {
+  const now = Date.now()
+  for (const link of replication.links) {
+    if (link.stats.role !== 'node') continue
+    if (now - link.stats.lastHeardAt > heartbeatTimeoutMs) {
+      close(link, 1001, 'no heartbeat')
+      closed(replication, link)
+      continue
+    }
+    send(link, protocol.writeHeartbeat(now))
+  }
+}
+
+export type LinkStatus = Omit<LinkStats, 'peerStateVector'> & {
+  state: 'up'
+  /** Clock units the peer holds that this replica does not, by the peer's last word. */
+  behind: number
+  /** Clock units this replica holds that the peer does not, by the peer's last word. */
+  ahead: number
+}
+
+export type PeerStatus = {
+  peer: string
+  state: 'down'
+  reconnects: number
+  lastError: string | null
+}
+
+/** Every link of this document, and every dialled peer that has none. */
+export function status(replication: Replication): (LinkStatus | PeerStatus)[] {
+  const own = replication.held.state.ok
+    ? Y.decodeStateVector(Y.encodeStateVector(replication.held.state.doc))
+    : new Map<number, number>()
+  const up = [...replication.links].map(({ stats: { peerStateVector, ...stats } }) => ({
+    ...stats,
+    state: 'up' as const,
+    ...difference(own, peerStateVector),
+  }))
+  const down = [...replication.redials]
+    .filter(([peer]) => !up.some((link) => link.peer === peer))
+    .map(([peer, redial]) => ({
+      peer,
+      state: 'down' as const,
+      reconnects: redial.reconnects,
+      lastError: redial.lastError,
+    }))
+  return [...up, ...down]
+}
+
+function difference(
+  own: Map<number, number>,
+  peer: Map<number, number>,
+): { behind: number; ahead: number } {
+  let behind = 0
+  let ahead = 0
+  for (const [client, clock] of peer) behind += Math.max(0, clock - (own.get(client) ?? 0))
+  for (const [client, clock] of own) ahead += Math.max(0, clock - (peer.get(client) ?? 0))
+  return { behind, ahead }
+}

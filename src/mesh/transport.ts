@@ -1,0 +1,25 @@
+// The one seam between replication and the network. Locally a peer is a URL and a link is a
+// WebSocket opened with fetch's Upgrade; deployed on Cloudflare a peer can be a Durable Object stub
+// (same `fetch` shape), so replication never knows which it has.
+
+export type Dialer = (url: string, init: RequestInit) => Promise<Response>
+
+/** The path of a document's sync endpoint on any node, for peers and y-websocket followers. */
+export const syncPath = (doc: string): string => `/v1/mesh/sync/${doc}`
+
+/** Opens a WebSocket to `base` + the document's sync path, presenting `token`. */
+export async function dial(
+  fetcher: Dialer,
+  base: string,
+  doc: string,
+  token: string,
+): Promise<WebSocket> {
+  const url = `${base}${syncPath(doc)}?token=${encodeURIComponent(token)}`
+  const response = await fetcher(url, { headers: { Upgrade: 'websocket' } })
+  const socket = response.webSocket
+  if (response.status !== 101 || socket === null) {
+    throw new Error(`peer answered ${response.status} instead of a WebSocket`)
+  }
+  socket.accept()
+  return socket
+}

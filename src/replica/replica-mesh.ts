@@ -1,0 +1,60 @@
+// What both replica classes do to take part in the mesh: hold the replication of their document,
+// accept the inbound sockets the Worker hands them, and keep their dialled links up from an alarm
+// that also runs compaction when it is due.
+
+import type { NodeConfig } from '../config'
+import { maintenanceIntervalMs } from '../constants'
+import * as replication from '../mesh/replication'
+import type { PeerRole } from '../mesh/token'
+import * as durable from './durable-doc'
+
+/** Header by which the Worker, having verified a mesh token, tells a replica who connects. */
+export const peerHeader = 'X-Clearmesh-Peer'
+
+/** The name a document has on every node: its replica's name without the node id. */
+export const linkName = (replicaName: string): string =>
+  replicaName.slice(replicaName.indexOf('/') + 1)
+
+export function attach(
+  config: NodeConfig,
+  held: durable.DurableDoc,
+  onRemote: () => void,
+): replication.Replication {
+  const mesh = replication.create(
+    linkName(held.name),
+    held,
+    config,
+    (url, init) => fetch(url, init),
+    onRemote,
+  )
+  replication.start(mesh)
+  return mesh
+}
+
+/** Answers the Worker's forwarded upgrade with the replica's end of a new socket. */
+export function acceptUpgrade(mesh: replication.Replication, request: Request): Response {
+  const [role, id] = (request.headers.get(peerHeader) ?? '').split('.')
+  if (
+    (role !== 'node' && role !== 'follower') ||
+    id === undefined ||
+    request.headers.get('Upgrade') !== 'websocket'
+  ) {
+    return new Response('expected a verified mesh upgrade', { status: 400 })
+  }
+  const pair = new WebSocketPair()
+  replication.accept(mesh, pair[1], { role: role as PeerRole, id })
+  return new Response(null, { status: 101, webSocket: pair[0] })
+}
+
+/** The alarm: compaction when due, redial while any dialled peer is down. */
+export async function maintain(
+  storage: DurableObjectStorage,
+  held: durable.DurableDoc,
+  mesh: replication.Replication,
+): Promise<void> {
+  if (durable.compactionDue(held)) durable.compact(held)
+  replication.start(mesh)
+  const down = replication.status(mesh).some((link) => link.state === 'down')
+  if (down && (await storage.getAlarm()) === null)
+    await storage.setAlarm(Date.now() + maintenanceIntervalMs)
+}
