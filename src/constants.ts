@@ -21,6 +21,14 @@ export const bodyBytesMax = 16 * 1024
 /** Signed requests whose timestamp differs from the node's clock by more are refused. */
 export const signatureWindowMsDefault = 5_000
 
+/** Orders must be priced within this share of the mark, in millionths (100_000 = 10%); a market
+ * order is an IOC limit at the band's edge. Bounds what one off-market fill can move. */
+export const priceBandRate = 100_000n
+/** Resting orders one account may hold across all books. */
+export const openOrdersPerAccountMax = 200
+/** A mark stamped further ahead of this node's clock is refused (a feed with a broken clock). */
+export const markFutureMsMax = 10_000
+
 /** A mark price older than this is stale (reads say so). */
 export const markMaxAgeMsDefault = 30_000
 /** Depth levels a book read returns at most. */

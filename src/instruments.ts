@@ -1,5 +1,6 @@
 // The venue's instrument catalog: the defaults below, or a JSON array in the INSTRUMENTS binding.
 
+import { instrumentCountMax } from './constants'
 import * as instruments from './domain/instrument'
 
 export const defaultCatalog: instruments.InstrumentSpec[] = [
@@ -35,8 +36,9 @@ export function readCatalog(json: string | undefined): Map<string, instruments.I
     json === undefined || json === ''
       ? defaultCatalog
       : (JSON.parse(json) as instruments.InstrumentSpec[])
-  if (!Array.isArray(specs) || specs.length === 0)
-    throw new Error('INSTRUMENTS must be a non-empty JSON array')
+  if (!Array.isArray(specs) || specs.length === 0 || specs.length > instrumentCountMax) {
+    throw new Error(`INSTRUMENTS must be a JSON array of 1 to ${instrumentCountMax} instruments`)
+  }
   const catalog = new Map<string, instruments.Instrument>()
   for (const spec of specs) {
     if (!symbolPattern.test(spec.symbol))

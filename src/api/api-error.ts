@@ -41,13 +41,18 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   order_not_open: { status: 422, retryable: false },
   shard_damaged: { status: 503, retryable: true },
   mark_unavailable: { status: 503, retryable: true },
+  mark_stale: { status: 503, retryable: true },
+  price_outside_band: { status: 422, retryable: false },
+  too_many_open_orders: { status: 422, retryable: false },
+  outcome_unknown: { status: 504, retryable: true },
   not_home_node: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
 }
 
 /**
- * Turns a rejection returned as a value into the error the client sees. A 503 always means the
- * request was not executed, so the client may retry it with the same request id.
+ * Turns a rejection returned as a value into the error the client sees. A 503 means the request
+ * was not executed; a 504 that its outcome is unknown. Either way the client retries it with the
+ * same request id, which replays whatever did take effect.
  */
 export function fromRejection(
   rejection: { code: string; message: string },
@@ -55,7 +60,12 @@ export function fromRejection(
 ): ApiError {
   const mapped = statusOfRejection[rejection.code]
   if (mapped === undefined) throw new Error(`unmapped rejection code ${rejection.code}`)
-  const execution = mapped.status === 503 ? { executionStatus: 'not_executed' } : {}
+  const execution =
+    mapped.status === 503
+      ? { executionStatus: 'not_executed' }
+      : mapped.status === 504
+        ? { executionStatus: 'unknown' }
+        : {}
   return new ApiError(mapped.status, rejection.code, rejection.message, {
     retryable: mapped.retryable,
     details: { ...execution, ...details },

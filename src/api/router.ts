@@ -70,6 +70,7 @@ const errorDescriptions = {
   415: 'body is not JSON',
   422: 'rejected by a business rule',
   503: 'not executed; retry',
+  504: 'outcome unknown; retry with the same request id',
 } as const
 
 /** OpenAPI responses for the error statuses a route can answer with. */

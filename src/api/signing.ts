@@ -8,12 +8,18 @@ import { hmacHex } from '../hmac'
 export const deriveKeySecret = (keySecret: string, keyId: string): Promise<string> =>
   hmacHex(keySecret, `clearmesh/api-key/v1/${keyId}`)
 
+/**
+ * What a signature covers: timestamp + METHOD + path with query + body, then the
+ * Idempotency-Key header's value when the request carries one (it names the request, so it must
+ * not be changeable by whoever replays a signed request).
+ */
 export const signingPayload = (
   timestamp: string,
   method: string,
   pathWithQuery: string,
   body: string,
-) => `${timestamp}${method.toUpperCase()}${pathWithQuery}${body}`
+  idempotencyKey = '',
+) => `${timestamp}${method.toUpperCase()}${pathWithQuery}${body}${idempotencyKey}`
 
 export type SignedHeaders = {
   'X-API-Key': string
@@ -24,12 +30,24 @@ export type SignedHeaders = {
 /** Headers that sign a request with an API key. */
 export async function signRequest(
   key: { keyId: string; secret: string },
-  request: { method: string; pathWithQuery: string; body: string; timestamp?: number },
+  request: {
+    method: string
+    pathWithQuery: string
+    body: string
+    timestamp?: number
+    idempotencyKey?: string
+  },
 ): Promise<SignedHeaders> {
   const timestamp = String(request.timestamp ?? Date.now())
   const signature = await hmacHex(
     key.secret,
-    signingPayload(timestamp, request.method, request.pathWithQuery, request.body),
+    signingPayload(
+      timestamp,
+      request.method,
+      request.pathWithQuery,
+      request.body,
+      request.idempotencyKey,
+    ),
   )
   return { 'X-API-Key': key.keyId, 'X-API-Timestamp': timestamp, 'X-API-Signature': signature }
 }

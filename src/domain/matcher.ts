@@ -56,7 +56,12 @@ export type RejectReason =
   | 'market_requires_ioc_or_fok'
 
 export type CancelReason =
-  'user' | 'unfilled_ioc' | 'self_trade' | 'reduce_only_exhausted' | 'no_liquidity'
+  | 'user'
+  | 'unfilled_ioc'
+  | 'self_trade'
+  | 'reduce_only_capped'
+  | 'reduce_only_exhausted'
+  | 'no_liquidity'
 
 export type Fill = {
   type: 'fill'
@@ -158,6 +163,7 @@ export function submit(book: Book, taker: OrderIntent): Decision[] {
   if (taker.reduceOnly) {
     const reducible = reducibleSize(book, taker.accountId, taker.side)
     if (reducible === 0n) return reject('reduce_only_would_increase')
+    if (taker.timeInForce === 'FOK' && reducible < size) return reject('fok_not_fillable')
     size = size < reducible ? size : reducible
   }
   const planned = plan(book, taker, size)
@@ -167,6 +173,15 @@ export function submit(book: Book, taker: OrderIntent): Decision[] {
   if (taker.timeInForce === 'FOK' && planned.filled < size) return reject('fok_not_fillable')
   // After this point, the order is accepted and every decision below is applied to the book.
   const decisions: Decision[] = [{ type: 'accepted', orderId: taker.orderId }]
+  if (size < taker.size) {
+    // The part a reduce-only order could only fill by increasing the position never works.
+    decisions.push({
+      type: 'cancelled',
+      orderId: taker.orderId,
+      remaining: taker.size - size,
+      reason: 'reduce_only_capped',
+    })
+  }
   for (const maker of planned.exhaustedMakers) {
     decisions.push(removeResting(book, maker, 'reduce_only_exhausted'))
   }

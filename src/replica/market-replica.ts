@@ -204,8 +204,15 @@ export class MarketReplica extends DurableObject<Env> {
     })
   }
 
+  /** A damaged or diverged market serves nothing: its figures cannot be trusted for money. */
   #refuseReading(): MarketResult<never> | undefined {
     if (!this.#held.state.ok) return reject('shard_damaged', durable.damageMessage(this.#held))
+    if (this.#state.divergence !== null) {
+      return reject(
+        'market_diverged',
+        `${this.#instrument.symbol} halted: ${this.#state.divergence}`,
+      )
+    }
     return undefined
   }
 
@@ -216,12 +223,6 @@ export class MarketReplica extends DurableObject<Env> {
       return reject(
         'not_home_node',
         `${this.#instrument.symbol} is matched on node ${this.#instrument.spec.homeNode}`,
-      )
-    }
-    if (this.#state.divergence !== null) {
-      return reject(
-        'market_diverged',
-        `${this.#instrument.symbol} halted: ${this.#state.divergence}`,
       )
     }
     return undefined

@@ -14,7 +14,14 @@ import * as accountDomain from '../domain/account'
 import * as ledger from '../domain/ledger'
 import { reject, ok, type Rejected, type Result } from '../domain/result'
 import * as accountIndex from '../state/account-index'
-import { accountFigures, orderRisk, type AccountMarketState } from '../state/account-figures'
+import * as instruments from '../domain/instrument'
+import type { RiskRejection } from '../domain/risk'
+import {
+  accountFigures,
+  orderRisk,
+  staleMarkUnder,
+  type AccountMarketState,
+} from '../state/account-figures'
 import * as commands from '../state/commands'
 import type { OrderInput } from '../state/market-doc'
 import type { OrderView } from '../state/market-state'
@@ -38,7 +45,7 @@ export type WriteResult<T> =
   | Rejected<'shard_damaged'>
 
 export type OrderRejection =
-  commands.CommandRejection | MarketRejection | 'insufficient_margin' | 'mark_unavailable'
+  commands.CommandRejection | MarketRejection | RiskRejection | 'outcome_unknown'
 export type OrderResult = Result<
   { view: OrderView; replayed: boolean; reflects: Reflects },
   OrderRejection
@@ -98,10 +105,24 @@ export class ShardReplica extends DurableObject<Env> {
   /** Approves a withdrawal only within what the account's figures across all markets allow. */
   withdraw(
     input: commands.WithdrawalInput,
-  ): Promise<WriteResult<ledger.Transfer> | Rejected<MarketRejection>> {
+  ): Promise<WriteResult<ledger.Transfer> | Rejected<MarketRejection | 'mark_stale'>> {
+    // A retry of a withdrawal already taken replays before anything can fail on the way.
+    if (!this.#held.state.ok) return Promise.resolve(this.#damaged())
+    const existing = commands.existingWithdrawal(this.#held.state.doc, input)
+    if (existing !== undefined) {
+      if (!existing.ok) return Promise.resolve(existing)
+      return Promise.resolve(ok({ ...existing.value, reflects: durable.reflects(this.#held) }))
+    }
     return withAccountLock(this.#locks, input.accountId, async () => {
       const markets = await this.#markets(input.accountId)
       if (!markets.ok) return markets
+      const stale = staleMarkUnder(markets.value)
+      if (stale !== undefined) {
+        return reject(
+          'mark_stale',
+          `the mark of ${stale} is missing or stale: withdrawals wait for a fresh one`,
+        )
+      }
       return this.#write((doc) => {
         const figures = accountFigures(
           this.#index,
@@ -130,14 +151,23 @@ export class ShardReplica extends DurableObject<Env> {
       const market = marketStub(this.env, this.#config, input.instrument)
       if (existing !== undefined) {
         const seen = await market.order(input.orderId, input.accountId)
-        if (seen.ok)
+        if (seen.ok) {
           return ok({ view: seen.value.value, replayed: true, reflects: seen.value.reflects })
+        }
+        // Taken before, and the matcher cannot say whether it saw it: the outcome is unknown.
+        if (seen.code !== 'not_found') return outcomeUnknown(seen.message)
       }
       const risk = await this.#riskCheck(input)
       if (!risk.ok) return risk
       const taken = this.#write((doc) => commands.recordOrder(doc, record, this.#context()))
       if (!taken.ok) return taken
-      const decided = await market.submit(orderInputOf(input))
+      const priced = { ...orderInputOf(input), price: risk.value.price }
+      let decided: Awaited<ReturnType<typeof market.submit>>
+      try {
+        decided = await market.submit(priced)
+      } catch (error) {
+        return outcomeUnknown(String(error))
+      }
       if (!decided.ok) return decided
       return ok({ view: decided.value.value, replayed: false, reflects: decided.value.reflects })
     })
@@ -239,9 +269,10 @@ export class ShardReplica extends DurableObject<Env> {
     return ok(states)
   }
 
+  /** The risk check; returns the price the matcher gets (a market order's band edge). */
   async #riskCheck(
     input: OrderInput & { instrument: string },
-  ): Promise<Result<null, OrderRejection>> {
+  ): Promise<Result<{ price: string }, OrderRejection>> {
     const markets = await this.#markets(input.accountId)
     if (!markets.ok) return markets
     if (!this.#held.state.ok) return this.#damaged()
@@ -256,7 +287,9 @@ export class ShardReplica extends DurableObject<Env> {
       markets.value,
       this.#config.instruments,
     )
-    return orderRisk(input, instrument, markets.value, figures)
+    const risk = orderRisk(input, instrument, markets.value, figures)
+    if (!risk.ok) return risk
+    return ok({ price: instruments.formatPrice(instrument, risk.value.limit) })
   }
 
   #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {
@@ -281,6 +314,12 @@ export class ShardReplica extends DurableObject<Env> {
     return { node: this.#config.nodeId, now: Date.now() }
   }
 }
+
+const outcomeUnknown = (why: string) =>
+  reject(
+    'outcome_unknown' as const,
+    `the order was taken but its outcome is unknown (${why}); query it by clientOrderId`,
+  )
 
 const pick = (input: OrderInput & { instrument: string; requestDigest: string }) => ({
   clientOrderId: input.clientOrderId,

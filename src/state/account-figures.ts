@@ -7,7 +7,7 @@ import * as ledger from '../domain/ledger'
 import * as margin from '../domain/margin'
 import type * as money from '../domain/money'
 import * as positions from '../domain/position'
-import { ok, reject, type Result } from '../domain/result'
+import { ok, type Result } from '../domain/result'
 import * as risk from '../domain/risk'
 import type { RiskRejection } from '../domain/risk'
 import { intentOf, type OrderInput } from './market-doc'
@@ -56,29 +56,23 @@ export function accountFigures(
 }
 
 /**
- * The pre-trade risk check of an order in wire form: its margin is taken at its limit price, or at
- * the mark for a market order (which cannot be placed before a mark exists).
+ * The pre-trade risk check of an order in wire form, against the account's figures and the mark
+ * its market reported. Returns the limit the matcher gets (a market order's band edge).
  */
 export function orderRisk(
   input: OrderInput,
   instrument: Instrument,
   markets: readonly AccountMarketState[],
   figures: AccountFigures,
-): Result<null, RiskRejection | 'mark_unavailable'> {
+): Result<{ limit: money.Units }, RiskRejection> {
   const intent = intentOf(instrument, input)
   const mark = markets.find((state) => state.symbol === instrument.symbol)?.mark ?? null
-  const price = intent.price ?? mark?.price
-  if (price === undefined) {
-    return reject(
-      'mark_unavailable',
-      `no mark price for ${instrument.symbol} yet: market orders wait for one`,
-    )
-  }
-  const checked = risk.preTrade(figures, {
-    instrument,
-    price,
-    size: intent.size,
-    reduceOnly: intent.reduceOnly,
-  })
-  return checked.ok ? ok(null) : checked
+  const openOrders = markets.reduce((count, state) => count + state.resting.length, 0)
+  const checked = risk.preTrade(figures, { ...intent, instrument }, mark, openOrders)
+  return checked.ok ? ok({ limit: checked.value.limit }) : checked
 }
+
+/** The first instrument where the account holds a position whose mark is missing or stale. */
+export const staleMarkUnder = (markets: readonly AccountMarketState[]): string | undefined =>
+  markets.find((state) => state.position.size !== 0n && (state.mark === null || state.mark.stale))
+    ?.symbol

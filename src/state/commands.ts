@@ -96,6 +96,14 @@ export type WithdrawalInput = {
   requestDigest: string
 }
 
+/** The stored answer to a retried withdrawal id: a replay, a conflict, or undefined if new. */
+export const existingWithdrawal = (doc: Y.Doc, input: WithdrawalInput) =>
+  replayOf(
+    doc,
+    ledger.transferId('withdrawal', input.accountId, input.withdrawalId),
+    input.requestDigest,
+  )
+
 /** Approves a withdrawal against `figures`, the account's figures across shard and markets. */
 export function withdraw(
   doc: Y.Doc,

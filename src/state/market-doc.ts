@@ -118,7 +118,7 @@ export function wireDecisions(
       case 'fill':
         return {
           ...d,
-          fillId: `${instrument.symbol}/${stepKey(seq)}/${fills++}`,
+          fillId: `${instrument.symbol}/${stepKey(seq)}/${String(fills++).padStart(4, '0')}`,
           price: price(d.price),
           size: size(d.size),
           takerFee: money.formatUsd(d.takerFee),

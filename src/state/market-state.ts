@@ -124,11 +124,7 @@ function record(state: MarketState, decision: matcher.Decision, at: { ts: number
     view.remaining = resting?.remaining ?? 0n
     if (resting !== undefined) view.status = view.filled > 0n ? 'partially_filled' : 'open'
     else if (view.filled === sizeOf(state, view)) view.status = 'filled'
-    else {
-      // Not resting and not wholly filled: cancelled, or a reduce-only order capped at its position.
-      view.status = 'cancelled'
-      view.reason ??= 'reduce_only_capped'
-    }
+    else view.status = 'cancelled'
   }
 }
 

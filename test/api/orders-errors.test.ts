@@ -49,7 +49,7 @@ const orderBody = (patch: Record<string, unknown> = {}) => {
     instrument: 'BTC-PERP',
     side: 'buy',
     type: 'limit',
-    price: '50000',
+    price: '56000',
     size: '0.01',
     ...patch,
   }
@@ -113,7 +113,7 @@ describe('order bodies', () => {
   it('the base body is a valid order (so each refusal below is its patch alone)', async () => {
     const placed = await place(alice, orderBody())
     expect(placed.status, JSON.stringify(placed.body)).toBe(201)
-    expect(placed.body).toMatchObject({ status: 'open', price: '50000', size: '0.01' })
+    expect(placed.body).toMatchObject({ status: 'open', price: '56000', size: '0.01' })
     const cancelled = await api.signed(alice, 'DELETE', `/v1/orders/${placed.body.orderId}`)
     expect(cancelled.body.status).toBe('cancelled')
   })
@@ -566,8 +566,8 @@ describe('decisions the matcher refuses', () => {
     const { key: carol } = await newAccount('100000', ['read', 'trade'], 'carol')
     const before = await book('BTC-PERP')
     for (const [clientOrderId, patch] of [
-      ['carol-ro-sell', { side: 'sell', price: '70000' }],
-      ['carol-ro-buy', { side: 'buy', price: '50000' }],
+      ['carol-ro-sell', { side: 'sell', price: '64000' }],
+      ['carol-ro-buy', { side: 'buy', price: '56000' }],
       ['carol-ro-market', { side: 'sell', type: 'market', price: undefined }],
     ] as const) {
       const reply = await place(carol, orderBody({ clientOrderId, reduceOnly: true, ...patch }))
@@ -634,16 +634,20 @@ describe('decisions the matcher refuses', () => {
 describe('a market order before any mark', () => {
   it('is 503 mark_unavailable, not executed, and leaves its clientOrderId free', async () => {
     expect(await markOf('ETH-PERP')).toBeNull()
-    // Liquidity to take: a limit order needs no mark (it is margined at its own price).
-    const ask = await place(bob, {
+    // No order is taken before a mark: the price band and the margin are measured from it.
+    const askBody = {
       clientOrderId: 'bob-eth-ask',
       instrument: 'ETH-PERP',
       side: 'sell',
       type: 'limit',
       price: '3000',
       size: '1',
+    }
+    await expectRejectedUnchanged(() => place(bob, askBody), {
+      status: 503,
+      code: 'mark_unavailable',
+      retryable: true,
     })
-    expect(ask.status, JSON.stringify(ask.body)).toBe(201)
     const body = {
       clientOrderId: 'alice-eth-market',
       instrument: 'ETH-PERP',
@@ -666,6 +670,8 @@ describe('a market order before any mark', () => {
     })
 
     expect((await postMark('ETH-PERP', '3000')).status).toBe(200)
+    const ask = await place(bob, askBody)
+    expect(ask.status, JSON.stringify(ask.body)).toBe(201)
     const placed = await place(alice, body)
     expect(placed.status, JSON.stringify(placed.body)).toBe(201)
     expect(placed.headers.get('Idempotent-Replayed')).toBeNull()

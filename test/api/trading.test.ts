@@ -150,7 +150,7 @@ describe('trading through the API', () => {
       instrument: 'BTC-PERP',
       side: 'buy',
       type: 'limit',
-      price: '50000',
+      price: '56000',
       size: '0.01',
     }
     const first = await order(alice, body)
@@ -167,7 +167,7 @@ describe('trading through the API', () => {
       instrument: 'BTC-PERP',
       side: 'sell',
       type: 'limit',
-      price: '70000',
+      price: '66000',
       size: '0.01',
     })
     const taking = await order(alice, {
@@ -175,7 +175,7 @@ describe('trading through the API', () => {
       instrument: 'BTC-PERP',
       side: 'buy',
       type: 'limit',
-      price: '70000',
+      price: '66000',
       size: '0.01',
       timeInForce: 'POST_ONLY',
     })
@@ -190,7 +190,7 @@ describe('trading through the API', () => {
       instrument: 'BTC-PERP',
       side: 'buy',
       type: 'limit',
-      price: '40000',
+      price: '55500',
       size: '0.01',
     })
     const { orderId } = placed.body
@@ -217,16 +217,41 @@ describe('trading through the API', () => {
       price: '60000',
       size: '1',
     }
+    // Needs 10% of 1 BTC at the worse of price and mark (61000) plus the 5 bp taker fee on
+    // 60000: 6100 + 30 = 6130 USD.
     const refused = await order(carol, body)
     expect(refused.status).toBe(422)
     expect(refused.body.error.code).toBe('insufficient_margin')
-    await api.admin('POST', '/v1/admin/deposits', {
-      depositId: 'c-top-up',
-      accountId: 'carol-t',
-      asset: 'USD',
-      amount: '6000',
-    })
-    expect((await order(carol, body)).status).toBe(201) // the client order id was not taken by the refusal
+    expect(refused.body.error.message).toMatch(/needs 6130 USD/)
+    const topUp = (depositId: string, amount: string) =>
+      api.admin('POST', '/v1/admin/deposits', {
+        depositId,
+        accountId: 'carol-t',
+        asset: 'USD',
+        amount,
+      })
+    await topUp('c-top-up-1', '6029.999999')
+    expect((await order(carol, body)).body.error.code).toBe('insufficient_margin')
+    await topUp('c-top-up-2', '0.000001')
+    expect((await order(carol, body)).status).toBe(201) // the client order id was not taken by the refusals
+  })
+
+  it('refuses prices outside the band around the mark, which bounds any off-market fill', async () => {
+    // mark 61000 ± 10%: 54900..67100. An off-market fill between colluding accounts could move
+    // value out; the band refuses the order before it can rest or cross.
+    for (const [n, price] of ['67100.5', '54899.5', '120000', '0.5'].entries()) {
+      const reply = await order(alice, {
+        clientOrderId: `band-${n}`,
+        instrument: 'BTC-PERP',
+        side: 'sell',
+        type: 'limit',
+        price,
+        size: '0.001',
+      })
+      expect(reply.status).toBe(422)
+      expect(reply.body.error).toMatchObject({ code: 'price_outside_band', retryable: false })
+      expect(reply.body.error.message).toMatch(/54900\.\.67100/)
+    }
   })
 
   it('answers 503 not_executed for an instrument matched on another node', async () => {

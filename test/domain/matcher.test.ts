@@ -143,6 +143,31 @@ describe('matcher', () => {
     expect(matcher.positionOf(book, 'a').size).toBe(0n)
   })
 
+  it('records the capped part of a reduce-only order and never fills a reduce-only FOK in part', () => {
+    const book = matcher.create(btc)
+    matcher.submit(book, order('b', 'sell', '0.001', '100'))
+    matcher.submit(book, order('a', 'buy', '0.001', '100')) // a is long 0.001
+    matcher.submit(book, order('c', 'buy', '0.005', '99'))
+    const fok = matcher.submit(
+      book,
+      order('a', 'sell', '0.005', '99', { reduceOnly: true, timeInForce: 'FOK' }),
+    )
+    expect(fok).toEqual([expect.objectContaining({ type: 'rejected', reason: 'fok_not_fillable' })])
+    const capped = order('a', 'sell', '0.005', '99', { reduceOnly: true })
+    const decisions = matcher.submit(book, capped)
+    expect(decisions.slice(0, 3)).toEqual([
+      { type: 'accepted', orderId: capped.orderId },
+      {
+        type: 'cancelled',
+        orderId: capped.orderId,
+        remaining: size('0.004'),
+        reason: 'reduce_only_capped',
+      },
+      expect.objectContaining({ type: 'fill', size: size('0.001') }),
+    ])
+    expect(matcher.positionOf(book, 'a').size).toBe(0n)
+  })
+
   it('cancels a resting order once; a later cancel or fill of it is impossible', () => {
     const book = matcher.create(btc)
     const resting = order('m', 'sell', '0.001', '100')

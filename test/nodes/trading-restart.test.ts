@@ -3,6 +3,7 @@
 // restarts from its data folder. Every book level, position, fill, ledger entry, account figure and
 // order reads back identical, no shard is damaged, and the restored books keep matching.
 
+import { markFutureMsMax } from '../../src/constants'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { groupAlive } from '../../scripts/lib/node-process'
 import type { ApiClient, ApiKey, Reply } from '../support/api-client'
@@ -91,8 +92,9 @@ describe('trading state across a SIGKILL and restart', () => {
     })
     alice = await trader('alice')
     bob = await trader('bob')
-    // Dated ahead so that no mark turns stale between the two reads (stale flags are figures too).
-    const ts = Date.now() + 10 * 60_000
+    // Dated as far ahead as a node accepts (markFutureMsMax), so no mark turns stale between the
+    // two reads (stale flags are figures too): fresh for 30 s of mark age plus that lead.
+    const ts = Date.now() + markFutureMsMax - 1_000
     for (const [instrument, price] of [
       ['BTC-PERP', '60000'],
       ['ETH-PERP', '3000'],

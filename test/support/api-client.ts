@@ -50,7 +50,15 @@ export function apiClient(fetcher: Fetch, base: string, adminToken: string) {
       headers: Record<string, string> = {},
     ) {
       const text = bodyText(body)
-      const signature = await signRequest(key, { method, pathWithQuery: path, body: text ?? '' })
+      const idempotencyKey = Object.entries(headers).find(
+        ([name]) => name.toLowerCase() === 'idempotency-key',
+      )?.[1]
+      const signature = await signRequest(key, {
+        method,
+        pathWithQuery: path,
+        body: text ?? '',
+        ...(idempotencyKey !== undefined && { idempotencyKey }),
+      })
       return send(
         method,
         path,

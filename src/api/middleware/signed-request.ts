@@ -42,7 +42,13 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
     const secret = await deriveKeySecret(c.var.config.keySecret, keyId)
     const expected = await hmacHex(
       secret,
-      signingPayload(timestamp, c.req.method, url.pathname + url.search, body),
+      signingPayload(
+        timestamp,
+        c.req.method,
+        url.pathname + url.search,
+        body,
+        c.req.header('Idempotency-Key') ?? '',
+      ),
     )
     if (!constantTimeEqual(signature.toLowerCase(), expected)) {
       throw new ApiError(401, 'invalid_signature', 'the request signature does not match')

@@ -1,6 +1,7 @@
 // Public market data (instruments, book depth) and the operator's mark price feed.
 
 import { createRoute, z } from '@hono/zod-openapi'
+import { markFutureMsMax } from '../../constants'
 import * as instruments from '../../domain/instrument'
 import { marketStub } from '../../replica/addressing'
 import { ApiError } from '../api-error'
@@ -79,6 +80,13 @@ export const marketRoutes = createRouter()
   .openapi(postMark, async (c) => {
     const body = c.req.valid('json')
     const instrument = listed(c.var.config, body.instrument, 400)
+    if (body.ts > Date.now() + markFutureMsMax) {
+      throw new ApiError(
+        400,
+        'mark_in_future',
+        `mark ts is more than ${markFutureMsMax} ms ahead of this node's clock`,
+      )
+    }
     const price = instruments.parsePrice(instrument, body.price)
     if (!price.ok) throw new ApiError(400, price.code, price.message)
     const { applied, mark } = await marketStub(c.env, c.var.config, instrument.symbol).setMark(
