@@ -225,6 +225,11 @@ export class MarketReplica extends DurableObject<Env> {
         `${this.#instrument.symbol} is matched on node ${this.#instrument.spec.homeNode}`,
       )
     }
+    // Steps beyond a gap: matching now would write a second history at the missing number.
+    const doc = this.#held.state.ok ? this.#held.state.doc : undefined
+    if (doc !== undefined && market.steps(doc).size !== this.#state.nextSeq - 1) {
+      return reject('market_diverged', `${this.#instrument.symbol} holds steps beyond a gap`)
+    }
     return undefined
   }
 
