@@ -19,7 +19,16 @@ export const testSecrets = {
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/domain/**/*.test.ts', 'test/state/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'unit',
+          include: [
+            'test/domain/**/*.test.ts',
+            'test/state/**/*.test.ts',
+            'test/mesh/**/*.test.ts',
+          ],
+        },
+      },
       {
         plugins: [
           cloudflareTest({

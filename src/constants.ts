@@ -56,8 +56,10 @@ export const reconnectDelayMsMin = 100
 export const reconnectDelayMsMax = 5_000
 /** Lifetime of the mesh tokens a node issues when it dials a peer. */
 export const meshTokenLifetimeMs = 60_000
-/** A frame larger than this closes the link (a catch-up beyond it needs chunking). */
-export const frameBytesMax = 32 * 1024 * 1024
+/** A frame larger than this closes the link (the largest catch-up a link carries at once). */
+export const frameBytesMax = 64 * 1024 * 1024
+/** Frames above this travel as fragments: a WebSocket message may not exceed 1 MiB. */
+export const fragmentBytesMax = 512 * 1024
 /** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
 export const maintenanceIntervalMs = 5_000
 
@@ -67,6 +69,7 @@ export const updateBytesMax = storedValueBytesMax
 // Relations between limits, checked once at module load.
 if (snapshotChunkBytesMax >= storedValueBytesMax) throw new Error('snapshot chunk over value limit')
 if (updateBytesMax > storedValueBytesMax) throw new Error('update over value limit')
+if (fragmentBytesMax >= 1024 * 1024) throw new Error('fragments must fit a WebSocket message')
 if (heartbeatIntervalMs * 3 > heartbeatTimeoutMs) throw new Error('heartbeat timeout under 3 beats')
 if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')
 if (shardCountDefault > shardCountMax) throw new Error('shard count default over max')

@@ -7,6 +7,9 @@
 //   type 1    awareness (y-websocket presence): ignored by nodes, never sent
 //   type 100  heartbeat: varUint(sender time, ms)                   (mesh links only)
 //   type 101  held: varUint8Array(state vector the sender has made durable)   (mesh links only)
+//   type 102  fragment: varUint(count) varUint(index) varUint8Array(part)    (mesh links only)
+//             a frame over the 1 MiB WebSocket message limit (a large catch-up) is sent as
+//             `count` fragments in order and reassembled into one frame before it is read
 //
 // A node answers SyncStep1 with SyncStep2; every update it makes durable it forwards as Update.
 // After persisting what a peer sent it answers Held with its state vector, which is how a
@@ -19,6 +22,7 @@ export const messageSync = 0
 export const messageAwareness = 1
 export const messageHeartbeat = 100
 export const messageHeld = 101
+export const messageFragment = 102
 
 export const syncStep1 = 0
 export const syncStep2 = 1
@@ -31,6 +35,7 @@ export type Frame =
   | { type: 'awareness' }
   | { type: 'heartbeat'; sentAt: number }
   | { type: 'held'; stateVector: Uint8Array }
+  | { type: 'fragment'; count: number; index: number; part: Uint8Array }
 
 const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
   const encoder = encoding.createEncoder()
@@ -61,6 +66,22 @@ export const writeHeld = (stateVector: Uint8Array) =>
     encoding.writeVarUint8Array(encoder, stateVector)
   })
 
+/** Splits a frame into fragment frames whose parts hold at most `partBytes` each. */
+export function writeFragments(whole: Uint8Array, partBytes: number): Uint8Array[] {
+  const count = Math.ceil(whole.byteLength / partBytes)
+  return Array.from({ length: count }, (_, index) =>
+    frame((encoder) => {
+      encoding.writeVarUint(encoder, messageFragment)
+      encoding.writeVarUint(encoder, count)
+      encoding.writeVarUint(encoder, index)
+      encoding.writeVarUint8Array(
+        encoder,
+        whole.subarray(index * partBytes, (index + 1) * partBytes),
+      )
+    }),
+  )
+}
+
 /** Decodes one frame; throws on an unknown type, a truncated body or trailing bytes. */
 export function readFrame(bytes: Uint8Array): Frame {
   const decoder = decoding.createDecoder(bytes)
@@ -75,6 +96,13 @@ export function readFrame(bytes: Uint8Array): Frame {
         return { type: 'heartbeat', sentAt: decoding.readVarUint(decoder) }
       case messageHeld:
         return { type: 'held', stateVector: decoding.readVarUint8Array(decoder) }
+      case messageFragment:
+        return {
+          type: 'fragment',
+          count: decoding.readVarUint(decoder),
+          index: decoding.readVarUint(decoder),
+          part: decoding.readVarUint8Array(decoder),
+        }
       default:
         throw new Error(`unknown frame type ${type}`)
     }

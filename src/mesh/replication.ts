@@ -10,6 +10,7 @@
 
 import * as Y from 'yjs'
 import {
+  fragmentBytesMax,
   frameBytesMax,
   heartbeatIntervalMs,
   heartbeatTimeoutMs,
@@ -39,7 +40,8 @@ export type LinkStats = {
   peerStateVector: Map<number, number>
 }
 
-type Link = { socket: WebSocket; stats: LinkStats }
+/** A link, and the fragments of a large frame it is receiving. */
+type Link = { socket: WebSocket; stats: LinkStats; fragments: Uint8Array[] }
 
 type Redial = {
   attempt: number
@@ -142,6 +144,7 @@ function open(
   const now = Date.now()
   const link: Link = {
     socket,
+    fragments: [],
     stats: {
       peer: peer.id,
       role: peer.role,
@@ -180,7 +183,11 @@ function close(link: Link, code: number, reason: string): void {
 
 function send(link: Link, frame: Uint8Array): void {
   link.stats.bytesOut += frame.byteLength
-  link.socket.send(frame)
+  // Followers speak stock y-websocket, which knows no fragments: they get whole frames.
+  if (frame.byteLength <= fragmentBytesMax || link.stats.role !== 'node')
+    return link.socket.send(frame)
+  for (const fragment of protocol.writeFragments(frame, fragmentBytesMax))
+    link.socket.send(fragment)
 }
 
 /** The bytes of a binary message; undefined for text (sockets may hand either buffer kind). */
@@ -203,6 +210,45 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   } catch (error) {
     return close(link, 1002, `malformed frame: ${String(error)}`)
   }
+  if (frame.type !== 'fragment') return handle(replication, link, frame)
+  const whole = reassemble(link, frame)
+  if (typeof whole === 'string') return close(link, 1002, whole)
+  if (whole === undefined) return
+  try {
+    frame = protocol.readFrame(whole)
+  } catch (error) {
+    return close(link, 1002, `malformed frame: ${String(error)}`)
+  }
+  if (frame.type === 'fragment') return close(link, 1002, 'a fragment holds a fragment')
+  handle(replication, link, frame)
+}
+
+/** Adds a fragment; returns the whole frame once complete, or why the fragments are refused. */
+function reassemble(
+  link: Link,
+  fragment: Extract<protocol.Frame, { type: 'fragment' }>,
+): Uint8Array | string | undefined {
+  const countMax = Math.ceil(frameBytesMax / fragmentBytesMax)
+  if (fragment.count < 2 || fragment.count > countMax) return 'fragment count out of bounds'
+  if (fragment.index !== link.fragments.length) return 'fragments out of order'
+  if (fragment.part.byteLength > fragmentBytesMax) return 'fragment too large'
+  link.fragments.push(fragment.part)
+  if (link.fragments.length < fragment.count) return undefined
+  const whole = new Uint8Array(link.fragments.reduce((n, part) => n + part.byteLength, 0))
+  let offset = 0
+  for (const part of link.fragments) {
+    whole.set(part, offset)
+    offset += part.byteLength
+  }
+  link.fragments = []
+  return whole
+}
+
+function handle(
+  replication: Replication,
+  link: Link,
+  frame: Exclude<protocol.Frame, { type: 'fragment' }>,
+): void {
   const { held } = replication
   if (!held.state.ok) return close(link, 1011, 'this replica is damaged')
   switch (frame.type) {
