@@ -52,6 +52,8 @@ export const compactionDelayMs = 1_000
 /** Mesh links: heartbeats, the silence after which a link is dead, reconnect backoff. */
 export const heartbeatIntervalMs = 1_000
 export const heartbeatTimeoutMs = 5_000
+/** A dial whose peer has not answered the upgrade by then fails, and is redialled. */
+export const dialTimeoutMs = heartbeatTimeoutMs
 export const reconnectDelayMsMin = 100
 export const reconnectDelayMsMax = 5_000
 /** Lifetime of the mesh tokens a node issues when it dials a peer. */

@@ -10,6 +10,7 @@
 
 import * as Y from 'yjs'
 import {
+  dialTimeoutMs,
   fragmentBytesMax,
   frameBytesMax,
   heartbeatIntervalMs,
@@ -113,8 +114,7 @@ async function connect(replication: Replication, peer: string): Promise<void> {
       replication.doc,
       Date.now() + meshTokenLifetimeMs,
     )
-    const socket = await dial(replication.fetcher, base, replication.doc, credential)
-    redial.attempt = 0
+    const socket = await dial(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
     redial.lastError = null
     open(replication, socket, { role: 'node', id: peer }, 'out')
   } catch (error) {
@@ -168,7 +168,14 @@ function open(
 
 function closed(replication: Replication, link: Link): void {
   if (!replication.links.delete(link)) return
-  if (link.stats.direction === 'out') scheduleRedial(replication, link.stats.peer)
+  if (link.stats.direction !== 'out') return
+  // Only a link that outlived a heartbeat timeout resets the backoff: one its peer drops right
+  // after opening keeps backing off instead of redialling (and resending) in a tight loop.
+  const redial = replication.redials.get(link.stats.peer)
+  if (redial !== undefined && Date.now() - link.stats.openedAt >= heartbeatTimeoutMs) {
+    redial.attempt = 0
+  }
+  scheduleRedial(replication, link.stats.peer)
 }
 
 function close(link: Link, code: number, reason: string): void {
@@ -285,9 +292,13 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
     const known = link.stats.peerStateVector.get(client) ?? 0
     if (clock > known) link.stats.peerStateVector.set(client, clock)
   }
-  durable.write(replication.held, originOf(link.stats.peer), (doc) =>
-    Y.applyUpdate(doc, update, originOf(link.stats.peer)),
-  )
+  try {
+    durable.applyRemote(replication.held, originOf(link.stats.peer), update)
+  } catch (error) {
+    // Nothing of it was kept (a failed write reloads what is durable); the peer sends it again
+    // on its next link. Never let it escape the socket handler: that breaks the whole replica.
+    return close(link, 1011, `could not persist the update: ${String(error)}`)
+  }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
   replication.onRemote()

@@ -4,7 +4,12 @@
 
 import type * as Y from 'yjs'
 import * as Yjs from 'yjs'
-import { compactionDelayMs, compactionLogBytesMax, compactionLogRowsMax } from '../constants'
+import {
+  compactionDelayMs,
+  compactionLogBytesMax,
+  compactionLogRowsMax,
+  updateBytesMax,
+} from '../constants'
 import { assert } from '../domain/assert'
 import { hasPending } from '../state/shard-doc'
 import { contentDigest, stateVectorDigest } from '../state/digest'
@@ -71,7 +76,12 @@ export function reload(held: DurableDoc): void {
  * storage transaction before returning: the caller may acknowledge only after this returns.
  * `change` must validate before it writes; if it throws, the document is rebuilt from storage.
  */
-export function write<T>(held: DurableDoc, origin: string, change: (doc: Y.Doc) => T): T {
+export function write<T>(
+  held: DurableDoc,
+  origin: string,
+  change: (doc: Y.Doc) => T,
+  oversize: 'refuse' | 'fold' = 'refuse',
+): T {
   assert(held.state.ok, 'a damaged document is never written')
   const doc = held.state.doc
   const updates: Uint8Array[] = []
@@ -88,22 +98,47 @@ export function write<T>(held: DurableDoc, origin: string, change: (doc: Y.Doc) 
   }
   assert(updates.length <= 1, 'one transaction makes at most one update')
   const update = updates[0]
-  if (update !== undefined) persist(held, update, origin)
+  if (update !== undefined) persist(held, update, origin, oversize)
   return result
 }
 
-function persist(held: DurableDoc, update: Uint8Array, origin: string): void {
+/**
+ * Applies an update a peer sent and makes it durable, as `write` does. A peer's catch-up can be
+ * larger than one stored value (a node back from a long absence, a wiped node rebuilt, a long
+ * partition healed): then the whole document, the update included, is folded into a new chunked
+ * snapshot in the same storage transaction instead of refusing it, which no retry could change.
+ */
+export function applyRemote(held: DurableDoc, origin: string, update: Uint8Array): void {
+  write(held, origin, (doc) => Yjs.applyUpdate(doc, update, origin), 'fold')
+}
+
+function persist(
+  held: DurableDoc,
+  update: Uint8Array,
+  origin: string,
+  oversize: 'refuse' | 'fold',
+): void {
   const sql = held.storage.sql
+  const folds = oversize === 'fold' && update.byteLength > updateBytesMax
   let seq: number
   try {
-    seq = held.storage.transactionSync(() => storage.append(sql, update, origin))
+    seq = held.storage.transactionSync(() => {
+      if (!folds) return storage.append(sql, update, origin)
+      assert(held.state.ok, 'only a loaded document is folded')
+      const uptoSeq = storage.stats(sql).lastSeq + 1
+      storage.replaceSnapshot(sql, Yjs.encodeStateAsUpdate(held.state.doc), uptoSeq)
+      return uptoSeq
+    })
   } catch (error) {
     // The document holds a change storage refused: drop it by reloading what is durable.
     reload(held)
     throw error
   }
-  held.logTail.rows += 1
-  held.logTail.bytes += update.byteLength
+  if (folds) held.logTail = { rows: 0, bytes: 0 }
+  else {
+    held.logTail.rows += 1
+    held.logTail.bytes += update.byteLength
+  }
   outbox.offer(held.outbox, { seq, update, origin })
   void scheduleCompaction(held)
 }

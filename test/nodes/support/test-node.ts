@@ -34,7 +34,16 @@ export type TestNode = {
   output(): string
 }
 
-export type TestNodeOptions = { id?: string; shards?: number }
+export type TestNodeOptions = {
+  id?: string
+  shards?: number
+  /** The port to serve on; the default 0 picks a free one on the first start. */
+  port?: number
+  /** The other nodes of a mesh, `b=http://127.0.0.1:8788,...` (NodeSpec.peers). */
+  peers?: string
+  /** Mesh-wide secrets; random ones of this node's own when unset. */
+  secrets?: { adminToken: string; keySecret: string; meshSecret?: string }
+}
 
 const running = new Set<NodeProcess>()
 
@@ -61,17 +70,21 @@ export async function startTestNode(
 ): Promise<TestNode & { coldStartMs: number }> {
   const id = options.id ?? 'a'
   const root = await mkdtemp(join(tmpdir(), 'clearmesh-node-'))
-  const adminToken = `admin-${randomBytes(12).toString('hex')}`
+  const adminToken = options.secrets?.adminToken ?? `admin-${randomBytes(12).toString('hex')}`
   const spec: NodeSpec = {
     id,
-    port: 0,
+    port: options.port ?? 0,
     data: join(root, id),
     env: {
       CLEARMESH_ADMIN_TOKEN: adminToken,
-      CLEARMESH_KEY_SECRET: `keys-${randomBytes(12).toString('hex')}`,
+      CLEARMESH_KEY_SECRET: options.secrets?.keySecret ?? `keys-${randomBytes(12).toString('hex')}`,
+      ...(options.secrets?.meshSecret !== undefined && {
+        CLEARMESH_MESH_SECRET: options.secrets.meshSecret,
+      }),
     },
   }
   if (options.shards !== undefined) spec.shards = options.shards
+  if (options.peers !== undefined) spec.peers = options.peers
   let current = await spawnReady(spec)
   spec.port = Number(new URL(current.url).port)
 
