@@ -35,8 +35,9 @@ export class MarketReplica extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     this.#config = readConfig(env)
-    const name = ctx.id.name
-    assert(name !== undefined, 'a market replica is addressed by name')
+    // SQLite calls are synchronous, so the name is known before anything else runs.
+    const name = storage.rememberName(ctx.storage.sql, ctx.id.name)
+    assert(name !== undefined, 'a market replica was first addressed by name')
     const instrument = this.#config.instruments.get(name.slice(name.lastIndexOf('/') + 1))
     assert(instrument !== undefined, `market ${name} is a listed instrument`)
     this.#instrument = instrument

@@ -67,7 +67,8 @@ export class ShardReplica extends DurableObject<Env> {
     super(ctx, env)
     this.#config = readConfig(env)
     void ctx.blockConcurrencyWhile(async () => {
-      this.#held = durable.open(ctx.id.name ?? ctx.id.toString(), ctx.storage, (doc) => {
+      const name = storage.rememberName(ctx.storage.sql, ctx.id.name) ?? ctx.id.toString()
+      this.#held = durable.open(name, ctx.storage, (doc) => {
         this.#index = accountIndex.observe(doc)
       })
       // The account index observes the document, so remote updates need no extra step.

@@ -9,6 +9,21 @@ import { assert } from '../domain/assert'
 import { snapshotChunkBytesMax, updateBytesMax } from '../constants'
 import { checksum } from './checksum'
 
+/**
+ * The replica's name (`<node>/shard/3`), kept in its own storage: an instance woken by an alarm
+ * is not told the name it was created with, yet its links and status need it.
+ */
+export function rememberName(sql: SqlStorage, given: string | undefined): string | undefined {
+  sql.exec(
+    'CREATE TABLE IF NOT EXISTS replica_name (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL)',
+  )
+  if (given !== undefined) {
+    sql.exec('INSERT OR IGNORE INTO replica_name (id, name) VALUES (1, ?)', given)
+    return given
+  }
+  return sql.exec<{ name: string }>('SELECT name FROM replica_name WHERE id = 1').toArray()[0]?.name
+}
+
 export function migrate(sql: SqlStorage): void {
   sql.exec(`CREATE TABLE IF NOT EXISTS update_log (
     seq INTEGER PRIMARY KEY,
