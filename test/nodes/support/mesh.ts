@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import type { ApiClient } from '../../support/api-client'
 import { send, type Write } from './ledger-writes'
-import { freePort, startTcpProxy, type TcpProxy } from './tcp-proxy'
+import { reservePorts, startTcpProxy, type TcpProxy } from './tcp-proxy'
 import { startTestNode, type TestNode } from './test-node'
 
 export type MeshNode = TestNode & {
@@ -72,9 +72,10 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     keySecret: `keys-${randomBytes(12).toString('hex')}`,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
   }
-  // Ports are fixed before any node starts: every node's peer list names them.
-  const ports = new Map<string, number>()
-  for (const id of ids) ports.set(id, await freePort())
+  // Ports are fixed before any node starts: every node's peer list names them. They stay held
+  // while the proxies take theirs, so no proxy is handed a node's port.
+  const reserved = await reservePorts(ids.length)
+  const ports = new Map(ids.map((id, i) => [id, reserved.ports[i]!]))
   const proxies = new Map<string, TcpProxy>()
   if (options.proxied === true) {
     for (const from of ids) {
@@ -84,6 +85,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       }
     }
   }
+  await reserved.release()
   const peerUrl = (from: string, to: string) =>
     proxies.get(`${from}->${to}`)?.url ?? `http://127.0.0.1:${ports.get(to)}`
   const peersOf = (id: string) =>

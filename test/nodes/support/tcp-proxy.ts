@@ -127,15 +127,32 @@ export async function startTcpProxy(name: string, targetPort: number): Promise<T
   }
 }
 
-/** A port that was free a moment ago (bound to port 0, then released) for a node to serve on. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
+/**
+ * Ports held open together, so that nothing else (a proxy listening on port 0) is handed one of
+ * them before the nodes that will serve on them start; `release` frees them for those nodes.
+ */
+export async function reservePorts(
+  count: number,
+): Promise<{ ports: number[]; release(): Promise<void> }> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const server = createServer()
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', () => resolve())
+      })
+      return server
+    }),
+  )
+  const ports = servers.map((server) => {
+    const address = server.address()
+    if (address === null || typeof address === 'string') throw new Error('no free port')
+    return address.port
   })
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
+  const release = async () => {
+    await Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    )
+  }
+  return { ports, release }
 }
