@@ -20,7 +20,7 @@ import {
   reconnectDelayMsMin,
 } from '../constants'
 import * as durable from '../replica/durable-doc'
-import type { DurableUpdate } from '../replica/outbox'
+import * as outbox from '../replica/outbox'
 import * as protocol from './protocol'
 import * as token from './token'
 import { dial, type Dialer } from './transport'
@@ -80,7 +80,7 @@ export function create(
     heartbeat: null,
     onRemote,
   }
-  held.outbox.listeners.add((update) => forward(replication, update))
+  outbox.subscribe(held.outbox, (update) => forward(replication, update))
   return replication
 }
 
@@ -307,7 +307,7 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
 const originOf = (peer: string) => `peer:${peer}`
 
 /** Sends a durable update to every link but the one it came from. */
-function forward(replication: Replication, update: DurableUpdate): void {
+function forward(replication: Replication, update: outbox.DurableUpdate): void {
   const frame = protocol.writeUpdate(update.update)
   for (const link of replication.links) {
     if (originOf(link.stats.peer) === update.origin) continue

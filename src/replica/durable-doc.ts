@@ -11,8 +11,7 @@ import {
   updateBytesMax,
 } from '../constants'
 import { assert } from '../domain/assert'
-import { hasPending } from '../state/shard-doc'
-import { contentDigest, stateVectorDigest } from '../state/digest'
+import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
 

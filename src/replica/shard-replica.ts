@@ -32,7 +32,7 @@ import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
-import type * as outbox from './outbox'
+import * as outbox from './outbox'
 import * as storage from './shard-storage'
 
 export type Reflects = durable.Reflects
@@ -251,8 +251,7 @@ export class ShardReplica extends DurableObject<Env> {
 
   /** Listens to every update this shard makes durable (the mesh's replication seam). */
   subscribe(listener: outbox.DurableUpdateListener): () => void {
-    this.#held.outbox.listeners.add(listener)
-    return () => this.#held.outbox.listeners.delete(listener)
+    return outbox.subscribe(this.#held.outbox, listener)
   }
 
   // --- internals ----------------------------------------------------------------------------

@@ -105,7 +105,6 @@ export type Loaded =
       ok: true
       snapshot: Uint8Array | undefined
       tail: { seq: number; body: Uint8Array }[]
-      meta?: SnapshotMeta
     }
   | { ok: false; damage: Damage }
 
@@ -153,7 +152,7 @@ export function load(sql: SqlStorage): Loaded {
     }
     tail.push({ seq: row.seq, body })
   }
-  return meta === undefined ? { ok: true, snapshot, tail } : { ok: true, snapshot, tail, meta }
+  return { ok: true, snapshot, tail }
 }
 
 /**

@@ -1,4 +1,5 @@
-// Digests that let a client or a checker compare replicas without shipping whole documents.
+// What a replica holds, in forms cheap to compare: digests of its state, and whether it waits on
+// updates whose dependencies have not arrived.
 
 import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
@@ -21,3 +22,7 @@ export function contentDigest(doc: Y.Doc): string {
   }
   return hash.digest('hex').slice(0, 32)
 }
+
+/** True when the document holds updates whose dependencies have not arrived (design.md §2.4). */
+export const hasPending = (doc: Y.Doc): boolean =>
+  doc.store.pendingStructs !== null || doc.store.pendingDs !== null

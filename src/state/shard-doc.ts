@@ -53,7 +53,3 @@ export function writeOnce<T>(map: Y.Map<T>, key: string, value: T): 'written' | 
   map.set(key, value)
   return 'written'
 }
-
-/** True when the document holds updates whose dependencies have not arrived (design.md §2.4). */
-export const hasPending = (doc: Y.Doc): boolean =>
-  doc.store.pendingStructs !== null || doc.store.pendingDs !== null

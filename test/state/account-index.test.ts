@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import * as ledger from '../../src/domain/ledger'
 import * as accountIndex from '../../src/state/account-index'
 import * as commands from '../../src/state/commands'
+import { hasPending } from '../../src/state/digest'
 import * as shard from '../../src/state/shard-doc'
 import { apply, context, figuresOf, prng, replica, withdraw, type Replica } from './harness'
 
@@ -99,7 +100,7 @@ describe('account index', () => {
             apply(reader.doc, update)
             expectIndexMatchesFold(reader.doc, reader.index)
           }
-          expect(shard.hasPending(reader.doc)).toBe(false)
+          expect(hasPending(reader.doc)).toBe(false)
           // The writers' indexes also follow the merge, concurrent writes of one key included.
           for (const w of writers) {
             for (const other of writers) apply(w.doc, Y.encodeStateAsUpdate(other.doc))

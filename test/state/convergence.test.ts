@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as ledger from '../../src/domain/ledger'
 import * as commands from '../../src/state/commands'
-import { contentDigest, stateVectorDigest } from '../../src/state/digest'
+import { contentDigest, hasPending, stateVectorDigest } from '../../src/state/digest'
 import * as shard from '../../src/state/shard-doc'
 import {
   apply,
@@ -103,7 +103,7 @@ function missingPredecessor(delivered: Map<number, Set<number>>): boolean {
 
 function expectConverged(replicas: Replica[]) {
   const [first, ...rest] = replicas
-  for (const r of replicas) expect(shard.hasPending(r.doc)).toBe(false)
+  for (const r of replicas) expect(hasPending(r.doc)).toBe(false)
   for (const r of rest) {
     expect(stateVectorDigest(r.doc)).toBe(stateVectorDigest(first!.doc))
     expect(contentDigest(r.doc)).toBe(contentDigest(first!.doc))
@@ -161,7 +161,7 @@ describe('convergence (I1)', () => {
             apply(target.doc, message.update)
             delivered.get(message.source)!.add(message.seq)
             const gap = missingPredecessor(delivered)
-            expect(shard.hasPending(target.doc)).toBe(gap)
+            expect(hasPending(target.doc)).toBe(gap)
             if (gap) gapsSeen++
           }
         })
@@ -228,16 +228,16 @@ describe('convergence (I1)', () => {
     const empty = { content: contentDigest(reader.doc), sv: stateVectorDigest(reader.doc) }
 
     apply(reader.doc, depositUpdate!)
-    expect(shard.hasPending(reader.doc)).toBe(true)
+    expect(hasPending(reader.doc)).toBe(true)
     expect(shard.transfers(reader.doc).size).toBe(0)
     expect(balanceOf(reader.doc, 'alice')).toBe(0n)
     expect({ content: contentDigest(reader.doc), sv: stateVectorDigest(reader.doc) }).toEqual(empty)
 
     apply(reader.doc, depositUpdate!)
-    expect(shard.hasPending(reader.doc)).toBe(true)
+    expect(hasPending(reader.doc)).toBe(true)
 
     apply(reader.doc, createUpdate!)
-    expect(shard.hasPending(reader.doc)).toBe(false)
+    expect(hasPending(reader.doc)).toBe(false)
     expect(balanceOf(reader.doc, 'alice')).toBe(usd(5))
     expect(figuresOf(reader.index, 'alice').collateral).toBe(usd(5))
     expectConverged([writer, reader])
@@ -260,9 +260,9 @@ describe('convergence (I1)', () => {
     shard.transfers(writer.doc).delete('deposit/alice/d1')
     const [insert, deletion] = writer.own
     apply(reader.doc, deletion!)
-    expect(shard.hasPending(reader.doc)).toBe(true)
+    expect(hasPending(reader.doc)).toBe(true)
     apply(reader.doc, insert!)
-    expect(shard.hasPending(reader.doc)).toBe(false)
+    expect(hasPending(reader.doc)).toBe(false)
     expect(shard.transfers(reader.doc).size).toBe(0)
     expectConverged([writer, reader])
   })
