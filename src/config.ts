@@ -32,7 +32,16 @@ export type Env = {
   PEERS?: string
   /** Secret every node of the mesh holds; peers prove it to open a link. */
   MESH_SECRET?: string
+  /** Durability of a withdrawal that does not ask for one: `local` (default) or `quorum`. */
+  WITHDRAWAL_DURABILITY?: string
 }
+
+/**
+ * How durable a write is before it is answered: `local`, persisted on the node that took it;
+ * `quorum`, persisted on a majority of the mesh's nodes.
+ */
+export type Durability = 'local' | 'quorum'
+export const durabilities: readonly Durability[] = ['local', 'quorum']
 
 export type NodeConfig = {
   nodeId: string
@@ -45,6 +54,7 @@ export type NodeConfig = {
   /** Peer node id → base URL; empty for a single node. */
   peers: Map<string, string>
   meshSecret: string
+  withdrawalDurability: Durability
 }
 
 const secretLengthMin = 16
@@ -65,6 +75,10 @@ export function readConfig(env: Env): NodeConfig {
   }
   if (!Number.isInteger(markMaxAgeMs) || markMaxAgeMs < 1) {
     throw new Error('MARK_MAX_AGE_MS must be a positive integer')
+  }
+  const withdrawalDurability = env.WITHDRAWAL_DURABILITY ?? 'local'
+  if (!durabilities.includes(withdrawalDurability as Durability)) {
+    throw new Error('WITHDRAWAL_DURABILITY must be "local" or "quorum"')
   }
   const peers = readPeers(env.PEERS, env.NODE_ID)
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
@@ -88,6 +102,7 @@ export function readConfig(env: Env): NodeConfig {
     markMaxAgeMs,
     peers,
     meshSecret: env.MESH_SECRET ?? '',
+    withdrawalDurability: withdrawalDurability as Durability,
   }
 }
 

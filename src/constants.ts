@@ -65,6 +65,11 @@ export const fragmentBytesMax = 512 * 1024
 /** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
 export const maintenanceIntervalMs = 5_000
 
+/** A `quorum` write not held by a majority of nodes by then is answered 504, outcome unknown. */
+export const quorumTimeoutMs = 5_000
+/** A call to another node's matcher: its own quorum wait, plus the round trip. */
+export const matcherCallTimeoutMs = quorumTimeoutMs + 2_000
+
 /** One update larger than this is refused before it reaches storage. */
 export const updateBytesMax = storedValueBytesMax
 

@@ -42,6 +42,9 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   too_many_open_orders: { status: 422, retryable: false },
   outcome_unknown: { status: 504, retryable: true },
   not_home_node: { status: 503, retryable: true },
+  home_node_unreachable: { status: 503, retryable: true },
+  shard_pending: { status: 503, retryable: true },
+  quorum_timeout: { status: 504, retryable: true },
   market_diverged: { status: 503, retryable: true },
 }
 

@@ -15,6 +15,7 @@ import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminShardRoutes } from './routes/admin-shards'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
+import { matcherRoutes } from './routes/matcher'
 import { meshRoutes } from './routes/mesh'
 import { orderRoutes } from './routes/orders'
 import { positionRoutes } from './routes/positions'
@@ -90,6 +91,7 @@ app
   .route('/', orderRoutes)
   .route('/', positionRoutes)
   .route('/', meshRoutes)
+  .route('/', matcherRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',

@@ -33,6 +33,16 @@ export const UsdAmount = z
 
 export const Asset = z.literal('USD', { error: 'asset must be "USD"' })
 
+/** How durable a write is before its answer: this node (`local`) or a majority of nodes. */
+export const DurabilityField = z
+  .enum(['local', 'quorum'], { error: 'durability is "local" or "quorum"' })
+  .optional()
+  .openapi({
+    description:
+      '`local`: persisted on the node that answers; `quorum`: on a majority of nodes, or 504 ' +
+      'with executionStatus "unknown" if that does not happen in time (retry the same id)',
+  })
+
 export const Reflects = z
   .object({
     node: z.string(),
@@ -90,6 +100,7 @@ export const DepositBody = z.strictObject({
   accountId: Id('accountId'),
   asset: Asset,
   amount: UsdAmount,
+  durability: DurabilityField,
 })
 
 export const Deposit = z
@@ -107,6 +118,7 @@ export const WithdrawalBody = z.strictObject({
   withdrawalId: Id('withdrawalId').optional(),
   asset: Asset,
   amount: UsdAmount,
+  durability: DurabilityField,
 })
 
 export const Withdrawal = z

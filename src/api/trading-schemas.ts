@@ -2,7 +2,7 @@
 
 import { z } from '@hono/zod-openapi'
 import { bookLevelsMax } from '../constants'
-import { Id, Reflects, WholeNumberQuery } from './schemas'
+import { DurabilityField, Id, Reflects, WholeNumberQuery } from './schemas'
 
 const Decimal = (example: string, description: string) =>
   z
@@ -56,6 +56,7 @@ export const OrderBody = z.strictObject({
   size: Decimal('0.01', 'size'),
   timeInForce: TimeInForce.optional(),
   reduceOnly: z.boolean({ error: 'reduceOnly must be true or false' }).optional(),
+  durability: DurabilityField,
 })
 
 export const Order = z
@@ -87,6 +88,18 @@ export const OrdersQuery = z.strictObject({
 })
 
 export const CancelAllQuery = z.strictObject({ instrument: Symbol })
+
+/** A cancel recorded on this node that the instrument's matcher (on another node) has not seen. */
+export const CancelRequested = z
+  .object({
+    orderId: z.string(),
+    instrument: z.string(),
+    status: z.literal('cancel_requested'),
+    requestedAt: z.number().int(),
+    node: z.string(),
+    order: Order.nullable().openapi({ description: 'the order as this node last saw it' }),
+  })
+  .openapi('CancelRequested')
 
 export const Position = z
   .object({

@@ -9,6 +9,8 @@
 // the link and changes nothing.
 
 import * as Y from 'yjs'
+import type { Durability } from '../config'
+import { reject, type Rejected } from '../domain/result'
 import {
   dialTimeoutMs,
   fragmentBytesMax,
@@ -16,6 +18,7 @@ import {
   heartbeatIntervalMs,
   heartbeatTimeoutMs,
   meshTokenLifetimeMs,
+  quorumTimeoutMs,
   reconnectDelayMsMax,
   reconnectDelayMsMin,
 } from '../constants'
@@ -61,7 +64,12 @@ export type Replication = {
   heartbeat: ReturnType<typeof setInterval> | null
   /** Called after updates from a peer were made durable (markets catch their state up). */
   onRemote: () => void
+  /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
+  quorumWaiters: Set<QuorumWaiter>
 }
+
+/** A write waiting until enough peers hold `target` (this replica's state vector after it). */
+type QuorumWaiter = { target: Map<number, number>; peersNeeded: number; done: () => void }
 
 export function create(
   doc: string,
@@ -79,6 +87,7 @@ export function create(
     redials: new Map(),
     heartbeat: null,
     onRemote,
+    quorumWaiters: new Set(),
   }
   outbox.subscribe(held.outbox, (update) => forward(replication, update))
   return replication
@@ -261,6 +270,7 @@ function handle(
   switch (frame.type) {
     case 'sync_step1':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      settleQuorums(replication)
       return send(
         link,
         protocol.writeSyncStep2(Y.encodeStateAsUpdate(held.state.doc, frame.stateVector)),
@@ -270,7 +280,7 @@ function handle(
       return applyFromPeer(replication, link, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
-      return
+      return settleQuorums(replication)
     case 'heartbeat':
     case 'awareness':
       return
@@ -279,12 +289,18 @@ function handle(
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
 function applyFromPeer(replication: Replication, link: Link, update: Uint8Array): void {
-  if (link.stats.role !== 'node') return close(link, 1008, 'followers cannot write')
+  let decoded: ReturnType<typeof Y.decodeUpdate>
   try {
     // Decoding first refuses a malformed update before any of it reaches the document.
-    Y.decodeUpdate(update)
+    decoded = Y.decodeUpdate(update)
   } catch (error) {
     return close(link, 1007, `malformed update: ${String(error)}`)
+  }
+  if (link.stats.role !== 'node') {
+    // A stock y-websocket follower answers the node's SyncStep1 with what it holds: nothing new
+    // is its normal reply, anything new is a write, and followers cannot write.
+    if (holdsAlready(replication.held, decoded)) return
+    return close(link, 1008, 'followers cannot write')
   }
   link.stats.updatesIn += 1
   // Whatever a peer sends, it holds: its state vector is at least the update's.
@@ -292,6 +308,7 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
     const known = link.stats.peerStateVector.get(client) ?? 0
     if (clock > known) link.stats.peerStateVector.set(client, clock)
   }
+  settleQuorums(replication)
   try {
     durable.applyRemote(replication.held, originOf(link.stats.peer), update)
   } catch (error) {
@@ -302,6 +319,29 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
   replication.onRemote()
+}
+
+/** Whether every struct and deletion of a decoded update is already in this replica. */
+function holdsAlready(
+  held: durable.DurableDoc,
+  update: ReturnType<typeof Y.decodeUpdate>,
+): boolean {
+  if (!held.state.ok) return false
+  const doc = held.state.doc
+  const own = Y.decodeStateVector(Y.encodeStateVector(doc))
+  const structsHeld = update.structs.every(
+    (struct) => struct.id.clock + struct.length <= (own.get(struct.id.client) ?? 0),
+  )
+  if (!structsHeld) return false
+  // Ranges of a store's delete set come sorted and merged: a range held is inside one of them.
+  const deleted = Y.createDeleteSetFromStructStore(doc.store).clients
+  return [...update.ds.clients].every(([client, items]) =>
+    items.every((item) =>
+      (deleted.get(client) ?? []).some(
+        (range) => range.clock <= item.clock && item.clock + item.len <= range.clock + range.len,
+      ),
+    ),
+  )
 }
 
 const originOf = (peer: string) => `peer:${peer}`
@@ -327,6 +367,86 @@ function beat(replication: Replication): void {
     }
     send(link, protocol.writeHeartbeat(now))
   }
+}
+
+/** Whether a live link to `peer` is up: opened, and heard from within the heartbeat timeout. */
+export function linkUp(replication: Replication, peer: string): boolean {
+  const now = Date.now()
+  return [...replication.links].some(
+    ({ stats }) =>
+      stats.peer === peer && stats.role === 'node' && now - stats.lastHeardAt <= heartbeatTimeoutMs,
+  )
+}
+
+/** Nodes that make a majority of the mesh, this one included. */
+export const majorityOf = (config: MeshConfig): number =>
+  Math.floor((config.peers.size + 1) / 2) + 1
+
+/**
+ * Waits until a write is as durable as asked: nothing to wait for `local`; for `quorum`, held by
+ * a majority of nodes within the quorum timeout, or a rejection saying where it does stand.
+ */
+export async function awaitDurability(
+  replication: Replication,
+  durability: Durability,
+): Promise<Rejected<'quorum_timeout'> | undefined> {
+  if (durability === 'local') return undefined
+  if (await heldByMajority(replication, quorumTimeoutMs)) return undefined
+  const { config } = replication
+  return reject(
+    'quorum_timeout',
+    `${replication.doc} was not held by ${majorityOf(config)} of ${config.peers.size + 1} nodes ` +
+      `within ${quorumTimeoutMs} ms; it is durable on node ${config.nodeId} and replicates ` +
+      'once its peers are reachable',
+  )
+}
+
+/**
+ * Resolves true once a majority of the mesh (this node and enough peers, by their own word: a
+ * Held or a SyncStep1 after they persisted) holds everything this replica holds now; false if that
+ * has not happened within `timeoutMs`. The write stays durable here either way.
+ */
+export function heldByMajority(replication: Replication, timeoutMs: number): Promise<boolean> {
+  const { held } = replication
+  if (!held.state.ok) return Promise.resolve(false)
+  const waiter: QuorumWaiter = {
+    target: Y.decodeStateVector(Y.encodeStateVector(held.state.doc)),
+    peersNeeded: majorityOf(replication.config) - 1,
+    done: () => undefined,
+  }
+  if (peersHolding(replication, waiter.target) >= waiter.peersNeeded) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      replication.quorumWaiters.delete(waiter)
+      resolve(false)
+    }, timeoutMs)
+    waiter.done = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    replication.quorumWaiters.add(waiter)
+  })
+}
+
+function settleQuorums(replication: Replication): void {
+  for (const waiter of replication.quorumWaiters) {
+    if (peersHolding(replication, waiter.target) < waiter.peersNeeded) continue
+    replication.quorumWaiters.delete(waiter)
+    waiter.done()
+  }
+}
+
+/** Distinct peer nodes whose last word shows they hold every clock of `target`. */
+function peersHolding(replication: Replication, target: Map<number, number>): number {
+  const holding = new Set<string>()
+  for (const { stats } of replication.links) {
+    if (stats.role !== 'node') continue
+    const covers = [...target].every(
+      ([client, clock]) => (stats.peerStateVector.get(client) ?? 0) >= clock,
+    )
+    if (covers) holding.add(stats.peer)
+  }
+  return holding.size
 }
 
 export type LinkStatus = Omit<LinkStats, 'peerStateVector'> & {

@@ -6,7 +6,8 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
-import { readConfig, type Env, type NodeConfig } from '../config'
+import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
+import { matcherCallTimeoutMs } from '../constants'
 import { assert } from '../domain/assert'
 import type { Instrument } from '../domain/instrument'
 import * as ledger from '../domain/ledger'
@@ -16,14 +17,32 @@ import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
+import * as forward from '../mesh/forward'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
 import type { MeshStatus } from './shard-replica'
 import * as storage from './shard-storage'
 
-export type MarketRejection = 'shard_damaged' | 'market_diverged' | 'not_home_node' | 'not_found'
+export type MarketRejection =
+  | 'shard_damaged'
+  | 'market_diverged'
+  | 'not_home_node'
+  | 'not_found'
+  | 'home_node_unreachable'
+  | 'outcome_unknown'
+  | 'quorum_timeout'
 export type MarketResult<T> = Result<{ value: T; reflects: durable.Reflects }, MarketRejection>
+
+/** A cancel the matcher took (or refused), or one recorded here that it has not seen yet. */
+export type CancelOutcome =
+  | { kind: 'decided'; view: marketState.OrderView }
+  | { kind: 'requested'; request: market.CancelRequest; view: marketState.OrderView | null }
+
+const decided = (result: MarketResult<marketState.OrderView>): MarketResult<CancelOutcome> =>
+  result.ok
+    ? ok({ value: { kind: 'decided', view: result.value.value }, reflects: result.value.reflects })
+    : result
 
 export class MarketReplica extends DurableObject<Env> {
   readonly #config: NodeConfig
@@ -48,9 +67,15 @@ export class MarketReplica extends DurableObject<Env> {
         this.#state = marketState.replay(instrument, doc)
       })
       this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
-        // Steps from the home node's matcher: replay them through the matcher, in order.
-        if (this.#held.state.ok) marketState.catchUp(this.#state, this.#held.state.doc)
+        // Steps from the home node's matcher: replay them through the matcher, in order. On the
+        // home node, cancels recorded elsewhere arrive this way too.
+        if (!this.#held.state.ok) return
+        marketState.catchUp(this.#state, this.#held.state.doc)
+        this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
+      // Cancels recorded while this node was down or before it became reachable.
+      if (this.#held.state.ok)
+        this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
     })
   }
 
@@ -63,25 +88,74 @@ export class MarketReplica extends DurableObject<Env> {
     return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
   }
 
-  /** Matches one order on the home node; the step is durable before this returns. */
-  submit(input: market.OrderInput): MarketResult<marketState.OrderView> {
-    const refused = this.#refuseMatching()
-    if (refused !== undefined) return refused
-    const existing = this.#state.orders.get(input.orderId)
-    if (existing === undefined) this.#take(input)
-    return this.#answer(this.#state.orders.get(input.orderId)!)
+  /**
+   * Has the matcher decide one order: here on the home node, or forwarded to the home node if a
+   * link to it is up (503 not executed if none is). The step is durable before this returns, on a
+   * majority of nodes if the order asks for `quorum`.
+   */
+  async submit(
+    input: market.OrderInput,
+    durability: Durability,
+  ): Promise<MarketResult<marketState.OrderView>> {
+    if (this.#isHome()) return this.match({ op: 'submit', input, durability })
+    return this.#forward({ op: 'submit', input, durability })
   }
 
-  /** Cancels a resting order of `accountId` on the home node. */
-  cancel(input: market.CancelInput): MarketResult<marketState.OrderView> {
-    const refused = this.#refuseMatching()
+  /** Whether an order can reach the matcher now: this is the home node, or a link to it is up. */
+  matchable(): boolean {
+    return this.#isHome() || replication.linkUp(this.#mesh, this.#instrument.spec.homeNode)
+  }
+
+  /**
+   * Cancels a resting order of `accountId`. Off the home node the cancel is first recorded here,
+   * so it takes effect once the matcher sees it whatever the network does; then, if a link to the
+   * home node is up, the home takes it now.
+   */
+  async cancel(input: market.CancelInput): Promise<MarketResult<CancelOutcome>> {
+    const refused = this.#refuseReading()
     if (refused !== undefined) return refused
-    const view = this.#state.orders.get(input.orderId)
-    if (view === undefined || view.input.accountId !== input.accountId) {
+    const known = this.#state.orders.get(input.orderId)
+    if (known !== undefined && known.input.accountId !== input.accountId) {
       return reject('not_found', `no order ${input.orderId}`)
     }
-    if (this.#state.book.orders.has(input.orderId)) this.#take(input)
-    return this.#answer(view)
+    const call = { op: 'cancel' as const, input, durability: 'local' as const }
+    if (this.#isHome()) return decided(await this.match(call))
+    const request = durable.write(this.#held, this.#config.nodeId, (doc) => {
+      const requests = market.cancelRequests(doc)
+      const recorded = requests.get(input.orderId)
+      if (recorded !== undefined) return recorded
+      const made = { ...input, node: this.#config.nodeId }
+      requests.set(input.orderId, made)
+      return made
+    })
+    const answer = (): MarketResult<CancelOutcome> =>
+      this.#answer({ kind: 'requested', request, view: known ?? null })
+    if (!this.matchable()) return answer()
+    const forwarded = await this.#forward(call)
+    return forwarded.ok ? decided(forwarded) : answer()
+  }
+
+  /**
+   * The matcher: takes one order or cancel on the home node (an order id taken before replays its
+   * view), then any cancel recorded for that order elsewhere that is now due.
+   */
+  async match(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
+    const refused = this.#refuseMatching()
+    if (refused !== undefined) return refused
+    const { input } = call
+    const known = this.#state.orders.get(input.orderId)
+    if (call.op === 'cancel') {
+      if (known === undefined || known.input.accountId !== input.accountId) {
+        return reject('not_found', `no order ${input.orderId}`)
+      }
+      if (this.#state.book.orders.has(input.orderId)) this.#take(call.input)
+    } else {
+      if (known === undefined) this.#take(call.input)
+      this.#takeCancelsDue([input.orderId])
+    }
+    const missed = await replication.awaitDurability(this.#mesh, call.durability)
+    if (missed !== undefined) return missed
+    return this.#answer(this.#state.orders.get(input.orderId)!)
   }
 
   order(orderId: string, accountId: string): MarketResult<marketState.OrderView> {
@@ -203,6 +277,49 @@ export class MarketReplica extends DurableObject<Env> {
       const step = marketState.take(this.#state, input, at)
       market.steps(doc).set(market.stepKey(step.seq), step)
     })
+  }
+
+  #isHome(): boolean {
+    return this.#instrument.spec.homeNode === this.#config.nodeId
+  }
+
+  async #forward(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
+    const home = this.#instrument.spec.homeNode
+    if (!this.matchable()) {
+      return reject(
+        'home_node_unreachable',
+        `${this.#instrument.symbol} is matched on node ${home}, which this node cannot reach`,
+      )
+    }
+    const sent = await forward.callHome(
+      this.#config,
+      this.#mesh.fetcher,
+      home,
+      this.#instrument.symbol,
+      call,
+      matcherCallTimeoutMs,
+    )
+    if (!sent.ok) return sent
+    const answer = sent.value
+    if (!answer.ok) return reject(answer.code as MarketRejection, answer.message)
+    return ok({ value: forward.viewFromWire(answer.value.value), reflects: answer.value.reflects })
+  }
+
+  /**
+   * Takes the recorded cancels of these orders that rest in the book, on the home node. A cancel
+   * is due when both it and its order have reached the matcher, in either order.
+   */
+  #takeCancelsDue(orderIds: Iterable<string>): void {
+    if (!this.#isHome() || this.#refuseMatching() !== undefined || !this.#held.state.ok) return
+    const requests = market.cancelRequests(this.#held.state.doc)
+    for (const orderId of orderIds) {
+      const request = requests.get(orderId)
+      const resting = this.#state.book.orders.get(orderId)
+      if (request === undefined || resting === undefined) continue
+      if (resting.accountId !== request.accountId) continue
+      const { node: _node, ...input } = request
+      this.#take(input)
+    }
   }
 
   /** A damaged or diverged market serves nothing: its figures cannot be trusted for money. */

@@ -9,7 +9,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
-import { readConfig, type Env, type NodeConfig } from '../config'
+import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import * as accountDomain from '../domain/account'
 import * as ledger from '../domain/ledger'
 import { reject, ok, type Rejected, type Result } from '../domain/result'
@@ -25,6 +25,7 @@ import {
 import * as commands from '../state/commands'
 import type { OrderInput } from '../state/market-doc'
 import type { OrderView } from '../state/market-state'
+import { hasPending } from '../state/digest'
 import * as shardDoc from '../state/shard-doc'
 import { withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
@@ -45,7 +46,7 @@ export type WriteResult<T> =
   | Rejected<'shard_damaged'>
 
 export type OrderRejection =
-  commands.CommandRejection | MarketRejection | RiskRejection | 'outcome_unknown'
+  commands.CommandRejection | MarketRejection | RiskRejection | 'outcome_unknown' | 'shard_pending'
 export type OrderResult = Result<
   { view: OrderView; replayed: boolean; reflects: Reflects },
   OrderRejection
@@ -99,22 +100,36 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#write((doc) => commands.revokeKey(doc, input, this.#context()))
   }
 
-  deposit(input: commands.DepositInput): WriteResult<ledger.Transfer> {
-    return this.#write((doc) => commands.deposit(doc, input, this.#context()))
+  deposit(
+    input: commands.DepositInput,
+    durability: Durability = 'local',
+  ): Promise<WriteResult<ledger.Transfer> | Rejected<'quorum_timeout'>> {
+    return this.#durably(
+      durability,
+      this.#write((doc) => commands.deposit(doc, input, this.#context())),
+    )
   }
 
   /** Approves a withdrawal only within what the account's figures across all markets allow. */
-  withdraw(
+  async withdraw(
     input: commands.WithdrawalInput,
-  ): Promise<WriteResult<ledger.Transfer> | Rejected<MarketRejection | 'mark_stale'>> {
+    durability: Durability = 'local',
+  ): Promise<
+    WriteResult<ledger.Transfer> | Rejected<MarketRejection | 'mark_stale' | 'shard_pending'>
+  > {
     // A retry of a withdrawal already taken replays before anything can fail on the way.
-    if (!this.#held.state.ok) return Promise.resolve(this.#damaged())
+    if (!this.#held.state.ok) return this.#damaged()
     const existing = commands.existingWithdrawal(this.#held.state.doc, input)
     if (existing !== undefined) {
-      if (!existing.ok) return Promise.resolve(existing)
-      return Promise.resolve(ok({ ...existing.value, reflects: durable.reflects(this.#held) }))
+      if (!existing.ok) return existing
+      return this.#durably(
+        durability,
+        ok({ ...existing.value, reflects: durable.reflects(this.#held) }),
+      )
     }
-    return withAccountLock(this.#locks, input.accountId, async () => {
+    const approved = await withAccountLock(this.#locks, input.accountId, async () => {
+      const pending = this.#refusePending()
+      if (pending !== undefined) return pending
       const markets = await this.#markets(input.accountId)
       if (!markets.ok) return markets
       const stale = staleMarkUnder(markets.value)
@@ -134,6 +149,7 @@ export class ShardReplica extends DurableObject<Env> {
         return commands.withdraw(doc, input, figures, this.#context())
       })
     })
+    return this.#durably(durability, approved)
   }
 
   /**
@@ -141,10 +157,11 @@ export class ShardReplica extends DurableObject<Env> {
    * it, after a risk check that the account's available balance covers its initial margin. A retry
    * of the same client order id replays; one that finds the matcher never saw it submits it again.
    */
-  placeOrder(
+  async placeOrder(
     input: OrderInput & { instrument: string; requestDigest: string },
+    durability: Durability = 'local',
   ): Promise<OrderResult> {
-    return withAccountLock(this.#locks, input.accountId, async () => {
+    const placed = await withAccountLock(this.#locks, input.accountId, async () => {
       if (!this.#held.state.ok) return this.#damaged()
       const record = { ...pick(input), orderId: input.orderId }
       const existing = commands.existingOrder(this.#held.state.doc, record)
@@ -158,6 +175,8 @@ export class ShardReplica extends DurableObject<Env> {
         // Taken before, and the matcher cannot say whether it saw it: the outcome is unknown.
         if (seen.code !== 'not_found') return outcomeUnknown(seen.message)
       }
+      // An order that cannot reach its matcher is refused before it takes anything.
+      if (!(await market.matchable())) return homeUnreachable(input.instrument)
       const risk = await this.#riskCheck(input)
       if (!risk.ok) return risk
       const taken = this.#write((doc) => commands.recordOrder(doc, record, this.#context()))
@@ -165,13 +184,15 @@ export class ShardReplica extends DurableObject<Env> {
       const priced = { ...orderInputOf(input), price: risk.value.price }
       let decided: Awaited<ReturnType<typeof market.submit>>
       try {
-        decided = await market.submit(priced)
+        decided = await market.submit(priced, durability)
       } catch (error) {
         return outcomeUnknown(String(error))
       }
       if (!decided.ok) return decided
       return ok({ view: decided.value.value, replayed: false, reflects: decided.value.reflects })
     })
+    // The order's record in its account shard is as durable as its step in the market.
+    return this.#durably(durability, placed)
   }
 
   // --- reads --------------------------------------------------------------------------------
@@ -273,6 +294,8 @@ export class ShardReplica extends DurableObject<Env> {
   async #riskCheck(
     input: OrderInput & { instrument: string },
   ): Promise<Result<{ price: string }, OrderRejection>> {
+    const pending = this.#refusePending()
+    if (pending !== undefined) return pending
     const markets = await this.#markets(input.accountId)
     if (!markets.ok) return markets
     if (!this.#held.state.ok) return this.#damaged()
@@ -299,6 +322,28 @@ export class ShardReplica extends DurableObject<Env> {
     return ok({ ...result.value, reflects: durable.reflects(this.#held) })
   }
 
+  /** Settles a write's durability; a rejection or a local write passes through as it is. */
+  async #durably<R extends Result<unknown, string>>(
+    durability: Durability,
+    result: R,
+  ): Promise<R | Rejected<'quorum_timeout'>> {
+    if (!result.ok) return result
+    return (await replication.awaitDurability(this.#mesh, durability)) ?? result
+  }
+
+  /**
+   * Money decisions wait while updates with missing dependencies are pending: the account's
+   * entries they hold are not visible yet, so its balance as seen here may be wrong.
+   */
+  #refusePending(): Rejected<'shard_damaged' | 'shard_pending'> | undefined {
+    if (!this.#held.state.ok) return this.#damaged()
+    if (!hasPending(this.#held.state.doc)) return undefined
+    return reject(
+      'shard_pending',
+      `${this.#held.name} holds updates whose dependencies have not arrived; retry shortly`,
+    )
+  }
+
   #read<T>(run: (doc: Y.Doc) => Result<T, ReadRejection>): Read<T> {
     if (!this.#held.state.ok) return this.#damaged()
     const result = run(this.#held.state.doc)
@@ -319,6 +364,12 @@ const outcomeUnknown = (why: string) =>
   reject(
     'outcome_unknown' as const,
     `the order was taken but its outcome is unknown (${why}); query it by clientOrderId`,
+  )
+
+const homeUnreachable = (symbol: string) =>
+  reject(
+    'home_node_unreachable' as const,
+    `${symbol} is matched on another node, which this node cannot reach now`,
   )
 
 const pick = (input: OrderInput & { instrument: string; requestDigest: string }) => ({

@@ -62,6 +62,15 @@ export type Step = {
 
 export const steps = (doc: Y.Doc): Y.Map<Step> => doc.getMap('steps')
 
+/**
+ * A client's cancel, recorded on the node it reached (any node, whatever the network does) and
+ * taken by the matcher once it sees it: on arrival at the home node, or as soon as the order it
+ * names reaches the book. One per order: a second request for the same order adds nothing.
+ */
+export type CancelRequest = CancelInput & { node: string }
+
+export const cancelRequests = (doc: Y.Doc): Y.Map<CancelRequest> => doc.getMap('cancelRequests')
+
 /** Step keys sort in sequence order as strings. */
 export const stepKey = (seq: number): string => String(seq).padStart(12, '0')
 

@@ -14,17 +14,17 @@ type Sql = SqlStorage
 /** A shard with two accounts and `deposits` deposits; compacted first when `compacted`. */
 async function populated(label: string, deposits: number, compacted: boolean): Promise<Stub> {
   const stub = freshShard(label)
-  await runInDurableObject(stub, (instance: ShardReplica) => {
+  await runInDurableObject(stub, async (instance: ShardReplica) => {
     for (const accountId of ['alice', 'bob']) instance.createAccount({ accountId })
     instance.createKey({ keyId: 'k1', accountId: 'alice', scopes: ['read'], label: 'desk' })
     for (let i = 0; i < deposits; i++) {
-      const result = instance.deposit(depositOf(i % 2 ? 'bob' : 'alice', `d${i}`, usd(1) + 1n))
+      const result = await instance.deposit(depositOf(i % 2 ? 'bob' : 'alice', `d${i}`, usd(1) + 1n))
       if (!result.ok) throw new Error(result.message)
     }
     if (compacted) {
       instance.compact()
       // A tail after the snapshot.
-      for (let i = 0; i < 5; i++) instance.deposit(depositOf('alice', `tail${i}`, 1n))
+      for (let i = 0; i < 5; i++) await instance.deposit(depositOf('alice', `tail${i}`, 1n))
     }
   })
   return stub

@@ -31,15 +31,18 @@ export const depositOf = (transfer: ledger.Transfer, depositId: string) => ({
 })
 
 export const adminDepositRoutes = createRouter().openapi(recordDeposit, async (c) => {
-  const { depositId, accountId, amount } = c.req.valid('json')
+  const { depositId, accountId, amount, durability } = c.req.valid('json')
   const digest = await requestDigest({ accountId, asset: 'USD', amount: money.formatUsd(amount) })
   const written = unwrap(
-    await accountStub(c.env, c.var.config, accountId).deposit({
-      depositId,
-      accountId,
-      amount,
-      requestDigest: digest,
-    }),
+    await accountStub(c.env, c.var.config, accountId).deposit(
+      {
+        depositId,
+        accountId,
+        amount,
+        requestDigest: digest,
+      },
+      durability ?? 'local',
+    ),
   )
   return respondWritten(c, depositOf(written.record, depositId), written.replayed, 201)
 })

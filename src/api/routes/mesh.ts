@@ -4,12 +4,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { NodeConfig } from '../../config'
-import * as token from '../../mesh/token'
 import { marketStub, shardStub } from '../../replica/addressing'
 import { peerHeader } from '../../replica/replica-mesh'
 import { ApiError } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
+import { verifiedPeer } from '../middleware/mesh-peer'
 import { createRouter, errorsOf, json } from '../router'
 
 /** The replica of document `kind/name` on this node, or undefined when there is none. */
@@ -28,22 +28,9 @@ async function openSync(c: Context<AppEnv>) {
   if (c.req.header('Upgrade') !== 'websocket') {
     throw new ApiError(426, 'upgrade_required', 'the sync endpoint speaks WebSocket')
   }
-  if (c.var.config.meshSecret === '')
-    throw new ApiError(403, 'mesh_disabled', 'this node has no mesh secret')
-  const verified = await token.verify(
-    c.var.config.meshSecret,
-    c.req.query('token') ?? '',
-    `${kind}/${name}`,
-    Date.now(),
-  )
-  if (!verified.ok) {
-    console.error(
-      JSON.stringify({ msg: 'refused mesh link', doc: `${kind}/${name}`, code: verified.code }),
-    )
-    throw new ApiError(401, verified.code, verified.message)
-  }
+  const peer = await verifiedPeer(c, c.req.query('token') ?? '', `${kind}/${name}`)
   const headers = new Headers(c.req.raw.headers)
-  headers.set(peerHeader, `${verified.value.role}.${verified.value.id}`)
+  headers.set(peerHeader, `${peer.role}.${peer.id}`)
   return replica.fetch(new Request(c.req.raw, { headers }))
 }
 

@@ -1,7 +1,8 @@
 // Client orders. `clientOrderId` is unique per account for its whole history: the same id and
 // payload replays the stored answer, another payload is a 409. Matching runs on the instrument's
-// home node; this node answers 503 not_executed for an instrument matched elsewhere until the mesh
-// forwards orders.
+// home node: an order reaching another node is forwarded there, or refused 503 not_executed when
+// the home node is unreachable. A cancel is recorded where it arrives and takes effect when the
+// matcher sees it: 200 when it did at once, 202 `cancel_requested` when it will.
 
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
@@ -9,13 +10,15 @@ import type { NodeConfig } from '../../config'
 import * as instruments from '../../domain/instrument'
 import type { TimeInForce } from '../../domain/matcher'
 import { accountStub, marketStub } from '../../replica/addressing'
-import type { OrderInput } from '../../state/market-doc'
+import type { CancelInput, OrderInput } from '../../state/market-doc'
+import type { CancelOutcome } from '../../replica/market-replica'
 import type { OrderView } from '../../state/market-state'
 import { orderIdOf } from '../../state/shard-doc'
 import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { signedRequest } from '../middleware/signed-request'
 import { createRouter, errorsOf, json, reflecting, requestDigest, unwrap } from '../router'
+import { Reflects } from '../schemas'
 import * as trading from '../trading-schemas'
 import { orderWire } from '../trading-wire'
 import { listed } from './market'
@@ -71,7 +74,14 @@ const cancelOrder = createRoute({
   security,
   middleware: [signedRequest('trade')] as const,
   request: { params: z.object({ orderId: z.string().max(64) }) },
-  responses: { 200: json(trading.OrderReply, 'cancelled'), ...errorsOf(401, 403, 404, 422, 503) },
+  responses: {
+    200: json(trading.OrderReply, 'cancelled'),
+    202: json(
+      trading.CancelRequested.extend({ reflects: Reflects }),
+      'recorded here; takes effect when the home node matcher sees it',
+    ),
+    ...errorsOf(401, 403, 404, 422, 503),
+  },
 })
 
 const cancelAll = createRoute({
@@ -83,7 +93,10 @@ const cancelAll = createRoute({
   middleware: [signedRequest('trade')] as const,
   request: { query: trading.CancelAllQuery },
   responses: {
-    200: json(z.object({ cancelled: z.array(trading.Order) }), 'what was cancelled'),
+    200: json(
+      z.object({ cancelled: z.array(trading.Order), requested: z.array(trading.CancelRequested) }),
+      'what was cancelled, and what was recorded for the home node matcher',
+    ),
     ...errorsOf(400, 401, 403, 404, 503),
   },
 })
@@ -131,21 +144,6 @@ function orderInput(
   }
 }
 
-/** The seam the mesh will fill: an order for an instrument matched on another node. */
-function requireHome(config: NodeConfig, symbol: string): void {
-  const home = listed(config, symbol).spec.homeNode
-  if (home === config.nodeId) return
-  throw new ApiError(
-    503,
-    'home_node_unreachable',
-    `${symbol} is matched on node ${home}, which this node cannot reach`,
-    {
-      retryable: true,
-      details: { executionStatus: 'not_executed', homeNode: home },
-    },
-  )
-}
-
 /** A matcher-rejected order is answered 422 with its reason; any other state as the order. */
 const answerOrder = (c: Context<AppEnv>, symbol: string, view: OrderView) => {
   const order = orderWire(c.var.config, symbol, view)
@@ -165,16 +163,16 @@ const answerOrder = (c: Context<AppEnv>, symbol: string, view: OrderView) => {
 export const orderRoutes = createRouter()
   .openapi(placeOrder, async (c) => {
     const { accountId } = c.var.caller
-    const input = orderInput(c.var.config, accountId, c.req.valid('json'))
-    requireHome(c.var.config, input.instrument)
+    const body = c.req.valid('json')
+    const input = orderInput(c.var.config, accountId, body)
     const { receivedAt: _receivedAt, ...payload } = input
     const digest = await requestDigest(
       Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, String(v)])),
     )
-    const placed = await accountStub(c.env, c.var.config, accountId).placeOrder({
-      ...input,
-      requestDigest: digest,
-    })
+    const placed = await accountStub(c.env, c.var.config, accountId).placeOrder(
+      { ...input, requestDigest: digest },
+      body.durability ?? 'local',
+    )
     if (!placed.ok) throw fromRejection(placed)
     if (placed.value.replayed) c.header('Idempotent-Replayed', 'true')
     const order = answerOrder(c, input.instrument, placed.value.view)
@@ -217,41 +215,54 @@ export const orderRoutes = createRouter()
       await accountStub(c.env, c.var.config, accountId).order(accountId, orderId),
     )
     const symbol = record.value.instrument
-    requireHome(c.var.config, symbol)
-    const cancelled = unwrap(
-      await marketStub(c.env, c.var.config, symbol).cancel({
-        kind: 'cancel',
-        orderId,
-        accountId,
-        receivedAt: Date.now(),
-      }),
-    )
-    const order = orderWire(c.var.config, symbol, cancelled.value)
+    const market = marketStub(c.env, c.var.config, symbol)
+    const outcome = unwrap(await market.cancel(cancelInput(orderId, accountId)))
+    const reflects = reflecting(c, [outcome.reflects])
+    if (outcome.value.kind === 'requested') {
+      return c.json({ ...cancelRequested(c, symbol, outcome.value), reflects }, 202)
+    }
+    const order = orderWire(c.var.config, symbol, outcome.value.view)
     if (order.status !== 'cancelled') {
       throw new ApiError(422, 'order_not_open', `order ${orderId} is ${order.status}`, {
         details: { order },
       })
     }
-    return c.json({ ...order, reflects: reflecting(c, [cancelled.reflects]) }, 200)
+    return c.json({ ...order, reflects }, 200)
   })
   .openapi(cancelAll, async (c) => {
     const { accountId } = c.var.caller
     const symbol = listed(c.var.config, c.req.valid('query').instrument, 400).symbol
-    requireHome(c.var.config, symbol)
     const market = marketStub(c.env, c.var.config, symbol)
     const open = unwrap(await market.openOrders(accountId)).value
     const cancelled = []
+    const requested = []
     for (const view of open) {
-      const input = {
-        kind: 'cancel' as const,
-        orderId: view.input.orderId,
-        accountId,
-        receivedAt: Date.now(),
-      }
-      cancelled.push(orderWire(c.var.config, symbol, unwrap(await market.cancel(input)).value))
+      const outcome = unwrap(await market.cancel(cancelInput(view.input.orderId, accountId))).value
+      if (outcome.kind === 'requested') requested.push(cancelRequested(c, symbol, outcome))
+      else cancelled.push(orderWire(c.var.config, symbol, outcome.view))
     }
-    return c.json({ cancelled }, 200)
+    return c.json({ cancelled, requested }, 200)
   })
+
+const cancelInput = (orderId: string, accountId: string): CancelInput => ({
+  kind: 'cancel',
+  orderId,
+  accountId,
+  receivedAt: Date.now(),
+})
+
+const cancelRequested = (
+  c: Context<AppEnv>,
+  symbol: string,
+  outcome: Extract<CancelOutcome, { kind: 'requested' }>,
+) => ({
+  orderId: outcome.request.orderId,
+  instrument: symbol,
+  status: 'cancel_requested' as const,
+  requestedAt: outcome.request.receivedAt,
+  node: outcome.request.node,
+  order: outcome.view === null ? null : orderWire(c.var.config, symbol, outcome.view),
+})
 
 /** An order of the caller as the matcher sees it; `pending` if it was taken but never matched. */
 async function readOrder(c: Context<AppEnv>, accountId: string, orderId: string) {
@@ -275,7 +286,8 @@ async function readOrder(c: Context<AppEnv>, accountId: string, orderId: string)
   throw new ApiError(
     404,
     'order_pending',
-    'the order was taken but never reached the matcher; retry POST /v1/orders with its clientOrderId',
+    "this node's copy of the market has not seen the order: it never reached the matcher, or " +
+      'replication has not brought its step here yet; retry POST /v1/orders with its clientOrderId',
     {
       details: { order: pending },
     },

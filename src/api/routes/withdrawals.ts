@@ -80,7 +80,10 @@ export const withdrawalRoutes = createRouter()
     const digest = await requestDigest({ asset: 'USD', amount: money.formatUsd(body.amount) })
     const stub = accountStub(c.env, c.var.config, accountId)
     const written = unwrap(
-      await stub.withdraw({ withdrawalId, accountId, amount: body.amount, requestDigest: digest }),
+      await stub.withdraw(
+        { withdrawalId, accountId, amount: body.amount, requestDigest: digest },
+        body.durability ?? c.var.config.withdrawalDurability,
+      ),
     )
     const reflects = reflecting(c, [written.reflects])
     return respondWritten(
