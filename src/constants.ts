@@ -62,8 +62,16 @@ export const meshTokenLifetimeMs = 60_000
 export const frameBytesMax = 64 * 1024 * 1024
 /** Frames above this travel as fragments: a WebSocket message may not exceed 1 MiB. */
 export const fragmentBytesMax = 512 * 1024
+/** Updates sent on a link without a Held back; the next one closes the link (it resyncs). */
+export const linkUnacknowledgedMax = 1_024
 /** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
 export const maintenanceIntervalMs = 5_000
+
+/** Retry-After of every retryable refusal (503, 504): each clears within seconds. */
+export const retryAfterSeconds = 1
+
+/** Calls waiting for one account's lock (orders, withdrawals); the next is refused 503. */
+export const accountQueueDepthMax = 32
 
 /** A `quorum` write not held by a majority of nodes by then is answered 504, outcome unknown. */
 export const quorumTimeoutMs = 5_000

@@ -45,6 +45,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   home_node_unreachable: { status: 503, retryable: true },
   shard_pending: { status: 503, retryable: true },
   quorum_timeout: { status: 504, retryable: true },
+  account_busy: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
 }
 

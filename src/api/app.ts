@@ -4,7 +4,7 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
-import { bodyBytesMax } from '../constants'
+import { bodyBytesMax, retryAfterSeconds } from '../constants'
 import { readConfig, type NodeConfig } from '../config'
 import { ApiError } from './api-error'
 import type { AppEnv } from './app-env'
@@ -114,7 +114,11 @@ app.onError((error, c) => {
       : error instanceof HTTPException && error.status === 400
         ? new ApiError(400, 'malformed_json', 'the request body is not valid JSON')
         : undefined
-  if (known !== undefined) return c.json(known.envelope(id), known.status)
+  if (known !== undefined) {
+    // A retryable refusal says when to come back (every one of them clears within seconds).
+    if (known.options.retryable === true) c.header('Retry-After', String(retryAfterSeconds))
+    return c.json(known.envelope(id), known.status)
+  }
   console.error(
     JSON.stringify({ msg: 'unhandled error', requestId: id, error: String(error?.stack ?? error) }),
   )

@@ -17,6 +17,7 @@ import {
   frameBytesMax,
   heartbeatIntervalMs,
   heartbeatTimeoutMs,
+  linkUnacknowledgedMax,
   meshTokenLifetimeMs,
   quorumTimeoutMs,
   reconnectDelayMsMax,
@@ -42,6 +43,8 @@ export type LinkStats = {
   updatesOut: number
   /** The peer's state vector as last told (its SyncStep1 or Held). */
   peerStateVector: Map<number, number>
+  /** Updates sent since the peer last acknowledged with Held: the link's outbound backlog. */
+  unacknowledged: number
 }
 
 /** A link, and the fragments of a large frame it is receiving. */
@@ -165,6 +168,7 @@ function open(
       updatesIn: 0,
       updatesOut: 0,
       peerStateVector: new Map(),
+      unacknowledged: 0,
     },
   }
   replication.links.add(link)
@@ -270,6 +274,7 @@ function handle(
   switch (frame.type) {
     case 'sync_step1':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      link.stats.unacknowledged = 0
       settleQuorums(replication)
       return send(
         link,
@@ -280,6 +285,7 @@ function handle(
       return applyFromPeer(replication, link, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      link.stats.unacknowledged = 0
       return settleQuorums(replication)
     case 'heartbeat':
     case 'awareness':
@@ -351,7 +357,16 @@ function forward(replication: Replication, update: outbox.DurableUpdate): void {
   const frame = protocol.writeUpdate(update.update)
   for (const link of replication.links) {
     if (originOf(link.stats.peer) === update.origin) continue
+    // A peer that heartbeats but stops acknowledging (a one-way link, a stalled process) would
+    // have the runtime buffer every update for it: past the bound the link is closed instead,
+    // and the next one catches up from state vectors. Followers never acknowledge: not counted.
+    if (link.stats.role === 'node' && link.stats.unacknowledged >= linkUnacknowledgedMax) {
+      close(link, 1013, `peer acknowledged none of the last ${linkUnacknowledgedMax} updates`)
+      closed(replication, link)
+      continue
+    }
     link.stats.updatesOut += 1
+    link.stats.unacknowledged += 1
     send(link, frame)
   }
 }

@@ -46,7 +46,12 @@ export type WriteResult<T> =
   | Rejected<'shard_damaged'>
 
 export type OrderRejection =
-  commands.CommandRejection | MarketRejection | RiskRejection | 'outcome_unknown' | 'shard_pending'
+  | commands.CommandRejection
+  | MarketRejection
+  | RiskRejection
+  | 'outcome_unknown'
+  | 'shard_pending'
+  | 'account_busy'
 export type OrderResult = Result<
   { view: OrderView; replayed: boolean; reflects: Reflects },
   OrderRejection
@@ -115,7 +120,8 @@ export class ShardReplica extends DurableObject<Env> {
     input: commands.WithdrawalInput,
     durability: Durability = 'local',
   ): Promise<
-    WriteResult<ledger.Transfer> | Rejected<MarketRejection | 'mark_stale' | 'shard_pending'>
+    | WriteResult<ledger.Transfer>
+    | Rejected<MarketRejection | 'mark_stale' | 'shard_pending' | 'account_busy'>
   > {
     // A retry of a withdrawal already taken replays before anything can fail on the way.
     if (!this.#held.state.ok) return this.#damaged()

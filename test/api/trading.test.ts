@@ -264,6 +264,7 @@ describe('trading through the API', () => {
       size: '0.01',
     })
     expect(routed.status).toBe(503)
+    expect(routed.headers.get('retry-after')).toBe('1')
     expect(routed.body.error).toMatchObject({
       code: 'home_node_unreachable',
       retryable: true,
