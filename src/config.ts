@@ -6,6 +6,7 @@ import {
   shardCountMax,
   signatureWindowMsDefault,
 } from './constants'
+import { grantPolicies, settlementNodeOf, type GrantPolicy } from './domain/escrow'
 import type { Instrument } from './domain/instrument'
 import { readCatalog } from './instruments'
 import type { MarketReplica } from './replica/market-replica'
@@ -34,6 +35,10 @@ export type Env = {
   MESH_SECRET?: string
   /** Durability of a withdrawal that does not ask for one: `local` (default) or `quorum`. */
   WITHDRAWAL_DURABILITY?: string
+  /** What a node grants a peer asking for escrow rights: `shortfall` (default) or `all`. */
+  RIGHTS_GRANT_POLICY?: string
+  /** Settlement epoch length; `0` (default) settles only when the operator asks. */
+  SETTLEMENT_INTERVAL_MS?: string
 }
 
 /**
@@ -55,6 +60,11 @@ export type NodeConfig = {
   peers: Map<string, string>
   meshSecret: string
   withdrawalDurability: Durability
+  rightsGrantPolicy: GrantPolicy
+  /** Settlement epoch length in ms; 0 when epochs run only on the operator's request. */
+  settlementIntervalMs: number
+  /** The node that may spend an account's realized gains (escrow.ts): the smallest node id. */
+  settlementNode: string
 }
 
 const secretLengthMin = 16
@@ -80,6 +90,14 @@ export function readConfig(env: Env): NodeConfig {
   if (!durabilities.includes(withdrawalDurability as Durability)) {
     throw new Error('WITHDRAWAL_DURABILITY must be "local" or "quorum"')
   }
+  const rightsGrantPolicy = env.RIGHTS_GRANT_POLICY ?? 'shortfall'
+  if (!grantPolicies.includes(rightsGrantPolicy as GrantPolicy)) {
+    throw new Error('RIGHTS_GRANT_POLICY must be "shortfall" or "all"')
+  }
+  const settlementIntervalMs = Number(env.SETTLEMENT_INTERVAL_MS ?? 0)
+  if (!Number.isInteger(settlementIntervalMs) || settlementIntervalMs < 0) {
+    throw new Error('SETTLEMENT_INTERVAL_MS must be a whole number of milliseconds')
+  }
   const peers = readPeers(env.PEERS, env.NODE_ID)
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
     throw new Error(
@@ -103,6 +121,9 @@ export function readConfig(env: Env): NodeConfig {
     peers,
     meshSecret: env.MESH_SECRET ?? '',
     withdrawalDurability: withdrawalDurability as Durability,
+    rightsGrantPolicy: rightsGrantPolicy as GrantPolicy,
+    settlementIntervalMs,
+    settlementNode: settlementNodeOf([env.NODE_ID, ...peers.keys()]),
   }
 }
 

@@ -24,6 +24,10 @@ export const signatureWindowMsDefault = 5_000
 /** Orders must be priced within this share of the mark, in millionths (100_000 = 10%); a market
  * order is an IOC limit at the band's edge. Bounds what one off-market fill can move. */
 export const priceBandRate = 100_000n
+/** Settlement (rate units): the liquidation fee paid into the insurance fund, 1% of notional. */
+export const liquidationFeeRate = 10_000n
+/** Settlement (rate units): the largest funding rate of one epoch either way, 0.05%. */
+export const fundingRateMax = 500n
 /** Resting orders one account may hold across all books. */
 export const openOrdersPerAccountMax = 200
 /** A mark stamped further ahead of this node's clock is refused (a feed with a broken clock). */
@@ -72,6 +76,12 @@ export const retryAfterSeconds = 1
 
 /** Calls waiting for one account's lock (orders, withdrawals); the next is refused 503. */
 export const accountQueueDepthMax = 32
+
+/** Findings (merged copies, violations) listed per document in the mesh status, newest first. */
+export const findingsShownMax = 50
+
+/** A node's request for escrow rights is answered while this fresh; it asks again after. */
+export const rightsRequestFreshMs = 10_000
 
 /** A `quorum` write not held by a majority of nodes by then is answered 504, outcome unknown. */
 export const quorumTimeoutMs = 5_000

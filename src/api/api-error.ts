@@ -46,6 +46,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   shard_pending: { status: 503, retryable: true },
   quorum_timeout: { status: 504, retryable: true },
   account_busy: { status: 503, retryable: true },
+  insufficient_local_rights: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
 }
 

@@ -12,6 +12,7 @@ import { adminAuth } from './middleware/admin-auth'
 import { accountRoutes } from './routes/account'
 import { adminAccountRoutes } from './routes/admin-accounts'
 import { adminDepositRoutes } from './routes/admin-deposits'
+import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
@@ -85,6 +86,7 @@ app
   .route('/', adminAccountRoutes)
   .route('/', adminDepositRoutes)
   .route('/', adminShardRoutes)
+  .route('/', adminSettlementRoutes)
   .route('/', accountRoutes)
   .route('/', withdrawalRoutes)
   .route('/', marketRoutes)

@@ -149,6 +149,16 @@ export const AccountSummary = z
     staleMarks: z.array(z.string()).openapi({
       description: 'instruments of open positions whose mark is missing or older than the limit',
     }),
+    rights: z
+      .object({
+        byNode: z.record(z.string(), z.string()),
+        usableHere: z.string(),
+      })
+      .openapi({
+        description:
+          "escrow: each node's rights to the account's cash, and what this node may spend now " +
+          '(withdrawals and new margin past it are refused 503 insufficient_local_rights)',
+      }),
     reflects: Reflects,
   })
   .openapi('Account')

@@ -16,7 +16,7 @@ export const insuranceAccount = '@insurance'
 /** System accounts start with "@"; account ids cannot (see idPattern). */
 export const isSystemAccount = (account: string): boolean => account.startsWith('@')
 
-export type TransferKind = 'deposit' | 'withdrawal' | 'fee' | 'realized_pnl'
+export type TransferKind = 'deposit' | 'withdrawal' | 'fee' | 'realized_pnl' | 'funding'
 
 /** One movement of USD from one ledger account to another, as stored in a shard document. */
 export type Transfer = {
@@ -38,9 +38,10 @@ export type Transfer = {
 export const transferId = (kind: TransferKind, accountId: string, requestId: string): string =>
   `${kind}/${accountId}/${requestId}`
 
-export const amountUnits = (transfer: Transfer): money.Units => {
-  const parsed = money.parse(transfer.amount, money.usdTransfer)
-  assert(parsed.ok, `stored transfer ${transfer.id} has an invalid amount`)
+/** The units of a stored amount (a transfer's, a grant's): stored amounts were checked when written. */
+export const amountUnits = (entry: { id: string; amount: string }): money.Units => {
+  const parsed = money.parse(entry.amount, money.usdTransfer)
+  assert(parsed.ok, `stored entry ${entry.id} has an invalid amount`)
   return parsed.value
 }
 

@@ -11,6 +11,7 @@
 import { assert } from './assert'
 import * as instruments from './instrument'
 import type * as money from './money'
+import * as ledger from './ledger'
 import * as positions from './position'
 
 export type Side = 'buy' | 'sell'
@@ -62,6 +63,7 @@ export type CancelReason =
   | 'reduce_only_capped'
   | 'reduce_only_exhausted'
   | 'no_liquidity'
+  | 'liquidated'
 
 export type Fill = {
   type: 'fill'
@@ -76,7 +78,12 @@ export type Fill = {
   makerFee: money.Units
   takerRealized: money.Units
   makerRealized: money.Units
+  /** Where the taker's fee goes when not to the venue's fees: a liquidation's to the fund. */
+  feeTo?: string
 }
+
+/** A funding payment of one account at a settlement: positive receives, negative pays. */
+export type Funding = { type: 'funding'; accountId: string; amount: money.Units }
 
 export type Decision =
   | { type: 'accepted'; orderId: string }
@@ -85,6 +92,7 @@ export type Decision =
   | { type: 'rested'; orderId: string; price: money.Units; remaining: money.Units }
   | { type: 'cancelled'; orderId: string; remaining: money.Units; reason: CancelReason }
   | { type: 'cancel_rejected'; orderId: string; reason: 'not_open' }
+  | Funding
 
 export const create = (instrument: instruments.Instrument): Book => ({
   instrument,
@@ -211,6 +219,77 @@ export function cancel(book: Book, orderId: string): Decision {
   const order = book.orders.get(orderId)
   if (order === undefined) return { type: 'cancel_rejected', orderId, reason: 'not_open' }
   return removeResting(book, order, 'user')
+}
+
+/** What one settlement of a book applies, decided before it is taken (see domain/reconciler). */
+export type Settlement = {
+  epoch: number
+  /** The epoch's mark, in price units. */
+  mark: money.Units
+  /** Funding rate of the epoch (rate units, signed): longs pay shorts when positive. */
+  fundingRate: bigint
+  /** Accounts below maintenance margin, closed at the mark against the insurance fund. */
+  liquidate: readonly string[]
+  liquidationFeeRate: bigint
+}
+
+const rateScale = 10n ** BigInt(instruments.rateDecimals)
+
+/**
+ * Settles the book at the epoch's mark: first each account to liquidate loses its resting orders
+ * and has its position taken over by the insurance fund at the mark, paying the liquidation fee
+ * to the fund; then every open position pays or receives funding. Payers round up, receivers
+ * down, so the clearing account never pays out more than it took in.
+ */
+export function settle(book: Book, settlement: Settlement): Decision[] {
+  const decisions: Decision[] = []
+  const { mark, epoch } = settlement
+  for (const accountId of [...new Set(settlement.liquidate)].sort()) {
+    assert(accountId !== ledger.insuranceAccount, 'the insurance fund is never liquidated')
+    for (const order of [...book.orders.values()]) {
+      if (order.accountId === accountId) decisions.push(removeResting(book, order, 'liquidated'))
+    }
+    const position = positionOf(book, accountId)
+    if (position.size === 0n) continue
+    const side: Side = position.size > 0n ? 'sell' : 'buy'
+    const size = abs(position.size)
+    const value = instruments.notional(book.instrument, mark, size)
+    const accountMove = positions.applyFill(position, signed(side, size), signed(side, value))
+    const fundMove = positions.applyFill(
+      positionOf(book, ledger.insuranceAccount),
+      signed(opposite(side), size),
+      signed(opposite(side), value),
+    )
+    book.positions.set(accountId, accountMove.position)
+    book.positions.set(ledger.insuranceAccount, fundMove.position)
+    decisions.push({
+      type: 'fill',
+      takerOrderId: `liquidation/${epoch}/${accountId}`,
+      makerOrderId: `insurance/${epoch}/${accountId}`,
+      taker: accountId,
+      maker: ledger.insuranceAccount,
+      takerSide: side,
+      price: mark,
+      size,
+      takerFee: instruments.applyRateUp(value, settlement.liquidationFeeRate),
+      makerFee: 0n,
+      takerRealized: accountMove.realized,
+      makerRealized: fundMove.realized,
+      feeTo: ledger.insuranceAccount,
+    })
+  }
+  if (settlement.fundingRate === 0n) return decisions
+  const holders = [...book.positions]
+    .filter(([, p]) => p.size !== 0n)
+    .sort(([x], [y]) => (x < y ? -1 : 1))
+  for (const [accountId, position] of holders) {
+    const value = instruments.notional(book.instrument, mark, abs(position.size))
+    const owed = value * abs(settlement.fundingRate)
+    const pays = position.size > 0n === settlement.fundingRate > 0n
+    const amount = pays ? -((owed + rateScale - 1n) / rateScale) : owed / rateScale
+    if (amount !== 0n) decisions.push({ type: 'funding', accountId, amount })
+  }
+  return decisions
 }
 
 function fill(book: Book, taker: OrderIntent, maker: RestingOrder, size: money.Units): Fill {

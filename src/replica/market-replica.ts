@@ -9,17 +9,20 @@ import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import { matcherCallTimeoutMs } from '../constants'
 import { assert } from '../domain/assert'
-import type { Instrument } from '../domain/instrument'
 import * as ledger from '../domain/ledger'
+import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
-import type * as money from '../domain/money'
+import * as reconciler from '../domain/reconciler'
+import * as money from '../domain/money'
 import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
+import { findings, writeOnce } from '../state/shard-doc'
 import * as forward from '../mesh/forward'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
+import { accountStub } from './addressing'
 import * as replicaMesh from './replica-mesh'
 import type { MeshStatus } from './shard-replica'
 import * as storage from './shard-storage'
@@ -32,7 +35,19 @@ export type MarketRejection =
   | 'home_node_unreachable'
   | 'outcome_unknown'
   | 'quorum_timeout'
+  | 'mark_unavailable'
+  | 'mark_stale'
 export type MarketResult<T> = Result<{ value: T; reflects: durable.Reflects }, MarketRejection>
+
+export type SettlementReport = {
+  instrument: string
+  epoch: number
+  seq: number
+  mark: string
+  fundingRate: string
+  liquidated: string[]
+  fundingPayments: number
+}
 
 /** A cancel the matcher took (or refused), or one recorded here that it has not seen yet. */
 export type CancelOutcome =
@@ -46,7 +61,7 @@ const decided = (result: MarketResult<marketState.OrderView>): MarketResult<Canc
 
 export class MarketReplica extends DurableObject<Env> {
   readonly #config: NodeConfig
-  readonly #instrument: Instrument
+  readonly #instrument: instruments.Instrument
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
   #mesh!: replication.Replication
@@ -76,6 +91,11 @@ export class MarketReplica extends DurableObject<Env> {
       // Cancels recorded while this node was down or before it became reachable.
       if (this.#held.state.ok)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
+      // Epochs settle from the alarm: make sure one is set on the home node.
+      const interval = this.#config.settlementIntervalMs
+      if (interval > 0 && this.#isHome() && (await ctx.storage.getAlarm()) === null) {
+        await ctx.storage.setAlarm((reconciler.epochOf(Date.now(), interval) + 1) * interval)
+      }
     })
   }
 
@@ -185,6 +205,7 @@ export class MarketReplica extends DurableObject<Env> {
       position: matcher.positionOf(this.#state.book, accountId),
       realized: activity?.realized ?? 0n,
       fees: activity?.fees ?? 0n,
+      funding: activity?.funding ?? 0n,
       resting: [...this.#state.book.orders.values()]
         .filter((order) => order.accountId === accountId)
         .map((order) => ({ remaining: order.remaining, price: order.price })),
@@ -216,10 +237,16 @@ export class MarketReplica extends DurableObject<Env> {
   ): MarketResult<{ entries: ledger.LedgerEntry[]; more: boolean }> {
     const refused = this.#refuseReading()
     if (refused !== undefined) return refused
-    const fills = this.#state.accounts.get(accountId)?.fills ?? []
-    const transfers = fills.flatMap(({ fill, ts, node }) =>
-      market.fillTransfers(this.#instrument.symbol, fill, ts, node),
-    )
+    const activity = this.#state.accounts.get(accountId)
+    const symbol = this.#instrument.symbol
+    const transfers = [
+      ...(activity?.fills ?? []).flatMap(({ fill, ts, node }) =>
+        market.fillTransfers(symbol, fill, ts, node),
+      ),
+      ...(activity?.fundings ?? []).map(({ funding, ts, node }) =>
+        market.fundingTransfer(symbol, funding, ts, node),
+      ),
+    ]
     return this.#answer(ledger.page(transfers, accountId, after, limit))
   }
 
@@ -255,6 +282,45 @@ export class MarketReplica extends DurableObject<Env> {
     }
   }
 
+  /**
+   * The settlement reconciler, on the instrument's home node: settles `epoch` once, at the
+   * latest recorded mark, with the funding rate the book implies and every account below
+   * maintenance margin (judged on its whole cross-margin figures) liquidated. The decisions are
+   * made first, then taken as one settle step, so every node replays the same settlement.
+   * Positions that do not net to zero afterwards are recorded as a finding, never repaired.
+   */
+  async settle(epoch: number): Promise<MarketResult<SettlementReport>> {
+    const refused = this.#refuseMatching()
+    if (refused !== undefined) return refused
+    if (this.#state.settledEpochs.has(epoch)) return this.#answer(this.#report(epoch))
+    const mark = this.mark()
+    if (mark === null) return reject('mark_unavailable', `no mark for ${this.#instrument.symbol}`)
+    if (mark.stale) return reject('mark_stale', `the mark of ${this.#instrument.symbol} is stale`)
+    const holders = [...this.#state.book.positions]
+      .filter(([accountId, position]) => position.size !== 0n && !ledger.isSystemAccount(accountId))
+      .map(([accountId]) => accountId)
+    const judged = await Promise.all(
+      holders.map(async (accountId) => {
+        const figures = await accountStub(this.env, this.#config, accountId).figures(accountId)
+        return figures.ok ? [{ accountId, figures: figures.value }] : []
+      }),
+    )
+    // Another call may have settled the epoch while the figures were read.
+    const again = this.#refuseMatching()
+    if (again !== undefined) return again
+    if (this.#state.settledEpochs.has(epoch)) return this.#answer(this.#report(epoch))
+    this.#take({
+      kind: 'settle',
+      epoch,
+      mark: mark.price.toString(),
+      fundingRate: reconciler.fundingRate(this.#state.book, mark.price).toString(),
+      liquidate: reconciler.liquidationsDue(judged.flat()),
+      receivedAt: Date.now(),
+    })
+    this.#audit()
+    return this.#answer(this.#report(epoch))
+  }
+
   status(): durable.DocStatus & { divergence: string | null; nextSeq: number } {
     return {
       ...durable.status(this.#held),
@@ -269,9 +335,63 @@ export class MarketReplica extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
+    await this.#settleWhenDue()
   }
 
-  #take(input: market.OrderInput | market.CancelInput): void {
+  /** On the home node with epochs on: settle the epoch that last ended, and wake at the next. */
+  async #settleWhenDue(): Promise<void> {
+    const interval = this.#config.settlementIntervalMs
+    if (interval === 0 || !this.#isHome()) return
+    const now = Date.now()
+    const ended = reconciler.epochOf(now, interval) - 1
+    if (!this.#state.settledEpochs.has(ended)) {
+      const settled = await this.settle(ended)
+      if (!settled.ok) {
+        console.error(JSON.stringify({ msg: 'settlement refused', epoch: ended, ...settled }))
+      }
+    }
+    const next = (reconciler.epochOf(now, interval) + 1) * interval
+    const current = await this.ctx.storage.getAlarm()
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next)
+  }
+
+  /** What the settle step of `epoch` did, as every node replays it. */
+  #report(epoch: number): SettlementReport {
+    const seq = this.#state.settledEpochs.get(epoch)
+    const doc = this.#held.state.ok ? this.#held.state.doc : undefined
+    const step = seq === undefined ? undefined : doc && market.steps(doc).get(market.stepKey(seq))
+    assert(step !== undefined && step.input.kind === 'settle', `epoch ${epoch} was settled`)
+    return {
+      instrument: this.#instrument.symbol,
+      epoch,
+      seq: step.seq,
+      mark: instruments.formatPrice(this.#instrument, BigInt(step.input.mark)),
+      fundingRate: money.format(BigInt(step.input.fundingRate), instruments.rateDecimals),
+      liquidated: step.input.liquidate,
+      fundingPayments: step.decisions.filter((d) => d.type === 'funding').length,
+    }
+  }
+
+  /** I5 over this market: positions net to zero. A violation is recorded with its evidence. */
+  #audit(): void {
+    const net = reconciler.positionsNetToZero(this.#state.book)
+    if (net === 0n || !this.#held.state.ok) return
+    const id = `violation/I5/${this.#instrument.symbol}/${this.#state.nextSeq - 1}`
+    durable.write(this.#held, this.#config.nodeId, (doc) =>
+      writeOnce(findings(doc), id, {
+        id,
+        kind: 'violation',
+        invariant: 'I5',
+        accountId: null,
+        message: `positions of ${this.#instrument.symbol} net to ${net}, not zero`,
+        evidence: { net: net.toString(), seq: this.#state.nextSeq - 1 },
+        ts: Date.now(),
+        node: this.#config.nodeId,
+      }),
+    )
+  }
+
+  #take(input: market.StepInput): void {
     const at = { ts: Date.now(), node: this.#config.nodeId }
     durable.write(this.#held, this.#config.nodeId, (doc) => {
       const step = marketState.take(this.#state, input, at)

@@ -10,7 +10,11 @@
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
+import { findingsShownMax, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
+import type { AccountFigures } from '../domain/account'
+import * as escrow from '../domain/escrow'
+import * as money from '../domain/money'
 import * as ledger from '../domain/ledger'
 import { reject, ok, type Rejected, type Result } from '../domain/result'
 import * as accountIndex from '../state/account-index'
@@ -60,6 +64,7 @@ export type OrderResult = Result<
 export type AccountView = accountDomain.AccountSummary & {
   createdAt: number
   markets: AccountMarketState[]
+  rights: { byNode: Record<string, string>; usableHere: string }
 }
 
 export class ShardReplica extends DurableObject<Env> {
@@ -68,6 +73,8 @@ export class ShardReplica extends DurableObject<Env> {
   #held!: durable.DurableDoc
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
+  /** Peers' rights requests that arrived since the last remote update was handled. */
+  readonly #asked = new Set<string>()
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -76,9 +83,11 @@ export class ShardReplica extends DurableObject<Env> {
       const name = storage.rememberName(ctx.storage.sql, ctx.id.name) ?? ctx.id.toString()
       this.#held = durable.open(name, ctx.storage, (doc) => {
         this.#index = accountIndex.observe(doc)
+        shardDoc.rightsRequests(doc).observe((event) => {
+          if (!event.transaction.local) for (const id of event.keysChanged) this.#asked.add(id)
+        })
       })
-      // The account index observes the document, so remote updates need no extra step.
-      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => undefined)
+      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => this.#afterRemote())
     })
   }
 
@@ -87,8 +96,15 @@ export class ShardReplica extends DurableObject<Env> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
   }
 
-  meshStatus(): MeshStatus {
-    return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
+  meshStatus(): MeshStatus & { findings: shardDoc.Finding[] } {
+    const findings = this.#held.state.ok
+      ? [...shardDoc.findings(this.#held.state.doc).values()]
+      : []
+    return {
+      ...durable.status(this.#held),
+      links: replication.status(this.#mesh),
+      findings: findings.sort((x, y) => y.ts - x.ts).slice(0, findingsShownMax),
+    }
   }
 
   // --- writes -------------------------------------------------------------------------------
@@ -145,15 +161,20 @@ export class ShardReplica extends DurableObject<Env> {
           `the mark of ${stale} is missing or stale: withdrawals wait for a fresh one`,
         )
       }
-      return this.#write((doc) => {
-        const figures = accountFigures(
-          this.#index,
-          input.accountId,
-          markets.value,
-          this.#config.instruments,
-        )
-        return commands.withdraw(doc, input, figures, this.#context())
-      })
+      const figures = accountFigures(
+        this.#index,
+        input.accountId,
+        markets.value,
+        this.#config.instruments,
+      )
+      const spendable = this.#spendable(input.accountId, figures)
+      const written = this.#write((doc) =>
+        commands.withdraw(doc, input, figures, spendable, this.#context()),
+      )
+      if (!written.ok && written.code === 'insufficient_local_rights') {
+        this.#askForRights(input.accountId, input.amount - spendable.usable)
+      }
+      return written
     })
     return this.#durably(durability, approved)
   }
@@ -232,12 +253,32 @@ export class ShardReplica extends DurableObject<Env> {
         markets.value,
         this.#config.instruments,
       )
+      const rights = this.#rights(accountId)
       return ok({
         ...accountDomain.summarize(figures),
         createdAt: record.createdAt,
         markets: markets.value,
+        rights: {
+          byNode: Object.fromEntries(
+            [...rights].map(([node, units]) => [node, money.formatUsd(units)]),
+          ),
+          usableHere: money.formatUsd(this.#spendable(accountId, figures).usable),
+        },
       })
     })
+  }
+
+  /** The account's cross-margin figures, for the settlement reconciler's margin check. */
+  async figures(
+    accountId: string,
+  ): Promise<Result<AccountFigures, ReadRejection | MarketRejection>> {
+    const markets = await this.#markets(accountId)
+    if (!markets.ok) return markets
+    if (!this.#held.state.ok) return this.#damaged()
+    if (!shardDoc.accounts(this.#held.state.doc).has(accountId)) {
+      return reject('account_not_found', `no account ${accountId}`)
+    }
+    return ok(accountFigures(this.#index, accountId, markets.value, this.#config.instruments))
   }
 
   transfer(id: string): Read<ledger.Transfer> {
@@ -318,7 +359,104 @@ export class ShardReplica extends DurableObject<Env> {
     )
     const risk = orderRisk(input, instrument, markets.value, figures)
     if (!risk.ok) return risk
+    // The order's margin is spent from this node's rights (reduce-only orders need none).
+    const spendable = this.#spendable(input.accountId, figures)
+    if (risk.value.margin > spendable.usable) {
+      this.#askForRights(input.accountId, risk.value.margin - spendable.usable)
+      return commands.lacksRights(this.#config.nodeId, spendable)
+    }
     return ok({ price: instruments.formatPrice(instrument, risk.value.limit) })
+  }
+
+  /**
+   * After a peer's updates are durable here: the account index already follows the document;
+   * answer the rights requests that came with them, and record any request id that the merge
+   * found taken twice (I3: the document keeps one copy, so it takes effect once).
+   */
+  #afterRemote(): void {
+    const asked = [...this.#asked]
+    this.#asked.clear()
+    if (asked.length > 0) {
+      this.#grantRequested(asked).catch((error) =>
+        console.error(JSON.stringify({ msg: 'granting rights failed', error: String(error) })),
+      )
+    }
+    const merged = accountIndex.takeMergedCopies(this.#index)
+    if (merged.length === 0 || !this.#held.state.ok) return
+    durable.write(this.#held, this.#config.nodeId, (doc) => {
+      for (const copy of merged) {
+        shardDoc.writeOnce(shardDoc.findings(doc), `merged/${copy.id}`, {
+          id: `merged/${copy.id}`,
+          kind: 'merged_copy',
+          invariant: 'I3',
+          accountId: copy.kept.kind === 'deposit' ? copy.kept.to : copy.kept.from,
+          message:
+            `${copy.id} was taken on node ${copy.kept.node} and on node ${copy.dropped.node}; ` +
+            `the merge kept node ${copy.kept.node}'s copy, so it took effect once`,
+          evidence: { kept: copy.kept, dropped: copy.dropped },
+          ts: Date.now(),
+          node: this.#config.nodeId,
+        })
+      }
+    })
+  }
+
+  #rights(accountId: string): Map<string, money.Units> {
+    return escrow.rightsByNode(
+      accountIndex.transfersOf(this.#index, accountId),
+      accountIndex.grantsOf(this.#index, accountId),
+      accountId,
+    )
+  }
+
+  /** What this node may spend of the account now (its escrow rights, net of commitments). */
+  #spendable(accountId: string, figures: AccountFigures): escrow.Spendable {
+    const rights = this.#rights(accountId)
+    const free = figures.collateral + figures.unrealizedPnl - figures.initialMargin
+    return escrow.spendable(rights, this.#config.nodeId, free, this.#config.settlementNode)
+  }
+
+  /** Records that this node lacks `shortfall` of the account's rights, for its peers to grant. */
+  #askForRights(accountId: string, shortfall: money.Units): void {
+    if (this.#config.peers.size === 0 || !this.#held.state.ok) return
+    durable.write(this.#held, this.#config.nodeId, (doc) =>
+      commands.requestRights(doc, accountId, shortfall, this.#context(), rightsRequestFreshMs),
+    )
+  }
+
+  /**
+   * Answers peers' fresh requests for rights with grants, per the grant policy, each under the
+   * account's lock (a grant spends rights as a withdrawal does). Stale requests get nothing: the
+   * asker has long answered its client and will ask again if it still lacks rights.
+   */
+  async #grantRequested(requestIds: string[]): Promise<void> {
+    for (const id of requestIds) {
+      if (!this.#held.state.ok) return
+      const request = shardDoc.rightsRequests(this.#held.state.doc).get(id)
+      const now = Date.now()
+      if (request === undefined || request.node === this.#config.nodeId) continue
+      if (now - request.ts >= rightsRequestFreshMs) continue
+      await withAccountLock(this.#locks, request.accountId, async () => {
+        const markets = await this.#markets(request.accountId)
+        if (!markets.ok || !this.#held.state.ok || hasPending(this.#held.state.doc)) return
+        const figures = accountFigures(
+          this.#index,
+          request.accountId,
+          markets.value,
+          this.#config.instruments,
+        )
+        const usable = this.#spendable(request.accountId, figures).usable
+        const amount = escrow.grantAmount(
+          this.#config.rightsGrantPolicy,
+          usable,
+          ledger.amountUnits(request),
+        )
+        if (amount <= 0n) return
+        durable.write(this.#held, this.#config.nodeId, (doc) =>
+          commands.grantRights(doc, request, amount, this.#context()),
+        )
+      })
+    }
   }
 
   #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {

@@ -21,6 +21,8 @@ export type AccountMarketState = {
   position: positions.Position
   realized: money.Units
   fees: money.Units
+  /** Net funding received (negative: paid). */
+  funding: money.Units
   resting: { remaining: money.Units; price: money.Units }[]
   mark: Mark | null
 }
@@ -46,7 +48,7 @@ export function accountFigures(
   for (const state of markets) {
     const instrument = catalog.get(state.symbol)
     if (instrument === undefined) throw new Error(`market ${state.symbol} is not listed`)
-    collateral += state.realized - state.fees
+    collateral += state.realized - state.fees + state.funding
     if (state.position.size !== 0n) {
       marked.push({ instrument, position: state.position, mark: markOf(instrument, state) })
     }
@@ -64,12 +66,12 @@ export function orderRisk(
   instrument: Instrument,
   markets: readonly AccountMarketState[],
   figures: AccountFigures,
-): Result<{ limit: money.Units }, RiskRejection> {
+): Result<{ limit: money.Units; margin: money.Units }, RiskRejection> {
   const intent = intentOf(instrument, input)
   const mark = markets.find((state) => state.symbol === instrument.symbol)?.mark ?? null
   const openOrders = markets.reduce((count, state) => count + state.resting.length, 0)
   const checked = risk.preTrade(figures, { ...intent, instrument }, mark, openOrders)
-  return checked.ok ? ok({ limit: checked.value.limit }) : checked
+  return checked.ok ? ok({ limit: checked.value.limit, margin: checked.value.margin }) : checked
 }
 
 /** The first instrument where the account holds a position whose mark is missing or stale. */

@@ -6,6 +6,7 @@ import type * as Y from 'yjs'
 import { amountUnitsMax } from '../constants'
 import { assert } from '../domain/assert'
 import * as account from '../domain/account'
+import type * as escrow from '../domain/escrow'
 import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
@@ -18,7 +19,11 @@ export type RecordContext = { node: string; now: number }
 export type Written<T> = { record: T; replayed: boolean }
 
 export type CommandRejection =
-  'account_not_found' | 'key_not_found' | 'idempotency_conflict' | withdrawal.WithdrawalRejection
+  | 'account_not_found'
+  | 'key_not_found'
+  | 'idempotency_conflict'
+  | withdrawal.WithdrawalRejection
+  | 'insufficient_local_rights'
 
 export type CommandResult<T> = Result<Written<T>, CommandRejection>
 
@@ -104,11 +109,15 @@ export const existingWithdrawal = (doc: Y.Doc, input: WithdrawalInput) =>
     input.requestDigest,
   )
 
-/** Approves a withdrawal against `figures`, the account's figures across shard and markets. */
+/**
+ * Approves a withdrawal against `figures`, the account's figures across shard and markets, and
+ * within what this node may spend of the account (`spendable`, its escrow rights).
+ */
 export function withdraw(
   doc: Y.Doc,
   input: WithdrawalInput,
   figures: account.AccountFigures,
+  spendable: escrow.Spendable,
   context: RecordContext,
 ): CommandResult<ledger.Transfer> {
   assertTransferAmount(input.amount)
@@ -118,6 +127,7 @@ export function withdraw(
   if (replay !== undefined) return replay
   const decision = withdrawal.decide(figures, input.amount)
   if (!decision.ok) return decision
+  if (input.amount > spendable.usable) return lacksRights(context.node, spendable)
   // After this point, the operation must succeed.
   return recordTransfer(
     doc,
@@ -161,6 +171,59 @@ export function recordOrder(
   const record = { ...input, createdAt: context.now, node: context.node }
   shard.orders(doc).set(input.orderId, record)
   return written(record, false)
+}
+
+/** The refusal of a spend beyond this node's rights; the caller asks its peers for more. */
+export const lacksRights = (node: string, spendable: escrow.Spendable) =>
+  reject(
+    'insufficient_local_rights' as const,
+    `node ${node} may spend ${money.formatUsd(spendable.usable)} USD of this account now (its ` +
+      `rights ${money.formatUsd(spendable.rights)} USD less ${money.formatUsd(spendable.commitment)} ` +
+      'USD committed); it has asked its peers for rights: retry shortly',
+  )
+
+/** Asks peers for rights, unless a request of this node for the account is still fresh. */
+export function requestRights(
+  doc: Y.Doc,
+  accountId: string,
+  shortfall: money.Units,
+  context: RecordContext,
+  freshMs: number,
+): escrow.RightsRequest | undefined {
+  const requests = shard.rightsRequests(doc)
+  const prefix = `${accountId}/${context.node}/`
+  for (const [id, request] of requests) {
+    if (id.startsWith(prefix) && context.now - request.ts < freshMs) return undefined
+  }
+  const request = {
+    id: `${prefix}${context.now}`,
+    accountId,
+    node: context.node,
+    amount: money.formatUsd(shortfall),
+    ts: context.now,
+  }
+  shard.writeOnce(requests, request.id, request)
+  return request
+}
+
+/** Gives `amount` of this node's rights to the node that asked; once per request and giver. */
+export function grantRights(
+  doc: Y.Doc,
+  request: escrow.RightsRequest,
+  amount: money.Units,
+  context: RecordContext,
+): escrow.Grant | undefined {
+  assert(request.node !== context.node, 'a node does not grant itself')
+  assert(amount > 0n && amount <= amountUnitsMax, 'a grant amount is positive and within limits')
+  const grant = {
+    id: `${request.id}/${context.node}`,
+    accountId: request.accountId,
+    from: context.node,
+    to: request.node,
+    amount: money.formatUsd(amount),
+    ts: context.now,
+  }
+  return shard.writeOnce(shard.grants(doc), grant.id, grant) === 'written' ? grant : undefined
 }
 
 function recordTransfer(

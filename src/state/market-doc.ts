@@ -28,6 +28,24 @@ export type OrderInput = {
 
 export type CancelInput = { kind: 'cancel'; orderId: string; accountId: string; receivedAt: number }
 
+/**
+ * One epoch's settlement of the market, as its matcher takes it: the epoch's recorded mark, the
+ * funding rate and the accounts to liquidate, all decided before (domain/reconciler.ts) so that
+ * replaying the step reproduces it exactly. The step is the epoch's checkpoint of the market.
+ */
+export type SettleInput = {
+  kind: 'settle'
+  epoch: number
+  /** The mark in price units, as an integer string. */
+  mark: string
+  /** Rate units (instruments.rateDecimals), signed, as an integer string. */
+  fundingRate: string
+  liquidate: string[]
+  receivedAt: number
+}
+
+export type StepInput = OrderInput | CancelInput | SettleInput
+
 export type WireDecision =
   | { type: 'accepted'; orderId: string }
   | { type: 'rejected'; orderId: string; reason: matcher.RejectReason }
@@ -35,6 +53,9 @@ export type WireDecision =
   | { type: 'cancelled'; orderId: string; remaining: string; reason: matcher.CancelReason }
   | { type: 'cancel_rejected'; orderId: string; reason: 'not_open' }
   | WireFill
+  | WireFunding
+
+export type WireFunding = { type: 'funding'; fundingId: string; accountId: string; amount: string }
 
 export type WireFill = {
   type: 'fill'
@@ -50,13 +71,14 @@ export type WireFill = {
   makerFee: string
   takerRealized: string
   makerRealized: string
+  feeTo?: string
 }
 
 export type Step = {
   seq: number
   ts: number
   node: string
-  input: OrderInput | CancelInput
+  input: StepInput
   decisions: WireDecision[]
 }
 
@@ -135,6 +157,13 @@ export function wireDecisions(
           takerRealized: money.formatUsd(d.takerRealized),
           makerRealized: money.formatUsd(d.makerRealized),
         }
+      case 'funding':
+        return {
+          type: d.type,
+          fundingId: `${instrument.symbol}/${stepKey(seq)}/funding/${d.accountId}`,
+          accountId: d.accountId,
+          amount: money.formatUsd(d.amount),
+        }
     }
   })
 }
@@ -168,9 +197,29 @@ export function fillTransfers(
       requestDigest: fill.fillId,
     })
   }
-  add('taker-fee', 'fee', fill.taker, ledger.feesAccount, fill.takerFee)
+  add('taker-fee', 'fee', fill.taker, fill.feeTo ?? ledger.feesAccount, fill.takerFee)
   add('maker-fee', 'fee', fill.maker, ledger.feesAccount, fill.makerFee)
   add('taker-pnl', 'realized_pnl', clearingAccount(symbol), fill.taker, fill.takerRealized)
   add('maker-pnl', 'realized_pnl', clearingAccount(symbol), fill.maker, fill.makerRealized)
   return transfers
+}
+
+/** The ledger transfer a funding payment implies, against the instrument's clearing account. */
+export function fundingTransfer(
+  symbol: string,
+  funding: WireFunding,
+  ts: number,
+  node: string,
+): ledger.Transfer {
+  const pays = funding.amount.startsWith('-')
+  return {
+    id: funding.fundingId,
+    kind: 'funding',
+    from: pays ? funding.accountId : clearingAccount(symbol),
+    to: pays ? clearingAccount(symbol) : funding.accountId,
+    amount: pays ? funding.amount.slice(1) : funding.amount,
+    ts,
+    node,
+    requestDigest: funding.fundingId,
+  }
 }

@@ -3,6 +3,7 @@
 // status, and each account's fills, realized PnL and fees. Rebuilt on load, never stored.
 
 import type * as Y from 'yjs'
+import { liquidationFeeRate } from '../constants'
 import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
 import * as money from '../domain/money'
@@ -24,8 +25,11 @@ export type OrderView = {
 
 export type AccountActivity = {
   fills: { fill: market.WireFill; ts: number; node: string }[]
+  fundings: { funding: market.WireFunding; ts: number; node: string }[]
   realized: money.Units
   fees: money.Units
+  /** Net funding: received minus paid. */
+  funding: money.Units
 }
 
 export type MarketState = {
@@ -36,6 +40,8 @@ export type MarketState = {
   nextSeq: number
   /** Set when a stored step's decisions differ from what the matcher decides on replay. */
   divergence: string | null
+  /** Epochs this market has settled, each once: epoch → the seq of its settle step. */
+  settledEpochs: Map<number, number>
 }
 
 export const create = (instrument: instruments.Instrument): MarketState => ({
@@ -45,6 +51,7 @@ export const create = (instrument: instruments.Instrument): MarketState => ({
   accounts: new Map(),
   nextSeq: 1,
   divergence: null,
+  settledEpochs: new Map(),
 })
 
 /** Rebuilds the state from every step of the document, in sequence order. */
@@ -75,14 +82,17 @@ export function catchUp(state: MarketState, doc: Y.Doc): void {
 /** Runs the matcher on one input and records its decisions in the derived state. */
 export function take(
   state: MarketState,
-  input: market.OrderInput | market.CancelInput,
+  input: market.StepInput,
   at: { ts: number; node: string },
 ): market.Step {
   const seq = state.nextSeq++
   const decided =
     input.kind === 'order'
       ? matcher.submit(state.book, market.intentOf(state.instrument, input))
-      : [matcher.cancel(state.book, input.orderId)]
+      : input.kind === 'cancel'
+        ? [matcher.cancel(state.book, input.orderId)]
+        : matcher.settle(state.book, settlementOf(input))
+  if (input.kind === 'settle') state.settledEpochs.set(input.epoch, seq)
   const decisions = market.wireDecisions(state.instrument, seq, decided)
   const step: market.Step = { seq, ts: at.ts, node: at.node, input, decisions }
   if (input.kind === 'order') {
@@ -97,13 +107,51 @@ export function take(
     })
   }
   for (const decision of decided) record(state, decision, at)
-  for (const decision of decisions) if (decision.type === 'fill') recordFill(state, decision, at)
+  for (const decision of decisions) {
+    if (decision.type === 'fill') recordFill(state, decision, at)
+    if (decision.type === 'funding') {
+      const activity = activityOf(state, decision.accountId)
+      activity.fundings.push({ funding: decision, ts: at.ts, node: at.node })
+      activity.funding += usd(decision.amount, decision.fundingId)
+    }
+  }
   return step
 }
 
+function settlementOf(input: market.SettleInput): matcher.Settlement {
+  return {
+    epoch: input.epoch,
+    mark: BigInt(input.mark),
+    fundingRate: BigInt(input.fundingRate),
+    liquidate: input.liquidate,
+    liquidationFeeRate,
+  }
+}
+
+function activityOf(state: MarketState, accountId: string): AccountActivity {
+  let activity = state.accounts.get(accountId)
+  if (activity === undefined) {
+    activity = { fills: [], fundings: [], realized: 0n, fees: 0n, funding: 0n }
+    state.accounts.set(accountId, activity)
+  }
+  return activity
+}
+
+/** A stored signed USD amount; one that does not parse means the document is broken. */
+function usd(text: string, id: string): money.Units {
+  const parsed = money.parse(text, { ...money.usdTransfer, allowZero: true, allowNegative: true })
+  if (!parsed.ok) throw new Error(`${id}: ${parsed.message}`)
+  return parsed.value
+}
+
 function record(state: MarketState, decision: matcher.Decision, at: { ts: number }): void {
-  // 'accepted' opens the view (done by take); 'cancel_rejected' changes nothing.
-  if (decision.type === 'accepted' || decision.type === 'cancel_rejected') return
+  // 'accepted' opens the view (done by take); 'cancel_rejected' and funding touch no order.
+  if (
+    decision.type === 'accepted' ||
+    decision.type === 'cancel_rejected' ||
+    decision.type === 'funding'
+  )
+    return
   const touched =
     decision.type === 'fill' ? [decision.takerOrderId, decision.makerOrderId] : [decision.orderId]
   for (const orderId of touched) {
@@ -136,21 +184,14 @@ function recordFill(
   fill: market.WireFill,
   at: { ts: number; node: string },
 ): void {
-  const usd = (text: string) => {
-    const parsed = money.parse(text, { ...money.usdTransfer, allowZero: true, allowNegative: true })
-    if (!parsed.ok) throw new Error(`fill ${fill.fillId}: ${parsed.message}`)
-    return parsed.value
-  }
   const sides = [
     { account: fill.taker, realized: fill.takerRealized, fee: fill.takerFee },
     { account: fill.maker, realized: fill.makerRealized, fee: fill.makerFee },
   ]
   for (const side of sides) {
-    let activity = state.accounts.get(side.account)
-    if (activity === undefined)
-      state.accounts.set(side.account, (activity = { fills: [], realized: 0n, fees: 0n }))
+    const activity = activityOf(state, side.account)
     activity.fills.push({ fill, ts: at.ts, node: at.node })
-    activity.realized += usd(side.realized)
-    activity.fees += usd(side.fee)
+    activity.realized += usd(side.realized, fill.fillId)
+    activity.fees += usd(side.fee, fill.fillId)
   }
 }

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
+import type { Grant, RightsRequest } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
 
 export type Scope = 'read' | 'trade' | 'withdraw'
@@ -38,6 +39,27 @@ export const keys = (doc: Y.Doc): Y.Map<KeyRecord> => doc.getMap('keys')
 export const revocations = (doc: Y.Doc): Y.Map<Revocation> => doc.getMap('revocations')
 export const transfers = (doc: Y.Doc): Y.Map<Transfer> => doc.getMap('transfers')
 export const orders = (doc: Y.Doc): Y.Map<OrderRecord> => doc.getMap('orders')
+export const grants = (doc: Y.Doc): Y.Map<Grant> => doc.getMap('grants')
+export const rightsRequests = (doc: Y.Doc): Y.Map<RightsRequest> => doc.getMap('rightsRequests')
+
+/**
+ * What the reconciler found and recorded, never repaired silently: a request id taken twice (two
+ * copies merged into one), a broken invariant. Keyed by what it is about, so a finding recorded
+ * by several nodes is one entry.
+ */
+export type Finding = {
+  id: string
+  kind: 'merged_copy' | 'violation'
+  /** The invariant (I3–I8) it concerns. */
+  invariant: string
+  accountId: string | null
+  message: string
+  evidence: unknown
+  ts: number
+  node: string
+}
+
+export const findings = (doc: Y.Doc): Y.Map<Finding> => doc.getMap('findings')
 
 /**
  * The order id of an account's client order id: derived, so every retry of the same client order

@@ -46,7 +46,13 @@ export const withdraw = (
   index: accountIndex.AccountIndex,
   input: commands.WithdrawalInput,
   at: commands.RecordContext,
-) => commands.withdraw(doc, input, figuresOf(index, input.accountId), at)
+) => {
+  const figures = figuresOf(index, input.accountId)
+  // The state layer alone: every replica may spend the whole balance. Escrow (domain/escrow.ts)
+  // is the replica's part, tested on its own and with real nodes.
+  const whole = { rights: figures.collateral, commitment: 0n, usable: figures.collateral }
+  return commands.withdraw(doc, input, figures, whole, at)
+}
 
 /** Runs one command in one transaction and returns its result with the update it made, if any. */
 export function run<T>(
