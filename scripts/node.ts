@@ -20,13 +20,15 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
   --peers   the other nodes of the mesh, e.g. b=http://127.0.0.1:8788,c=http://127.0.0.1:8789
   --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
   --host    address to listen on (default 127.0.0.1)
+  --settle-every  settlement epoch length in ms on the instruments this node is home to
+            (default 0: settle only on POST /v1/admin/settlements)
 env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET (generated into the data
      folder when unset; every node of a mesh needs the same key and mesh secrets)`
 
@@ -37,16 +39,26 @@ type NodeArgs = {
   host: string
   shards: number | undefined
   peers: string
+  settleEveryMs: number | undefined
 }
 
 function parseNodeArgs(argv: string[]): NodeArgs {
-  const { id, port, data, shards, host, peers } = parseOptions(argv, {
+  const {
+    id,
+    port,
+    data,
+    shards,
+    host,
+    peers,
+    'settle-every': settleEvery,
+  } = parseOptions(argv, {
     id: { type: 'string' },
     port: { type: 'string' },
     data: { type: 'string' },
     shards: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
     peers: { type: 'string', default: '' },
+    'settle-every': { type: 'string' },
   })
   if (id === undefined || port === undefined || data === undefined) {
     throw new UsageError('--id, --port and --data are required')
@@ -62,6 +74,10 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host,
     shards: shards === undefined ? undefined : integerOption('--shards', shards, 1, shardCountMax),
     peers,
+    settleEveryMs:
+      settleEvery === undefined
+        ? undefined
+        : integerOption('--settle-every', settleEvery, 0, 86_400_000),
   }
 }
 
@@ -92,6 +108,9 @@ function miniflareOptions(
       KEY_SECRET: secrets.keySecret,
       MESH_SECRET: secrets.meshSecret,
       PEERS: args.peers,
+      ...(args.settleEveryMs !== undefined && {
+        SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
+      }),
     },
     host: args.host,
     port: args.port,

@@ -63,6 +63,9 @@ async function meshSecrets(firstNodeData: string) {
   return { adminToken: adminToken.value, keySecret: keySecret.value, meshSecret: meshSecret.value }
 }
 
+/** The local mesh settles every minute (a deployed one sets SETTLEMENT_INTERVAL_MS). */
+const settlementIntervalMs = 60_000
+
 function nodeSpecs(args: StartArgs, env: Record<string, string>): NodeSpec[] {
   const url = (i: number) => `http://${args.host}:${args.port + i}`
   return Array.from({ length: args.nodes }, (_, i) => {
@@ -77,6 +80,7 @@ function nodeSpecs(args: StartArgs, env: Record<string, string>): NodeSpec[] {
       data: join(args.data, id),
       host: args.host,
       peers,
+      settleEveryMs: settlementIntervalMs,
     }
     if (args.shards !== undefined) spec.shards = args.shards
     return { ...spec, env }

@@ -29,6 +29,8 @@ export type NodeSpec = {
   host?: string
   /** The other nodes of the mesh: `b=http://127.0.0.1:8788,c=...`. */
   peers?: string
+  /** Settlement epoch length (ms) on the instruments this node is home to; unset: none. */
+  settleEveryMs?: number
   /** Added to this process's environment, e.g. CLEARMESH_ADMIN_TOKEN. */
   env?: Record<string, string>
 }
@@ -63,6 +65,7 @@ export function nodeArgs(spec: NodeSpec): string[] {
   if (spec.shards !== undefined) args.push('--shards', String(spec.shards))
   if (spec.host !== undefined) args.push('--host', spec.host)
   if (spec.peers !== undefined && spec.peers !== '') args.push('--peers', spec.peers)
+  if (spec.settleEveryMs !== undefined) args.push('--settle-every', String(spec.settleEveryMs))
   return args
 }
 

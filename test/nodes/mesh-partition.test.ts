@@ -7,6 +7,7 @@
 // catch-up update is then larger than one stored log row, and must still converge.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { depositAt } from './support/funding'
 import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
   checkLedgers,
@@ -41,20 +42,25 @@ describe(`an isolated node keeps serving and converges after the heal (seed ${se
   beforeAll(async () => {
     mesh = await startMesh({ ids: ['a', 'b', 'c'], proxied: true })
     await mesh.converge('start')
-    const a = mesh.client('a')
     // ab-*: written only by a and b; c-*: only by c; shared: both sides withdraw from it.
-    // The shared account holds more than both sides can withdraw from it during the cut.
-    for (const accountId of ['ab-0', 'ab-1', 'c-0', 'c-1', 'shared']) {
-      const amount = accountId === 'shared' ? '100000' : '1000'
-      const key = await a.fundedAccount(accountId, amount, ['read', 'withdraw'])
+    // Escrow (I4): a node withdraws only within the rights its own deposits (or grants) gave it,
+    // so each account is funded at every node that withdraws from it. The shared account holds
+    // more than both sides can withdraw from it during the cut.
+    const funding: Record<string, Record<string, string>> = {
+      'ab-0': { a: '500', b: '500' },
+      'ab-1': { a: '500', b: '500' },
+      'c-0': { c: '1000' },
+      'c-1': { c: '1000' },
+      shared: { a: '50000', b: '25000', c: '25000' },
+    }
+    for (const [accountId, byNode] of Object.entries(funding)) {
+      const key = await mesh.client('a').fundedAccount(accountId, '0', ['read', 'withdraw'])
       accounts.set(accountId, { accountId, key })
-      writes.push({
-        kind: 'deposit',
-        accountId,
-        requestId: `initial-${accountId}`,
-        amount,
-        outcome: 'acked',
-      })
+      for (const [node, amount] of Object.entries(byNode)) {
+        writes.push(
+          await depositAt(mesh, node, { accountId, key }, amount, `initial-${accountId}-${node}`),
+        )
+      }
     }
     await mesh.converge('accounts')
   })

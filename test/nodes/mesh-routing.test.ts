@@ -10,6 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { markFutureMsMax } from '../../src/constants'
 import type { ApiKey } from '../support/api-client'
+import { depositAt } from './support/funding'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
 
 describe('orders forwarded to the home node, cancels recorded where they arrive, quorum writes', () => {
@@ -47,8 +48,11 @@ describe('orders forwarded to the home node, cancels recorded where they arrive,
   beforeAll(async () => {
     mesh = await startMesh({ ids: ['a', 'b', 'c'], proxied: true })
     await mesh.converge('start')
-    alice = await mesh.client('a').fundedAccount('alice', '100000', ['read', 'trade'])
-    bob = await mesh.client('a').fundedAccount('bob', '100000', ['read', 'trade'])
+    // Funded where they trade: a node spends only the rights its deposits gave it (escrow).
+    alice = await mesh.client('a').fundedAccount('alice', '0', ['read', 'trade'])
+    bob = await mesh.client('a').fundedAccount('bob', '0', ['read', 'trade'])
+    await depositAt(mesh, 'b', { accountId: 'alice', key: alice }, '100000', 'alice-at-b')
+    await depositAt(mesh, 'c', { accountId: 'bob', key: bob }, '100000', 'bob-at-c')
     // Marks live on each node (the risk check runs where the order arrives).
     const ts = Date.now() + markFutureMsMax - 1_000
     for (const id of mesh.ids) {

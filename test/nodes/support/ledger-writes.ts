@@ -80,7 +80,8 @@ export async function send(
   }
   write.status = reply?.status
   write.outcome =
-    reply === undefined || reply.status >= 500
+    // 503 says not executed; only no answer or another 5xx leaves the outcome unknown.
+    reply === undefined || (reply.status >= 500 && reply.status !== 503)
       ? 'unknown'
       : reply.status >= 200 && reply.status < 300
         ? 'acked'
