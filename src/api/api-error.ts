@@ -47,6 +47,8 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   quorum_timeout: { status: 504, retryable: true },
   account_busy: { status: 503, retryable: true },
   insufficient_local_rights: { status: 503, retryable: true },
+  market_restricted: { status: 503, retryable: true },
+  withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
 }
 

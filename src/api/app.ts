@@ -12,6 +12,7 @@ import { adminAuth } from './middleware/admin-auth'
 import { accountRoutes } from './routes/account'
 import { adminAccountRoutes } from './routes/admin-accounts'
 import { adminDepositRoutes } from './routes/admin-deposits'
+import { adminBreakerRoutes } from './routes/admin-breakers'
 import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
 import { healthRoutes } from './routes/health'
@@ -46,7 +47,9 @@ app.use(
 )
 app.use(async function jsonBodies(c, next) {
   const type = c.req.header('content-type') ?? ''
-  if (c.req.raw.body !== null && !/^application\/json\s*(;|$)/i.test(type)) {
+  // fetch and curl send a bodiless POST as `Content-Length: 0` without a type: no body at all.
+  const empty = c.req.header('content-length') === '0'
+  if (c.req.raw.body !== null && !empty && !/^application\/json\s*(;|$)/i.test(type)) {
     throw new ApiError(
       415,
       'unsupported_media_type',
@@ -87,6 +90,7 @@ app
   .route('/', adminDepositRoutes)
   .route('/', adminShardRoutes)
   .route('/', adminSettlementRoutes)
+  .route('/', adminBreakerRoutes)
   .route('/', accountRoutes)
   .route('/', withdrawalRoutes)
   .route('/', marketRoutes)

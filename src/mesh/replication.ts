@@ -230,7 +230,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   } catch (error) {
     return close(link, 1002, `malformed frame: ${String(error)}`)
   }
-  if (frame.type !== 'fragment') return handle(replication, link, frame)
+  if (frame.type !== 'fragment') return handleSafely(replication, link, frame)
   const whole = reassemble(link, frame)
   if (typeof whole === 'string') return close(link, 1002, whole)
   if (whole === undefined) return
@@ -240,7 +240,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
     return close(link, 1002, `malformed frame: ${String(error)}`)
   }
   if (frame.type === 'fragment') return close(link, 1002, 'a fragment holds a fragment')
-  handle(replication, link, frame)
+  handleSafely(replication, link, frame)
 }
 
 /** Adds a fragment; returns the whole frame once complete, or why the fragments are refused. */
@@ -262,6 +262,19 @@ function reassemble(
   }
   link.fragments = []
   return whole
+}
+
+/** A frame whose payload does not decode (a state vector cut short) closes the link. */
+function handleSafely(
+  replication: Replication,
+  link: Link,
+  frame: Exclude<protocol.Frame, { type: 'fragment' }>,
+): void {
+  try {
+    handle(replication, link, frame)
+  } catch (error) {
+    close(link, 1002, `malformed ${frame.type}: ${String(error)}`)
+  }
 }
 
 function handle(

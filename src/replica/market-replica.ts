@@ -18,7 +18,9 @@ import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
-import { findings, writeOnce } from '../state/shard-doc'
+import { breakers, findings, writeOnce } from '../state/shard-doc'
+import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
+import { restricted } from '../state/account-figures'
 import * as forward from '../mesh/forward'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
@@ -37,6 +39,7 @@ export type MarketRejection =
   | 'quorum_timeout'
   | 'mark_unavailable'
   | 'mark_stale'
+  | 'market_restricted'
 export type MarketResult<T> = Result<{ value: T; reflects: durable.Reflects }, MarketRejection>
 
 export type SettlementReport = {
@@ -170,7 +173,14 @@ export class MarketReplica extends DurableObject<Env> {
       }
       if (this.#state.book.orders.has(input.orderId)) this.#take(call.input)
     } else {
-      if (known === undefined) this.#take(call.input)
+      if (known === undefined) {
+        // The matcher's own guard: an order that reached it past a breaker is not taken.
+        const mode = this.mode().mode
+        if (!admitsOrder(mode, call.input.reduceOnly)) {
+          return restricted(this.#instrument.symbol, mode)
+        }
+        this.#take(call.input)
+      }
       this.#takeCancelsDue([input.orderId])
     }
     const missed = await replication.awaitDurability(this.#mesh, call.durability)
@@ -210,7 +220,27 @@ export class MarketReplica extends DurableObject<Env> {
         .filter((order) => order.accountId === accountId)
         .map((order) => ({ remaining: order.remaining, price: order.price })),
       mark: this.mark(),
+      mode: this.mode().mode,
     })
+  }
+
+  /** Records an operator's circuit breaker for this instrument or the venue; nodes obey on sight. */
+  recordBreaker(entry: Breaker): void {
+    durable.write(this.#held, this.#config.nodeId, (doc) =>
+      writeOnce(breakers(doc), entry.id, entry),
+    )
+  }
+
+  /** The breaker mode in force here: the stricter of this instrument's and the venue's. */
+  mode(): { mode: BreakerMode; instrument: Breaker | null; venue: Breaker | null } {
+    const entries = this.#held.state.ok ? [...breakers(this.#held.state.doc).values()] : []
+    const instrument = modeOf(entries.filter((entry) => entry.scope === 'instrument'))
+    const venue = modeOf(entries.filter((entry) => entry.scope === 'venue'))
+    return {
+      mode: stricter(instrument.mode, venue.mode),
+      instrument: instrument.by,
+      venue: venue.by,
+    }
   }
 
   /** The account's fills after the cursor (time, then fill id), oldest first, at most `limit`. */

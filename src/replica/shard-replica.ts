@@ -13,6 +13,7 @@ import { readConfig, type Durability, type Env, type NodeConfig } from '../confi
 import { findingsShownMax, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
 import type { AccountFigures } from '../domain/account'
+import { modeOf, type Breaker, type BreakerMode } from '../domain/breakers'
 import * as escrow from '../domain/escrow'
 import * as money from '../domain/money'
 import * as ledger from '../domain/ledger'
@@ -56,6 +57,7 @@ export type OrderRejection =
   | 'outcome_unknown'
   | 'shard_pending'
   | 'account_busy'
+  | 'market_restricted'
 export type OrderResult = Result<
   { view: OrderView; replayed: boolean; reflects: Reflects },
   OrderRejection
@@ -137,7 +139,9 @@ export class ShardReplica extends DurableObject<Env> {
     durability: Durability = 'local',
   ): Promise<
     | WriteResult<ledger.Transfer>
-    | Rejected<MarketRejection | 'mark_stale' | 'shard_pending' | 'account_busy'>
+    | Rejected<
+        MarketRejection | 'mark_stale' | 'shard_pending' | 'account_busy' | 'withdrawals_halted'
+      >
   > {
     // A retry of a withdrawal already taken replays before anything can fail on the way.
     if (!this.#held.state.ok) return this.#damaged()
@@ -149,6 +153,8 @@ export class ShardReplica extends DurableObject<Env> {
         ok({ ...existing.value, reflects: durable.reflects(this.#held) }),
       )
     }
+    const halted = this.#withdrawalsHalted(input.accountId)
+    if (halted !== undefined) return halted
     const approved = await withAccountLock(this.#locks, input.accountId, async () => {
       const pending = this.#refusePending()
       if (pending !== undefined) return pending
@@ -464,6 +470,40 @@ export class ShardReplica extends DurableObject<Env> {
     const result = durable.write(this.#held, this.#config.nodeId, run)
     if (!result.ok) return result
     return ok({ ...result.value, reflects: durable.reflects(this.#held) })
+  }
+
+  /** Records an operator's withdrawals breaker; every node obeys it once it has it. */
+  recordBreaker(entry: Breaker): void {
+    if (!this.#held.state.ok) return
+    durable.write(this.#held, this.#config.nodeId, (doc) =>
+      shardDoc.writeOnce(shardDoc.breakers(doc), entry.id, entry),
+    )
+  }
+
+  /** The withdrawals breaker in force on this shard. */
+  withdrawalsMode(): { mode: BreakerMode; by: Breaker | null } {
+    return modeOf(this.#held.state.ok ? shardDoc.breakers(this.#held.state.doc).values() : [])
+  }
+
+  /**
+   * Withdrawals stop while the operator's breaker says so, and for an account with a recorded
+   * invariant violation until the operator has looked (design: never repaired silently).
+   */
+  #withdrawalsHalted(accountId: string): Rejected<'withdrawals_halted'> | undefined {
+    const { mode, by } = this.withdrawalsMode()
+    if (mode !== 'normal') {
+      return reject('withdrawals_halted', `withdrawals are halted by the operator: ${by?.reason}`)
+    }
+    if (!this.#held.state.ok) return undefined
+    for (const finding of shardDoc.findings(this.#held.state.doc).values()) {
+      if (finding.kind === 'violation' && finding.accountId === accountId) {
+        return reject(
+          'withdrawals_halted',
+          `withdrawals of ${accountId} wait for the operator: ${finding.message}`,
+        )
+      }
+    }
+    return undefined
   }
 
   /** Settles a write's durability; a rejection or a local write passes through as it is. */

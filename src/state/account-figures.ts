@@ -7,7 +7,9 @@ import * as ledger from '../domain/ledger'
 import * as margin from '../domain/margin'
 import type * as money from '../domain/money'
 import * as positions from '../domain/position'
-import { ok, type Result } from '../domain/result'
+import * as breakers from '../domain/breakers'
+import type { BreakerMode } from '../domain/breakers'
+import { ok, reject, type Result } from '../domain/result'
 import * as risk from '../domain/risk'
 import type { RiskRejection } from '../domain/risk'
 import { intentOf, type OrderInput } from './market-doc'
@@ -25,6 +27,8 @@ export type AccountMarketState = {
   funding: money.Units
   resting: { remaining: money.Units; price: money.Units }[]
   mark: Mark | null
+  /** The circuit breaker mode in force on this market (instrument and venue breakers). */
+  mode: BreakerMode
 }
 
 /**
@@ -66,13 +70,23 @@ export function orderRisk(
   instrument: Instrument,
   markets: readonly AccountMarketState[],
   figures: AccountFigures,
-): Result<{ limit: money.Units; margin: money.Units }, RiskRejection> {
+): Result<{ limit: money.Units; margin: money.Units }, RiskRejection | 'market_restricted'> {
+  const mode = markets.find((state) => state.symbol === instrument.symbol)?.mode ?? 'normal'
+  if (!breakers.admitsOrder(mode, input.reduceOnly)) return restricted(instrument.symbol, mode)
   const intent = intentOf(instrument, input)
   const mark = markets.find((state) => state.symbol === instrument.symbol)?.mark ?? null
   const openOrders = markets.reduce((count, state) => count + state.resting.length, 0)
   const checked = risk.preTrade(figures, { ...intent, instrument }, mark, openOrders)
   return checked.ok ? ok({ limit: checked.value.limit, margin: checked.value.margin }) : checked
 }
+
+/** The refusal of an order a circuit breaker does not admit. */
+export const restricted = (symbol: string, mode: breakers.BreakerMode) =>
+  reject(
+    'market_restricted' as const,
+    `${symbol} is ${mode.replace('_', '-')} by the operator: ` +
+      (mode === 'reduce_only' ? 'only reduce-only orders are taken' : 'no new orders are taken'),
+  )
 
 /** The first instrument where the account holds a position whose mark is missing or stale. */
 export const staleMarkUnder = (markets: readonly AccountMarketState[]): string | undefined =>

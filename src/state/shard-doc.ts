@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
+import type { Breaker } from '../domain/breakers'
 import type { Grant, RightsRequest } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
 
@@ -60,6 +61,12 @@ export type Finding = {
 }
 
 export const findings = (doc: Y.Doc): Y.Map<Finding> => doc.getMap('findings')
+
+/**
+ * The operator's circuit breakers a document carries: a market's doc those of its instrument
+ * and the venue's, every shard's those of withdrawals (domain/breakers.ts folds them).
+ */
+export const breakers = (doc: Y.Doc): Y.Map<Breaker> => doc.getMap('breakers')
 
 /**
  * The order id of an account's client order id: derived, so every retry of the same client order
