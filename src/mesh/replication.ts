@@ -331,6 +331,9 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
   try {
     durable.applyRemote(replication.held, originOf(link.stats.peer), update)
   } catch (error) {
+    if (error instanceof durable.RemoteRefused) {
+      return close(link, 1008, `update refused: ${error.message}`)
+    }
     // Nothing of it was kept (a failed write reloads what is durable); the peer sends it again
     // on its next link. Never let it escape the socket handler: that breaks the whole replica.
     return close(link, 1011, `could not persist the update: ${String(error)}`)

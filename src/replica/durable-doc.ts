@@ -12,6 +12,7 @@ import {
 } from '../constants'
 import { assert } from '../domain/assert'
 import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
+import { refusal, type EntryCheck } from '../state/remote-checks'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
 
@@ -28,6 +29,13 @@ export type DurableDoc = {
   logTail: { rows: number; bytes: number }
   /** Called after every (re)load with the fresh document, to rebuild derived indexes. */
   onLoad: (doc: Y.Doc) => void
+  /** What peers may change in this document: the root maps and each entry's check. */
+  remoteChecks: ReadonlyMap<string, EntryCheck>
+}
+
+/** A peer's update that breaks the document's rules: nothing of it is kept. */
+export class RemoteRefused extends Error {
+  override name = 'RemoteRefused'
 }
 
 /** Creates the tables if needed and loads the document. Call inside blockConcurrencyWhile. */
@@ -35,6 +43,7 @@ export function open(
   name: string,
   durable: DurableObjectStorage,
   onLoad: (doc: Y.Doc) => void,
+  remoteChecks: ReadonlyMap<string, EntryCheck>,
 ): DurableDoc {
   storage.migrate(durable.sql)
   const held: DurableDoc = {
@@ -44,6 +53,7 @@ export function open(
     state: { ok: false, damage: { where: 'snapshot', reason: 'not loaded' } },
     logTail: { rows: 0, bytes: 0 },
     onLoad,
+    remoteChecks,
   }
   reload(held)
   return held
@@ -108,7 +118,18 @@ export function write<T>(
  * snapshot in the same storage transaction instead of refusing it, which no retry could change.
  */
 export function applyRemote(held: DurableDoc, origin: string, update: Uint8Array): void {
-  write(held, origin, (doc) => Yjs.applyUpdate(doc, update, origin), 'fold')
+  write(
+    held,
+    origin,
+    (doc) => {
+      const pendingBefore = hasPending(doc)
+      Yjs.applyUpdate(doc, update, origin)
+      const refused = refusal(doc, doc._transaction!, held.remoteChecks, pendingBefore)
+      // Thrown inside the transaction: `write` reloads what is durable, dropping all of it.
+      if (refused !== undefined) throw new RemoteRefused(refused)
+    },
+    'fold',
+  )
 }
 
 function persist(

@@ -18,6 +18,7 @@ import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
+import { marketChecks } from '../state/remote-checks'
 import { breakers, findings, writeOnce } from '../state/shard-doc'
 import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
 import { restricted } from '../state/account-figures'
@@ -81,9 +82,14 @@ export class MarketReplica extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mark_latest (
         id INTEGER PRIMARY KEY CHECK (id = 1), price TEXT NOT NULL, ts INTEGER NOT NULL)`)
-      this.#held = durable.open(name, ctx.storage, (doc: Y.Doc) => {
-        this.#state = marketState.replay(instrument, doc)
-      })
+      this.#held = durable.open(
+        name,
+        ctx.storage,
+        (doc: Y.Doc) => {
+          this.#state = marketState.replay(instrument, doc)
+        },
+        marketChecks(),
+      )
       this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
         // Steps from the home node's matcher: replay them through the matcher, in order. On the
         // home node, cancels recorded elsewhere arrive this way too.

@@ -31,6 +31,7 @@ import * as commands from '../state/commands'
 import type { OrderInput } from '../state/market-doc'
 import type { OrderView } from '../state/market-state'
 import { hasPending } from '../state/digest'
+import { shardChecks } from '../state/remote-checks'
 import * as shardDoc from '../state/shard-doc'
 import { withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
@@ -83,12 +84,18 @@ export class ShardReplica extends DurableObject<Env> {
     this.#config = readConfig(env)
     void ctx.blockConcurrencyWhile(async () => {
       const name = storage.rememberName(ctx.storage.sql, ctx.id.name) ?? ctx.id.toString()
-      this.#held = durable.open(name, ctx.storage, (doc) => {
-        this.#index = accountIndex.observe(doc)
-        shardDoc.rightsRequests(doc).observe((event) => {
-          if (!event.transaction.local) for (const id of event.keysChanged) this.#asked.add(id)
-        })
-      })
+      const shard = Number(name.slice(name.lastIndexOf('/') + 1))
+      this.#held = durable.open(
+        name,
+        ctx.storage,
+        (doc) => {
+          this.#index = accountIndex.observe(doc)
+          shardDoc.rightsRequests(doc).observe((event) => {
+            if (!event.transaction.local) for (const id of event.keysChanged) this.#asked.add(id)
+          })
+        },
+        shardChecks(shard, this.#config.shardCount),
+      )
       this.#mesh = replicaMesh.attach(this.#config, this.#held, () => this.#afterRemote())
     })
   }

@@ -1,0 +1,153 @@
+// What a peer may change in a document, checked inside the transaction that applies its update
+// (before anything is persisted; a refusal reloads what is durable). A node holding the mesh secret
+// can still send anything, so the schema's own rules are enforced on every remote update:
+// - only the document's own root maps, holding plain JSON entries (no nested types, no bigints);
+// - entries are written once: none disappears, and none changes except by the same write made
+//   on another node (the same request, merged: equal once the recording node and time are left
+//   out);
+// - every entry passes its map's check (amounts that parse, ids that match their keys, accounts
+//   that belong to this shard);
+// - no update leaves structs pending on dependencies that did not come with it.
+
+import * as Y from 'yjs'
+import { breakerModes } from '../domain/breakers'
+import * as money from '../domain/money'
+import { hasPending } from './digest'
+import { stepKey } from './market-doc'
+import { shardOf } from './shard-of'
+
+/** A map's check of one entry: why it is refused, or undefined. */
+export type EntryCheck = (key: string, value: Record<string, unknown>) => string | undefined
+
+/** Fields that legitimately differ between two nodes' copies of the same write. */
+const recordingFields = new Set(['ts', 'createdAt', 'node', 'receivedAt', 'evidence', 'revokedAt'])
+
+const sameWrite = (x: Record<string, unknown>, y: Record<string, unknown>): boolean => {
+  const essence = (entry: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.keys(entry)
+        .filter((field) => !recordingFields.has(field))
+        .sort()
+        .map((field) => [field, entry[field]]),
+    )
+  return essence(x) === essence(y)
+}
+
+const plainJson = (value: unknown): value is Record<string, unknown> => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  try {
+    return JSON.stringify(JSON.parse(JSON.stringify(value))) === JSON.stringify(value)
+  } catch {
+    return false // a bigint, a cycle: not JSON
+  }
+}
+
+/**
+ * Checks the changes of `transaction` (a remote update just applied to `doc`) against `maps`, the
+ * document's root maps and their entry checks. `pendingBefore` is whether structs were pending
+ * before the update. Returns why the update is refused, or undefined.
+ */
+export function refusal(
+  doc: Y.Doc,
+  transaction: Y.Transaction,
+  maps: ReadonlyMap<string, EntryCheck>,
+  pendingBefore: boolean,
+): string | undefined {
+  for (const name of doc.share.keys()) {
+    if (!maps.has(name)) return `root type "${name}" is not in this document's schema`
+  }
+  const names = new Map([...doc.share].map(([name, type]) => [type, name]))
+  for (const [type, keys] of transaction.changed) {
+    const name = names.get(type)
+    if (type._item !== null || name === undefined) return 'nested types are not in the schema'
+    const check = maps.get(name)!
+    for (const key of keys) {
+      if (key === null) return `${name} is a map, not a list`
+      const item = type._map.get(key)
+      if (item === undefined || item.deleted) return `${name}/${key} would be deleted`
+      if (!(item.content instanceof Y.ContentAny)) return 'nested types are not in the schema'
+      const value = item.content.getContent().at(-1)
+      if (!plainJson(value)) return `${name}/${key} is not a plain JSON object`
+      const previous = visibleBefore(item, transaction)
+      if (previous !== undefined && !(plainJson(previous) && sameWrite(previous, value))) {
+        return `${name}/${key} would be overwritten with different content`
+      }
+      const refused = check(key, value)
+      if (refused !== undefined) return `${name}/${key}: ${refused}`
+    }
+  }
+  if (!pendingBefore && hasPending(doc)) {
+    return 'the update depends on structs that did not come with it'
+  }
+  return undefined
+}
+
+/** The value a map key showed before `transaction`, if the transaction replaced one. */
+function visibleBefore(item: Y.Item, transaction: Y.Transaction): unknown {
+  for (let left = item.left; left !== null; left = left.left) {
+    const existed = left.id.clock < (transaction.beforeState.get(left.id.client) ?? 0)
+    if (existed && Y.isDeleted(transaction.deleteSet, left.id)) {
+      return left.content.getContent().at(-1)
+    }
+    if (existed && !left.deleted) return undefined
+  }
+  return undefined
+}
+
+const text = (value: unknown): value is string => typeof value === 'string' && value.length <= 256
+
+const keyed =
+  (field: string, more: EntryCheck = () => undefined): EntryCheck =>
+  (key, value) =>
+    value[field] !== key ? `its ${field} is not its key` : more(key, value)
+
+const usd = (value: unknown): string | undefined =>
+  money.parse(value, money.usdTransfer).ok
+    ? undefined
+    : `amount ${String(value)} is not a USD amount`
+
+const mode = (value: Record<string, unknown>) =>
+  breakerModes.includes(value.mode as never) ? undefined : 'unknown breaker mode'
+
+/** The root maps of account shard `shard` (of `shardCount`) and what each entry must be. */
+export function shardChecks(shard: number, shardCount: number): Map<string, EntryCheck> {
+  const ours = (accountId: unknown): string | undefined =>
+    text(accountId) && shardOf(accountId, shardCount) === shard
+      ? undefined
+      : `account ${String(accountId)} is not in shard ${shard}`
+  const ownerOfKey = (keyId: string) => keyId.slice(0, Math.max(0, keyId.lastIndexOf('.')))
+  return new Map<string, EntryCheck>([
+    ['accounts', keyed('accountId', (key) => ours(key))],
+    ['keys', keyed('keyId', (_key, value) => ours(value.accountId))],
+    ['revocations', keyed('keyId', (key) => ours(ownerOfKey(key)))],
+    [
+      'transfers',
+      keyed('id', (_key, value) => {
+        if (value.kind === 'deposit') return usd(value.amount) ?? ours(value.to)
+        if (value.kind === 'withdrawal') return usd(value.amount) ?? ours(value.from)
+        return `a ${String(value.kind)} is not a shard transfer`
+      }),
+    ],
+    ['orders', keyed('orderId', (_key, value) => ours(value.accountId))],
+    ['grants', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
+    ['rightsRequests', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
+    ['findings', keyed('id')],
+    ['breakers', keyed('id', (_key, value) => mode(value))],
+  ])
+}
+
+/** The root maps of a market document and what each entry must be. */
+export function marketChecks(): Map<string, EntryCheck> {
+  return new Map<string, EntryCheck>([
+    [
+      'steps',
+      (key, value) =>
+        typeof value.seq === 'number' && stepKey(value.seq) === key
+          ? undefined
+          : 'seq is not its key',
+    ],
+    ['cancelRequests', keyed('orderId')],
+    ['findings', keyed('id')],
+    ['breakers', keyed('id', (_key, value) => mode(value))],
+  ])
+}

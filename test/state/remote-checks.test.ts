@@ -1,0 +1,131 @@
+// What a peer may change in a shard, on plain documents: the same checks the replica runs inside
+// the transaction that applies a peer's update.
+
+import * as Y from 'yjs'
+import { describe, expect, it } from 'vitest'
+import { hasPending } from '../../src/state/digest'
+import { refusal, shardChecks } from '../../src/state/remote-checks'
+import { shardOf } from '../../src/state/shard-of'
+
+const shardCount = 4
+const alice = 'alice'
+const shard = shardOf(alice, shardCount)
+const foreign = ['bob', 'carol', 'dave', 'erin'].find((id) => shardOf(id, shardCount) !== shard)!
+const checks = shardChecks(shard, shardCount)
+
+const deposit = (node: string, amount = '100', accountId = alice) => ({
+  id: `deposit/${accountId}/d1`,
+  kind: 'deposit',
+  from: '@external',
+  to: accountId,
+  amount,
+  ts: node === 'a' ? 1_000 : 2_000,
+  node,
+  requestDigest: 'digest',
+})
+
+/** A node's document holding alice's deposit d1 as node `a` recorded it. */
+function local(): Y.Doc {
+  const doc = new Y.Doc()
+  doc.getMap('transfers').set('deposit/alice/d1', deposit('a'))
+  return doc
+}
+
+/** Applies `update` as the replica does and returns the refusal, if any. */
+function applyFromPeer(doc: Y.Doc, update: Uint8Array): string | undefined {
+  let refused: string | undefined
+  doc.transact(() => {
+    const pendingBefore = hasPending(doc)
+    Y.applyUpdate(doc, update)
+    refused = refusal(doc, doc._transaction!, checks, pendingBefore)
+  })
+  return refused
+}
+
+/** An update made by a peer that started from `base` and ran `change`. */
+function peerUpdate(base: Y.Doc, change: (doc: Y.Doc) => void): Uint8Array {
+  const peer = new Y.Doc()
+  Y.applyUpdate(peer, Y.encodeStateAsUpdate(base))
+  const before = Y.encodeStateVector(peer)
+  change(peer)
+  return Y.encodeStateAsUpdate(peer, before)
+}
+
+describe('updates from a peer', () => {
+  it('take a new entry, and the same request merged from another node', () => {
+    const doc = local()
+    const fresh = peerUpdate(doc, (peer) =>
+      peer.getMap('transfers').set('deposit/alice/d2', { ...deposit('b'), id: 'deposit/alice/d2' }),
+    )
+    expect(applyFromPeer(doc, fresh)).toBeUndefined()
+    // The same deposit id recorded concurrently on node b: the same write, merged.
+    const concurrent = new Y.Doc()
+    concurrent.getMap('transfers').set('deposit/alice/d1', deposit('b'))
+    expect(applyFromPeer(local(), Y.encodeStateAsUpdate(concurrent))).toBeUndefined()
+  })
+
+  it('refuse an entry overwritten with other content, or deleted', () => {
+    const doc = local()
+    const larger = peerUpdate(doc, (peer) =>
+      peer.getMap('transfers').set('deposit/alice/d1', deposit('a', '1000000')),
+    )
+    expect(applyFromPeer(doc, larger)).toMatch(/overwritten/)
+    const other = local()
+    const deleted = peerUpdate(other, (peer) => peer.getMap('transfers').delete('deposit/alice/d1'))
+    expect(applyFromPeer(other, deleted)).toMatch(/deleted/)
+  })
+
+  it('refuse entries outside the schema or the shard, and values that are not plain JSON', () => {
+    const cases: [string, (peer: Y.Doc) => void, RegExp][] = [
+      ['a root outside the schema', (peer) => peer.getMap('junk').set('x', { id: 'x' }), /schema/],
+      ['a list root', (peer) => peer.getArray('log').push([1]), /schema/],
+      [
+        'another shard account',
+        (peer) =>
+          peer.getMap('transfers').set(`deposit/${foreign}/d1`, {
+            ...deposit('b', '1', foreign),
+            id: `deposit/${foreign}/d1`,
+          }),
+        /not in shard/,
+      ],
+      [
+        'an amount that does not parse',
+        (peer) =>
+          peer
+            .getMap('transfers')
+            .set('deposit/alice/d9', { ...deposit('b', 'a lot'), id: 'deposit/alice/d9' }),
+        /not a USD amount/,
+      ],
+      [
+        'a key that is not the id',
+        (peer) => peer.getMap('transfers').set('deposit/alice/other', deposit('b')),
+        /not its key/,
+      ],
+      [
+        'a bigint',
+        (peer) =>
+          peer
+            .getMap('transfers')
+            .set('deposit/alice/d8', { ...deposit('b'), id: 'deposit/alice/d8', amount: 5n }),
+        /plain JSON/,
+      ],
+      ['a nested type', (peer) => peer.getMap('findings').set('f', new Y.Map()), /nested/],
+    ]
+    for (const [what, change, why] of cases) {
+      expect(applyFromPeer(local(), peerUpdate(local(), change)), what).toMatch(why)
+    }
+  })
+
+  it('refuse an update whose dependencies did not come with it', () => {
+    const base = local()
+    const peer = new Y.Doc()
+    Y.applyUpdate(peer, Y.encodeStateAsUpdate(base))
+    const start = Y.encodeStateVector(peer)
+    peer.getMap('transfers').set('deposit/alice/d2', { ...deposit('b'), id: 'deposit/alice/d2' })
+    const middle = Y.encodeStateVector(peer)
+    peer.getMap('transfers').set('deposit/alice/d3', { ...deposit('b'), id: 'deposit/alice/d3' })
+    expect(start).not.toEqual(middle)
+    const onlySecond = Y.encodeStateAsUpdate(peer, middle)
+    expect(applyFromPeer(base, onlySecond)).toMatch(/did not come with it/)
+  })
+})
