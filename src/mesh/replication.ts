@@ -203,11 +203,15 @@ function close(link: Link, code: number, reason: string): void {
 
 function send(link: Link, frame: Uint8Array): void {
   link.stats.bytesOut += frame.byteLength
-  // Followers speak stock y-websocket, which knows no fragments: they get whole frames.
-  if (frame.byteLength <= fragmentBytesMax || link.stats.role !== 'node')
-    return link.socket.send(frame)
-  for (const fragment of protocol.writeFragments(frame, fragmentBytesMax))
-    link.socket.send(fragment)
+  try {
+    // Followers speak stock y-websocket, which knows no fragments: they get whole frames.
+    if (frame.byteLength <= fragmentBytesMax || link.stats.role !== 'node')
+      return link.socket.send(frame)
+    for (const fragment of protocol.writeFragments(frame, fragmentBytesMax))
+      link.socket.send(fragment)
+  } catch {
+    // The socket closed under us: its close event drops the link, and the next link resyncs.
+  }
 }
 
 /** The bytes of a binary message; undefined for text (sockets may hand either buffer kind). */

@@ -4,6 +4,7 @@
 // forever, so that after the heal every node converges with every acknowledged write.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { depositAt } from './support/funding'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
 import { checkLedgers, send, type Account, type Write } from './support/ledger-writes'
 
@@ -28,6 +29,12 @@ describe('a blackholed node is detected and converges after the heal', () => {
         amount: '1000',
         outcome: 'acked',
       })
+      // Escrow: a node withdraws within the rights its own deposits gave it; fund each node.
+      for (const node of ['b', 'c']) {
+        writes.push(
+          await depositAt(mesh, node, { accountId, key }, '1000', `initial-${accountId}-${node}`),
+        )
+      }
     }
     await mesh.converge('accounts')
   })

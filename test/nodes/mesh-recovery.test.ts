@@ -9,6 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { groupAlive } from '../../scripts/lib/node-process'
 import type { ApiClient } from '../support/api-client'
+import { depositAt } from './support/funding'
 import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
   checkLedgers,
@@ -97,6 +98,12 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
         amount: '1000',
         outcome: 'acked',
       })
+      // Escrow: a node withdraws within the rights its own deposits gave it; fund each node.
+      for (const node of ['b', 'c']) {
+        writes.push(
+          await depositAt(mesh, node, { accountId, key }, '1000', `initial-${accountId}-${node}`),
+        )
+      }
     }
     await mesh.converge('accounts')
   })
