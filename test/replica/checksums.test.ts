@@ -18,7 +18,9 @@ async function populated(label: string, deposits: number, compacted: boolean): P
     for (const accountId of ['alice', 'bob']) instance.createAccount({ accountId })
     instance.createKey({ keyId: 'k1', accountId: 'alice', scopes: ['read'], label: 'desk' })
     for (let i = 0; i < deposits; i++) {
-      const result = await instance.deposit(depositOf(i % 2 ? 'bob' : 'alice', `d${i}`, usd(1) + 1n))
+      const result = await instance.deposit(
+        depositOf(i % 2 ? 'bob' : 'alice', `d${i}`, usd(1) + 1n),
+      )
       if (!result.ok) throw new Error(result.message)
     }
     if (compacted) {
