@@ -26,6 +26,7 @@ export default defineConfig({
             'test/domain/**/*.test.ts',
             'test/state/**/*.test.ts',
             'test/mesh/**/*.test.ts',
+            'test/chaos/**/*.test.ts',
           ],
         },
       },

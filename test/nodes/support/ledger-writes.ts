@@ -34,17 +34,7 @@ export function micros(amount: string): bigint {
   return match[1] === '-' ? -units : units
 }
 
-/** A small seeded generator (mulberry32): a failing run replays from its printed seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seededRandom } from '../../../scripts/lib/random'
 
 export const testSeed = (): number =>
   process.env.CLEARMESH_TEST_SEED !== undefined

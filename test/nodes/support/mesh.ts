@@ -11,7 +11,13 @@ import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import type { ApiClient } from '../../support/api-client'
 import { send, type Write } from './ledger-writes'
-import { reservePorts, startTcpProxy, type TcpProxy } from './tcp-proxy'
+import {
+  disagreement,
+  parseMeshStatus,
+  type DocDigest,
+  type LinkState,
+} from '../../../scripts/lib/mesh-status'
+import { reservePorts, startTcpProxy, type TcpProxy } from '../../../scripts/lib/tcp-proxy'
 import { startTestNode, type TestNode } from './test-node'
 
 export type MeshNode = TestNode & {
@@ -26,16 +32,7 @@ export type MeshOptions = {
   proxied?: boolean
 }
 
-export type DocDigest = {
-  doc: string
-  stateVectorDigest: string | null
-  contentDigest: string | null
-  pending: boolean
-  damaged: boolean
-  links: LinkState[]
-}
-
-export type LinkState = { peer: string; state: 'up' | 'down'; direction?: string; behind?: number }
+export type { DocDigest, LinkState }
 
 export type Mesh = {
   readonly ids: string[]
@@ -134,24 +131,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     if (reply.status !== 200) {
       throw new Error(`${id} mesh status: ${reply.status} ${JSON.stringify(reply.body)}`)
     }
-    const documents = new Map<string, DocDigest>()
-    for (const document of reply.body.documents as any[]) {
-      const doc = String(document.shard).slice(String(document.shard).indexOf('/') + 1)
-      documents.set(doc, {
-        doc,
-        stateVectorDigest: document.stateVectorDigest,
-        contentDigest: document.contentDigest,
-        pending: document.pending,
-        damaged: document.damage !== null,
-        links: (document.links as any[]).map((link) => ({
-          peer: link.peer,
-          state: link.state,
-          direction: link.direction,
-          behind: link.behind,
-        })),
-      })
-    }
-    return documents
+    return parseMeshStatus(reply.body)
   }
 
   const mesh: Mesh = {
@@ -209,43 +189,6 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     },
   }
   return mesh
-}
-
-/** '' when every node's documents agree and none is pending or damaged; else what differs. */
-function disagreement(ids: string[], views: Map<string, DocDigest>[]): string {
-  const problems: string[] = []
-  const names = new Set(views.flatMap((view) => [...view.keys()]))
-  for (const name of [...names].sort()) {
-    const docs = views.map((view) => view.get(name))
-    const first = docs[0]
-    const agree = docs.every(
-      (doc) =>
-        doc !== undefined &&
-        first !== undefined &&
-        !doc.pending &&
-        !doc.damaged &&
-        doc.contentDigest !== null &&
-        doc.contentDigest === first.contentDigest &&
-        doc.stateVectorDigest === first.stateVectorDigest,
-    )
-    if (agree) continue
-    problems.push(
-      `${name}: ` +
-        docs
-          .map((doc, i) =>
-            doc === undefined
-              ? `${ids[i]}=missing`
-              : `${ids[i]}=${doc.contentDigest?.slice(0, 8)}/${doc.stateVectorDigest?.slice(0, 8)}` +
-                `${doc.pending ? ' pending' : ''}${doc.damaged ? ' damaged' : ''} links[` +
-                doc.links
-                  .map((l) => `${l.peer}:${l.state}${l.behind ? ` behind ${l.behind}` : ''}`)
-                  .join(' ') +
-                ']',
-          )
-          .join('; '),
-    )
-  }
-  return problems.join('\n')
 }
 
 /** Polls `check` until it returns a value other than undefined; throws `what` past the deadline. */

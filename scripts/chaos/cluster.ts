@@ -1,0 +1,298 @@
+// A local mesh for the chaos harness: one real node process per id (scripts/lib/node-process.ts,
+// each its own process group, port and data folder), a TCP proxy on every directed link between
+// nodes (each node dials its peers through them) and one in front of every node's client port.
+// Faults act from outside, on what an operator could touch: sockets (the proxies), processes
+// (SIGKILL, SIGSTOP/SIGCONT of the whole group) and data folders (wipe, corrupt a stored update
+// with the sqlite3 tool while the node is down).
+
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { apiClient, type ApiClient } from '../../test/support/api-client'
+import { follow } from '../lib/follower'
+import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
+import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from '../lib/node-process'
+import { reservePorts, startTcpProxy, type TcpProxy } from '../lib/tcp-proxy'
+
+export type NodeState = 'down' | 'running' | 'paused'
+
+export type ChaosNode = {
+  readonly id: string
+  readonly port: number
+  readonly data: string
+  /** The proxy clients reach this node through. */
+  readonly clientProxy: TcpProxy
+  state: NodeState
+  process: NodeProcess | undefined
+}
+
+export type ClusterOptions = {
+  ids: string[]
+  shards: number
+  /** Folder holding one data folder per node. */
+  root: string
+  /** Where each node's output goes, `<id>.log`; nowhere when unset. */
+  logDir?: string
+  random: () => number
+  readyTimeoutMs?: number
+}
+
+export type Cluster = {
+  readonly ids: string[]
+  readonly adminToken: string
+  readonly meshSecret: string
+  node(id: string): ChaosNode
+  /** The proxy carrying `from`'s connections to `to`. */
+  link(from: string, to: string): TcpProxy
+  links(): TcpProxy[]
+  /** The node's own port (operator calls, final reads); `clientUrl` goes through its proxy. */
+  directUrl(id: string): string
+  clientUrl(id: string): string
+  /** Admin client on the node's own port, each call bounded by `timeoutMs`. */
+  admin(id: string, timeoutMs?: number): ApiClient
+  /** Starts a node that is down; resolves with ms from spawn to serving. */
+  start(id: string): Promise<number>
+  kill(id: string): Promise<void>
+  pause(id: string): void
+  resume(id: string): void
+  /** Kills the node, deletes its data folder and starts it empty. */
+  wipe(id: string): Promise<number>
+  /** While the node is down: damages its newest stored update (or a snapshot chunk). */
+  corrupt(id: string, how: 'flip' | 'truncate'): Promise<string>
+  meshStatus(id: string, timeoutMs?: number): Promise<Map<string, DocDigest>>
+  /** Every top-level map of a document, read as a y-websocket follower reads it. */
+  readDocument(
+    id: string,
+    doc: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, Record<string, unknown>>>
+  /** Heals every link and client proxy. */
+  healNetwork(): void
+  stop(): Promise<void>
+}
+
+const execFileAsync = promisify(execFile)
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const { ids } = options
+  const secrets = {
+    adminToken: `admin-${randomBytes(12).toString('hex')}`,
+    keySecret: `keys-${randomBytes(12).toString('hex')}`,
+    meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
+  }
+  // Node ports are held while the proxies take theirs, so no proxy is handed a node's port.
+  // Node ports under the ephemeral range: a restarted node gets its port back (see reservePorts).
+  const reserved = await reservePorts(ids.length, { below: 32_768 })
+  const ports = new Map(ids.map((id, i) => [id, reserved.ports[i]!]))
+  const links = new Map<string, TcpProxy>()
+  const nodes = new Map<string, ChaosNode>()
+  try {
+    for (const from of ids) {
+      for (const to of ids) {
+        if (from === to) continue
+        const proxy = await startTcpProxy(`${from}->${to}`, ports.get(to)!, {
+          random: options.random,
+        })
+        links.set(`${from}->${to}`, proxy)
+      }
+    }
+    for (const id of ids) {
+      const clientProxy = await startTcpProxy(`client->${id}`, ports.get(id)!, {
+        random: options.random,
+      })
+      nodes.set(id, {
+        id,
+        port: ports.get(id)!,
+        data: join(options.root, id),
+        clientProxy,
+        state: 'down',
+        process: undefined,
+      })
+    }
+  } finally {
+    await reserved.release()
+  }
+  const logs = new Map<string, WriteStream>()
+  const log = (id: string) => {
+    if (options.logDir === undefined) return undefined
+    let stream = logs.get(id)
+    if (stream === undefined) {
+      stream = createWriteStream(join(options.logDir, `${id}.log`), { flags: 'a' })
+      logs.set(id, stream)
+    }
+    return stream
+  }
+  // However the harness ends, no node (or workerd) outlives it.
+  const killAll = () => {
+    for (const node of nodes.values()) if (node.process) signalGroup(node.process.pid, 'SIGKILL')
+  }
+  process.once('exit', killAll)
+
+  const node = (id: string) => {
+    const found = nodes.get(id)
+    if (found === undefined) throw new Error(`no node ${id}`)
+    return found
+  }
+  const spec = (id: string): NodeSpec => ({
+    id,
+    port: node(id).port,
+    data: node(id).data,
+    shards: options.shards,
+    peers: ids
+      .filter((other) => other !== id)
+      .map((other) => `${other}=${links.get(`${id}->${other}`)!.url}`)
+      .join(','),
+    env: {
+      CLEARMESH_ADMIN_TOKEN: secrets.adminToken,
+      CLEARMESH_KEY_SECRET: secrets.keySecret,
+      CLEARMESH_MESH_SECRET: secrets.meshSecret,
+    },
+  })
+  const directUrl = (id: string) => `http://127.0.0.1:${node(id).port}`
+  const admin = (id: string, timeoutMs = 10_000) =>
+    apiClient(
+      (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+      directUrl(id),
+      secrets.adminToken,
+    )
+
+  const cluster: Cluster = {
+    ids,
+    adminToken: secrets.adminToken,
+    meshSecret: secrets.meshSecret,
+    node,
+    link(from, to) {
+      const proxy = links.get(`${from}->${to}`)
+      if (proxy === undefined) throw new Error(`no link ${from}->${to}`)
+      return proxy
+    },
+    links: () => [...links.values()],
+    directUrl,
+    clientUrl: (id) => node(id).clientProxy.url,
+    admin,
+    async start(id) {
+      const target = node(id)
+      if (target.state !== 'down') throw new Error(`node ${id} is ${target.state}`)
+      const startedAt = performance.now()
+      const stream = log(id)
+      stream?.write(`--- start ${new Date().toISOString()}\n`)
+      const proc = spawnNode(spec(id), {
+        readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+        onLine: (line, where) => stream?.write(`${where === 'stderr' ? '! ' : ''}${line}\n`),
+      })
+      target.process = proc
+      target.state = 'running'
+      try {
+        await proc.ready
+      } catch (error) {
+        await proc.kill()
+        target.state = 'down'
+        throw error
+      }
+      return Math.round(performance.now() - startedAt)
+    },
+    async kill(id) {
+      const target = node(id)
+      if (target.process === undefined || target.state === 'down') return
+      // A stopped process takes SIGKILL too; the group is gone before this resolves.
+      await target.process.kill()
+      target.state = 'down'
+      log(id)?.write(`--- killed ${new Date().toISOString()}\n`)
+    },
+    pause(id) {
+      const target = node(id)
+      if (target.state !== 'running' || target.process === undefined) return
+      signalGroup(target.process.pid, 'SIGSTOP')
+      target.state = 'paused'
+    },
+    resume(id) {
+      const target = node(id)
+      if (target.state !== 'paused' || target.process === undefined) return
+      signalGroup(target.process.pid, 'SIGCONT')
+      target.state = 'running'
+    },
+    async wipe(id) {
+      await cluster.kill(id)
+      await rm(node(id).data, { recursive: true, force: true })
+      return cluster.start(id)
+    },
+    async corrupt(id, how) {
+      if (node(id).state !== 'down') throw new Error(`node ${id} must be down to corrupt`)
+      return corruptNewestUpdate(node(id).data, how)
+    },
+    async meshStatus(id, timeoutMs = 10_000) {
+      const reply = await admin(id, timeoutMs).admin('GET', '/v1/mesh/status')
+      if (reply.status !== 200)
+        throw new Error(`${id} mesh status: ${reply.status} ${JSON.stringify(reply.body)}`)
+      return parseMeshStatus(reply.body)
+    },
+    async readDocument(id, doc, timeoutMs = 15_000) {
+      const follower = await follow(id, directUrl(id), secrets.meshSecret, doc, {
+        timeoutMs,
+        id: 'chaos',
+      })
+      follower.close()
+      const content: Record<string, Record<string, unknown>> = {}
+      for (const name of [...follower.ydoc.share.keys()].sort())
+        content[name] = follower.ydoc.getMap(name).toJSON() as Record<string, unknown>
+      return content
+    },
+    healNetwork() {
+      for (const proxy of links.values()) proxy.heal()
+      for (const each of nodes.values()) each.clientProxy.heal()
+    },
+    async stop() {
+      await Promise.all(
+        [...nodes.values()].map(async (each) => {
+          if (each.state === 'paused') cluster.resume(each.id)
+          if (each.process !== undefined && each.state !== 'down') await each.process.stop(5_000)
+          each.state = 'down'
+        }),
+      )
+      await Promise.all([...links.values()].map((proxy) => proxy.close()))
+      await Promise.all([...nodes.values()].map((each) => each.clientProxy.close()))
+      await Promise.all(
+        [...logs.values()].map((s) => new Promise<void>((resolve) => s.end(resolve))),
+      )
+      process.removeListener('exit', killAll)
+    },
+  }
+  return cluster
+}
+
+/** Every SQLite file under `folder`. */
+async function sqliteFiles(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true })
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.sqlite'))
+    .map((entry) => join(entry.parentPath, entry.name))
+}
+
+const sqlite = async (file: string, sql: string) =>
+  (await execFileAsync('sqlite3', [file, sql], { timeout: 10_000 })).stdout.trim()
+
+/**
+ * F10 from outside: with the sqlite3 tool, zeroes (flip) or halves (truncate) the body of the
+ * newest update in the log of one shard replica, keeping its checksum, so the stored bytes no
+ * longer match it. Returns which replica and row were damaged.
+ */
+async function corruptNewestUpdate(data: string, how: 'flip' | 'truncate'): Promise<string> {
+  for (const file of (await sqliteFiles(data)).sort()) {
+    let name: string
+    try {
+      name = await sqlite(file, 'SELECT name FROM replica_name')
+    } catch {
+      continue // not a replica's database
+    }
+    if (!name.includes('/shard/')) continue
+    const seq = await sqlite(file, 'SELECT MAX(seq) FROM update_log')
+    if (seq === '') continue
+    const body = how === 'flip' ? 'zeroblob(length(body))' : 'substr(body, 1, length(body) / 2)'
+    await sqlite(file, `UPDATE update_log SET body = ${body} WHERE seq = ${Number(seq)}`)
+    return `${name} update ${seq} (${how})`
+  }
+  throw new Error(`no shard replica with a stored update under ${data}`)
+}

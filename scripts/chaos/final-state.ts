@@ -1,0 +1,251 @@
+// The final state of a chaos run, as read from every node after heal and quiescence, and the views
+// the checkers take of it. Everything here is plain data (JSON-safe, no bigint): it is written to
+// final.json beside the history, so a run can be checked again from its results folder.
+//
+// Document contents are read as a y-websocket follower reads them (SyncStep2 of the whole state),
+// so they are the replicas' own entries: transfers, order records, matcher steps, and whatever maps
+// later work adds (escrow rights, liquidations), which the checkers use when present.
+
+import { usdDecimals } from '../../src/constants'
+import type { InstrumentSpec } from '../../src/domain/instrument'
+import * as money from '../../src/domain/money'
+
+export type DocFinal = {
+  stateVectorDigest: string | null
+  contentDigest: string | null
+  pending: boolean
+  damaged: boolean
+  damage?: unknown
+  /** Every top-level map of the document: key → value. Absent when it could not be read. */
+  content?: Record<string, Record<string, unknown>>
+  contentError?: string
+}
+
+/** One account as the node's API answers it (GET /v1/account, GET /v1/positions). */
+export type AccountRead = {
+  collateral?: string
+  /** Instrument → signed size, for every open position. */
+  positions?: Record<string, string>
+  error?: string
+}
+
+export type NodeFinal = {
+  node: string
+  /** Why the node could not be read at all. */
+  error?: string
+  /** Document name (`shard/0`, `market/BTC-PERP`) → what the node holds. */
+  docs: Record<string, DocFinal>
+  accounts: Record<string, AccountRead>
+}
+
+export type Convergence = {
+  converged: boolean
+  /** From the final heal to identical digests everywhere; null when it never happened. */
+  ms: number | null
+  timeoutMs: number
+  /** What still differed at the deadline ('' once converged). */
+  detail: string
+}
+
+export type FinalState = {
+  nodes: NodeFinal[]
+  instruments: InstrumentSpec[]
+  /** Every account the workload created. */
+  accounts: string[]
+  convergence: Convergence
+}
+
+// --- views -----------------------------------------------------------------------------------
+
+export type Transfer = {
+  id: string
+  kind: string
+  from: string
+  to: string
+  amount: string
+  ts: number
+  node: string
+  requestDigest?: string
+}
+
+export type OrderRecord = {
+  orderId: string
+  clientOrderId: string
+  accountId: string
+  instrument: string
+  createdAt?: number
+  node?: string
+}
+
+export type Decision = {
+  type: string
+  orderId?: string
+  reason?: string
+  remaining?: string
+  fillId?: string
+  takerOrderId?: string
+  makerOrderId?: string
+  taker?: string
+  maker?: string
+  takerSide?: 'buy' | 'sell'
+  price?: string
+  size?: string
+  takerFee?: string
+  makerFee?: string
+  takerRealized?: string
+  makerRealized?: string
+}
+
+export type StepInput = {
+  kind: 'order' | 'cancel'
+  orderId: string
+  accountId: string
+  side?: 'buy' | 'sell'
+  size?: string
+  price?: string | null
+}
+
+export type Step = {
+  seq: number
+  ts: number
+  node: string
+  input: StepInput
+  decisions: Decision[]
+}
+
+export type NodeView = {
+  node: string
+  /** Documents whose content could not be read: checks that need them skip this node. */
+  unreadable: string[]
+  transfers: Map<string, Transfer>
+  orders: Map<string, OrderRecord>
+  accounts: Set<string>
+  /** Instrument → its matcher's steps in sequence order. */
+  steps: Map<string, Step[]>
+  /** Order id → the cancel recorded for it where it arrived (taken when the matcher sees it). */
+  cancelRequests: Map<string, { instrument: string; accountId: string; node?: string }>
+  /** Extra maps found in shard or market documents (e.g. rights, liquidations), by map name. */
+  extra: Map<string, Map<string, unknown>>
+}
+
+const knownMaps = new Set([
+  'accounts',
+  'keys',
+  'revocations',
+  'transfers',
+  'orders',
+  'steps',
+  'cancelRequests',
+])
+
+/** Folds every document of one node into one view. */
+export function nodeView(node: NodeFinal): NodeView {
+  const view: NodeView = {
+    node: node.node,
+    unreadable: [],
+    transfers: new Map(),
+    orders: new Map(),
+    accounts: new Set(),
+    steps: new Map(),
+    cancelRequests: new Map(),
+    extra: new Map(),
+  }
+  for (const [name, doc] of Object.entries(node.docs)) {
+    if (doc.content === undefined) {
+      view.unreadable.push(name)
+      continue
+    }
+    const maps = doc.content
+    for (const [key, value] of Object.entries(maps.transfers ?? {}))
+      view.transfers.set(key, value as Transfer)
+    for (const [key, value] of Object.entries(maps.orders ?? {}))
+      view.orders.set(key, value as OrderRecord)
+    for (const key of Object.keys(maps.accounts ?? {})) view.accounts.add(key)
+    if (name.startsWith('market/')) {
+      const steps = Object.values(maps.steps ?? {}) as Step[]
+      const instrument = name.slice('market/'.length)
+      view.steps.set(
+        instrument,
+        steps.sort((x, y) => x.seq - y.seq),
+      )
+      for (const [orderId, value] of Object.entries(maps.cancelRequests ?? {})) {
+        const request = value as { accountId: string; node?: string }
+        view.cancelRequests.set(orderId, { instrument, ...request })
+      }
+    }
+    for (const [mapName, entries] of Object.entries(maps)) {
+      if (knownMaps.has(mapName)) continue
+      let extra = view.extra.get(mapName)
+      if (extra === undefined) view.extra.set(mapName, (extra = new Map()))
+      for (const [key, value] of Object.entries(entries)) extra.set(`${name}:${key}`, value)
+    }
+  }
+  return view
+}
+
+export const fillsOf = (steps: readonly Step[]) =>
+  steps.flatMap((step) =>
+    step.decisions.filter((d) => d.type === 'fill').map((fill) => ({ step, fill })),
+  )
+
+/** Prefix of each instrument's clearing account (the counterparty of realized PnL). */
+export const clearingPrefix = '@clearing/'
+export const externalAccount = '@external'
+export const feesAccount = '@fees'
+export const insuranceAccount = '@insurance'
+export const isSystemAccount = (account: string) => account.startsWith('@')
+
+/**
+ * The movements a fill implies on the ledger: each side's fee to the fee account, each side's
+ * realized PnL against the instrument's clearing account (negative amounts flow the other way).
+ */
+export function fillMovements(
+  symbol: string,
+  fill: Decision,
+): { from: string; to: string; amount: bigint }[] {
+  const movements: { from: string; to: string; amount: bigint }[] = []
+  const add = (from: string, to: string, text: string | undefined) => {
+    const amount = usd(text ?? '0')
+    if (amount > 0n) movements.push({ from, to, amount })
+    if (amount < 0n) movements.push({ from: to, to: from, amount: -amount })
+  }
+  add(fill.taker!, feesAccount, fill.takerFee)
+  add(fill.maker!, feesAccount, fill.makerFee)
+  add(`${clearingPrefix}${symbol}`, fill.taker!, fill.takerRealized)
+  add(`${clearingPrefix}${symbol}`, fill.maker!, fill.makerRealized)
+  return movements
+}
+
+/** Every ledger account's balance on one node: transfers plus what the fills imply. */
+export function balancesOf(view: NodeView): Map<string, bigint> {
+  const balances = new Map<string, bigint>()
+  const move = (from: string, to: string, amount: bigint) => {
+    balances.set(from, (balances.get(from) ?? 0n) - amount)
+    balances.set(to, (balances.get(to) ?? 0n) + amount)
+  }
+  for (const transfer of view.transfers.values())
+    move(transfer.from, transfer.to, usd(transfer.amount))
+  for (const [symbol, steps] of view.steps) {
+    for (const { fill } of fillsOf(steps)) {
+      for (const m of fillMovements(symbol, fill)) move(m.from, m.to, m.amount)
+    }
+  }
+  return balances
+}
+
+/** Exact fixed-point units of a canonical decimal string ("-12.5" at 6 decimals: -12500000n). */
+export function units(text: string, decimals: number): bigint {
+  const parsed = money.parse(text, {
+    decimals,
+    max: 10n ** 36n,
+    allowZero: true,
+    allowNegative: true,
+  })
+  if (!parsed.ok) throw new Error(`${text}: ${parsed.message}`)
+  return parsed.value
+}
+
+export const usd = (text: string): bigint => units(text, usdDecimals)
+
+/** Formats fixed-point units back to a canonical decimal string. */
+export const decimal = (value: bigint, decimals: number): string => money.format(value, decimals)

@@ -1,0 +1,104 @@
+// Options of a chaos run, shared by `npm run chaos` and `npm run chaos:soak`, parsed the way every
+// script parses its arguments (scripts/lib/cli.ts).
+
+import { resolve } from 'node:path'
+import { integerOption, parseOptions, UsageError } from '../lib/cli'
+import { faultGroups, faultKinds, parseFaults } from './nemesis'
+import { plants } from './plant'
+import type { ChaosOptions } from './scenario'
+
+export const usage = `usage: npm run chaos -- [--seed <n>] [--duration <s>] [--nodes <n>] [--faults <list>] [options]
+       npm run chaos -- --check <results folder> [--plant <list>]
+  --seed              seed of the workload and the fault plan (default: random, printed)
+  --duration          seconds of workload and faults before the final heal (default 60)
+  --nodes             nodes in the mesh, named a, b, c... (default 5)
+  --faults            comma-separated: ${Object.keys(faultGroups).join(', ')} (groups) or
+                      ${faultKinds.join(', ')} (default partition,kill,pause; "none" for none)
+  --shards            shard documents per node (default 4)
+  --accounts          accounts the clients share (default 3 per node)
+  --clients           concurrent clients (default one per node)
+  --drain             percent of operations that withdraw 80-100% of what a node says is
+                      withdrawable (default 3): across a partition they overdraw without escrow
+  --request-timeout   ms before an unanswered request counts as unknown (default 3000)
+  --converge-timeout  seconds to wait for convergence after the final heal (default 60)
+  --out               folder for results (default .mesh/chaos)
+  --keep              keep the nodes' data folders even when every checker passed
+  --check             check a results folder again instead of running
+  --plant             with --check (or after a run): doctor the recorded run first, as one of
+                      these bugs would have: ${Object.keys(plants).join(', ')}`
+
+/** The options every chaos run takes (node:util parseArgs form). */
+export const chaosOptionSpec = {
+  seed: { type: 'string' },
+  duration: { type: 'string', default: '60' },
+  nodes: { type: 'string', default: '5' },
+  faults: { type: 'string', default: 'partition,kill,pause' },
+  shards: { type: 'string', default: '4' },
+  accounts: { type: 'string' },
+  clients: { type: 'string' },
+  'request-timeout': { type: 'string', default: '3000' },
+  drain: { type: 'string', default: '3' },
+  'converge-timeout': { type: 'string', default: '60' },
+  out: { type: 'string', default: '.mesh/chaos' },
+  keep: { type: 'boolean', default: false },
+} as const
+
+type ChaosValues = {
+  seed?: string
+  duration: string
+  nodes: string
+  faults: string
+  shards: string
+  accounts?: string
+  clients?: string
+  'request-timeout': string
+  drain: string
+  'converge-timeout': string
+  out: string
+  keep: boolean
+}
+
+/** A run's options from parsed values; throws UsageError on a bad one. */
+export function chaosOptionsOf(values: ChaosValues): ChaosOptions {
+  const nodes = integerOption('--nodes', values.nodes, 1, 26)
+  let faults
+  try {
+    faults = values.faults === 'none' ? [] : parseFaults(values.faults)
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  return {
+    seed:
+      values.seed === undefined
+        ? Math.floor(Math.random() * 2 ** 31)
+        : integerOption('--seed', values.seed, 0, 2 ** 32 - 1),
+    durationS: integerOption('--duration', values.duration, 1, 86_400),
+    nodes,
+    faults,
+    faultsText: values.faults,
+    shards: integerOption('--shards', values.shards, 1, 256),
+    accounts:
+      values.accounts === undefined
+        ? 3 * nodes
+        : integerOption('--accounts', values.accounts, 2, 1_000),
+    clients:
+      values.clients === undefined ? nodes : integerOption('--clients', values.clients, 1, 100),
+    out: resolve(values.out),
+    keepData: values.keep,
+    convergeTimeoutS: integerOption('--converge-timeout', values['converge-timeout'], 1, 3_600),
+    requestTimeoutMs: integerOption('--request-timeout', values['request-timeout'], 100, 600_000),
+    drainPercent: integerOption('--drain', values.drain, 0, 50),
+  }
+}
+
+export function parseChaosArgs(argv: string[]) {
+  const values = parseOptions(argv, {
+    ...chaosOptionSpec,
+    check: { type: 'string' },
+    plant: { type: 'string' },
+  })
+  const plant = values.plant?.split(',').filter((name) => name !== '') ?? []
+  for (const name of plant)
+    if (plants[name] === undefined) throw new UsageError(`unknown plant "${name}"`)
+  return { options: chaosOptionsOf(values), check: values.check, plant }
+}

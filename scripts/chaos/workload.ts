@@ -1,0 +1,364 @@
+// The seeded client workload of a chaos run: `processes` clients, each a loop that picks an
+// operation (deposit, withdrawal, order, cancel of one of its resting orders), an account (any
+// of them: several clients hit the same accounts at several nodes at once) and a node, and sends
+// it through the node's client proxy. A timeout or a 5xx is retried under the same request id at
+// another node, up to `attemptsMax` tries. Every try is an invocation and a completion in the
+// history. A mark feed posts a seeded random walk of marks to every node, as the operator's
+// feed would.
+
+import { orderIdOf } from '../../src/state/shard-doc'
+import type { Instrument } from '../../src/domain/instrument'
+import * as money from '../../src/domain/money'
+import { apiClient, type ApiClient, type ApiKey, type Reply } from '../../test/support/api-client'
+import { fork, integerBetween, pick } from '../lib/random'
+import type { Cluster } from './cluster'
+import type { CompletionEvent, HistoryWriter, Op, Outcome, ReplySummary } from './history'
+
+export type Account = { accountId: string; key: ApiKey }
+
+export type WorkloadOptions = {
+  cluster: Cluster
+  history: HistoryWriter
+  accounts: Account[]
+  instruments: Instrument[]
+  processes: number
+  random: () => number
+  /** A request unanswered by then is an unknown outcome (info). */
+  requestTimeoutMs: number
+  attemptsMax: number
+  /** Pause between a client's operations. */
+  thinkMs: [number, number]
+  /** Share of operations that withdraw most of what the node says is withdrawable. */
+  drainShare: number
+  marks: MarkFeed
+}
+
+export type Workload = { stop(): Promise<void> }
+
+/** Classifies a reply: 2xx ok; 4xx and 503 with an error envelope fail (not executed); else info. */
+export function outcomeOf(reply: Reply | undefined): Outcome {
+  if (reply === undefined) return 'info'
+  if (reply.status >= 200 && reply.status < 300) return 'ok'
+  if (reply.status >= 400 && reply.status < 500) return 'fail'
+  if (reply.status === 503 && typeof reply.body?.error?.code === 'string') return 'fail'
+  return 'info'
+}
+
+/** A client of one node through its proxy; each call bounded by the request timeout. */
+const clientOf = (cluster: Cluster, node: string, timeoutMs: number): ApiClient =>
+  apiClient(
+    (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+    cluster.clientUrl(node),
+    cluster.adminToken,
+  )
+
+/** Sends one try of `op` to `node`. */
+async function send(
+  client: ApiClient,
+  account: Account,
+  op: Op,
+): Promise<{ reply?: Reply; error?: string }> {
+  try {
+    switch (op.f) {
+      case 'deposit':
+        return {
+          reply: await client.admin('POST', '/v1/admin/deposits', {
+            depositId: op.requestId,
+            accountId: op.accountId,
+            asset: 'USD',
+            amount: op.amount,
+          }),
+        }
+      case 'withdraw':
+        return {
+          reply: await client.signed(account.key, 'POST', '/v1/withdrawals', {
+            withdrawalId: op.requestId,
+            asset: 'USD',
+            amount: op.amount,
+          }),
+        }
+      case 'order':
+        return {
+          reply: await client.signed(account.key, 'POST', '/v1/orders', {
+            clientOrderId: op.requestId,
+            instrument: op.instrument,
+            side: op.side,
+            type: op.type,
+            ...(op.price !== null && { price: op.price }),
+            size: op.size,
+            timeInForce: op.timeInForce,
+          }),
+        }
+      case 'cancel':
+        return { reply: await client.signed(account.key, 'DELETE', `/v1/orders/${op.orderId}`) }
+    }
+  } catch (error) {
+    return { error: String((error as Error).cause ?? error).slice(0, 200) }
+  }
+}
+
+function summarize(op: Op, reply: Reply): ReplySummary | undefined {
+  if (reply.status < 200 || reply.status >= 300) return undefined
+  if (typeof reply.body !== 'object' || reply.body === null) return {}
+  const body = reply.body as Record<string, unknown>
+  const text = (name: string) =>
+    typeof body[name] === 'string' ? { [name]: body[name] as string } : {}
+  const replayed = reply.headers.get('Idempotent-Replayed') === 'true'
+  if (op.f === 'deposit' || op.f === 'withdraw')
+    return { ...text('amount'), ...text('node'), replayed }
+  return { ...text('orderId'), ...text('status'), ...text('filledSize'), replayed }
+}
+
+/** Runs every try of one request until an answer that settles it, or the tries run out. */
+export async function perform(
+  options: Pick<WorkloadOptions, 'cluster' | 'history' | 'requestTimeoutMs' | 'attemptsMax'>,
+  context: { process: number; random: () => number; stopping: () => boolean },
+  account: Account,
+  op: Op,
+  firstNode: string,
+): Promise<CompletionEvent> {
+  const { cluster, history } = options
+  let node = firstNode
+  let completion: CompletionEvent | undefined
+  for (let attempt = 1; attempt <= options.attemptsMax; attempt++) {
+    history.append({
+      type: 'invoke',
+      t: history.now(),
+      process: context.process,
+      attempt,
+      node,
+      op,
+    })
+    const client = clientOf(cluster, node, options.requestTimeoutMs)
+    const { reply, error } = await send(client, account, op)
+    const outcome = outcomeOf(reply)
+    const envelope = reply?.body?.error as { code?: string; retryable?: boolean } | undefined
+    const summary = reply === undefined ? undefined : summarize(op, reply)
+    completion = {
+      type: outcome,
+      t: history.now(),
+      process: context.process,
+      attempt,
+      node,
+      op,
+      ...(reply !== undefined && { status: reply.status }),
+      ...(envelope?.code !== undefined && { code: envelope.code }),
+      ...(envelope?.retryable !== undefined && { retryable: envelope.retryable }),
+      ...(summary !== undefined && { reply: summary }),
+      ...(error !== undefined && { error }),
+    }
+    history.append(completion)
+    const retry = reply === undefined || reply.status >= 500
+    if (!retry || context.stopping()) break
+    // Another node, after a short pause: the same request id, on whichever side it lands.
+    await sleep(integerBetween(context.random, 100, 400))
+    const others = cluster.ids.filter((id) => id !== node)
+    node = pick(context.random, others.length > 0 ? others : cluster.ids)
+  }
+  return completion!
+}
+
+export function startWorkload(options: WorkloadOptions): Workload {
+  let stopping = false
+  const loops = Array.from({ length: options.processes }, (_, index) =>
+    clientLoop(options, index + 1, fork(options.random), () => stopping),
+  )
+  return {
+    async stop() {
+      stopping = true
+      await Promise.all(loops)
+    },
+  }
+}
+
+/** 80-100% of what `node` reports withdrawable, or undefined when it cannot say or it is little. */
+async function drainable(
+  options: WorkloadOptions,
+  account: Account,
+  node: string,
+  random: () => number,
+): Promise<string | undefined> {
+  const client = clientOf(options.cluster, node, options.requestTimeoutMs)
+  const read = await client.signed(account.key, 'GET', '/v1/account').catch(() => undefined)
+  if (read?.status !== 200 || typeof read.body?.withdrawable !== 'string') return undefined
+  const withdrawable = money.parse(read.body.withdrawable, money.usdTransfer)
+  if (!withdrawable.ok) return undefined
+  const share = BigInt(integerBetween(random, 80, 100))
+  const cents = (withdrawable.value * share) / 100n / 10_000n
+  return cents < 100n ? undefined : money.format(cents * 10_000n, 6)
+}
+
+type Resting = { account: Account; orderId: string; clientOrderId: string; instrument: string }
+
+async function clientLoop(
+  options: WorkloadOptions,
+  process: number,
+  random: () => number,
+  stopping: () => boolean,
+): Promise<void> {
+  const resting: Resting[] = []
+  let sequence = 0
+  const context = { process, random, stopping }
+  while (!stopping()) {
+    try {
+      await clientStep(options, context, resting, `${process}-${sequence++}`)
+    } catch (error) {
+      // A harness bug must not end the run silently: say it, and let the checkers judge.
+      console.error(`[workload] client ${process}: ${(error as Error).stack ?? String(error)}`)
+    }
+    await sleep(integerBetween(random, ...options.thinkMs))
+  }
+}
+
+async function clientStep(
+  options: WorkloadOptions,
+  context: { process: number; random: () => number; stopping: () => boolean },
+  resting: Resting[],
+  id: string,
+): Promise<void> {
+  const { random } = context
+  const account = pick(random, options.accounts)
+  const node = pick(random, options.cluster.ids)
+  const roll = random()
+  let op: Op
+  if (roll < 0.2) {
+    const amount = cents(random, 50, 2_000)
+    op = { f: 'deposit', requestId: `d-${id}`, accountId: account.accountId, amount }
+  } else if (roll < 0.2 + options.drainShare) {
+    // A drain: most of what the node says is withdrawable. Two drains of one account on two
+    // sides of a partition overdraw it unless the nodes coordinate (escrow, I4).
+    const amount = await drainable(options, account, node, random)
+    if (amount === undefined) return
+    op = { f: 'withdraw', requestId: `w-${id}`, accountId: account.accountId, amount }
+  } else if (roll < 0.45) {
+    const amount = cents(random, 1, 300)
+    op = { f: 'withdraw', requestId: `w-${id}`, accountId: account.accountId, amount }
+  } else if (roll < 0.6 && resting.length > 0) {
+    const order = resting.splice(Math.floor(random() * resting.length), 1)[0]!
+    const cancel: Op = {
+      f: 'cancel',
+      requestId: `x-${order.clientOrderId}`,
+      accountId: order.account.accountId,
+      orderId: order.orderId,
+      instrument: order.instrument,
+    }
+    await perform(options, context, order.account, cancel, node)
+    return
+  } else op = orderOp(options, random, account, `o-${id}`)
+  const done = await perform(options, context, account, op, node)
+  const rests = ['open', 'partially_filled'].includes(done.reply?.status ?? '')
+  if (op.f === 'order' && done.type === 'ok' && rests)
+    resting.push({
+      account,
+      orderId: op.orderId,
+      clientOrderId: op.requestId,
+      instrument: op.instrument,
+    })
+}
+
+function orderOp(
+  options: WorkloadOptions,
+  random: () => number,
+  account: Account,
+  clientOrderId: string,
+): Op {
+  const instrument = pick(random, options.instruments)
+  const side = random() < 0.5 ? 'buy' : 'sell'
+  const market = random() < 0.2
+  const lots = BigInt(integerBetween(random, 1, 10))
+  const size = money.format(
+    (instrument.minSize > instrument.lot ? instrument.minSize : instrument.lot) * lots,
+    instrument.sizeDecimals,
+  )
+  const mark = options.marks.price(instrument.symbol)
+  // Within ±0.3% of the mark, on the tick: about half the limit orders cross.
+  const offset = BigInt(Math.round((random() * 2 - 1) * 3_000))
+  const raw = (mark * (1_000_000n + offset)) / 1_000_000n
+  const price = money.format((raw / instrument.tick) * instrument.tick, instrument.priceDecimals)
+  const tif = market ? 'IOC' : pick(random, ['GTC', 'GTC', 'IOC', 'POST_ONLY'] as const)
+  return {
+    f: 'order',
+    requestId: clientOrderId,
+    accountId: account.accountId,
+    orderId: orderIdOf(account.accountId, clientOrderId),
+    instrument: instrument.symbol,
+    side,
+    type: market ? 'market' : 'limit',
+    price: market ? null : price,
+    size,
+    timeInForce: tif,
+  }
+}
+
+const cents = (random: () => number, min: number, max: number) =>
+  `${integerBetween(random, min, max - 1)}.${String(integerBetween(random, 0, 99)).padStart(2, '0')}`
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The operator's mark feed: a seeded random walk per instrument, posted to every live node. */
+export type MarkFeed = {
+  price(symbol: string): bigint
+  start(): void
+  stop(): Promise<void>
+  /** Posts the current marks to one node now (a node back from a restart). */
+  post(node: string): Promise<void>
+}
+
+export function markFeed(
+  cluster: Cluster,
+  instruments: Instrument[],
+  start: Record<string, string>,
+  random: () => number,
+  intervalMs = 2_000,
+): MarkFeed {
+  const prices = new Map(
+    instruments.map((i) => [
+      i.symbol,
+      BigInt(start[i.symbol] ?? '1000') * 10n ** BigInt(i.priceDecimals),
+    ]),
+  )
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let running: Promise<void> = Promise.resolve()
+  const post = async (node: string) => {
+    const client = cluster.admin(node, 2_000)
+    await Promise.all(
+      instruments.map((instrument) =>
+        client
+          .admin('POST', '/v1/admin/marks', {
+            instrument: instrument.symbol,
+            price: money.format(prices.get(instrument.symbol)!, instrument.priceDecimals),
+            ts: Date.now(),
+          })
+          .catch(() => undefined),
+      ),
+    )
+  }
+  const tick = async () => {
+    for (const instrument of instruments) {
+      const price = prices.get(instrument.symbol)!
+      const step = BigInt(Math.round((random() * 2 - 1) * 1_000)) // ±0.1%
+      const next = (price * (1_000_000n + step)) / 1_000_000n
+      prices.set(instrument.symbol, (next / instrument.tick) * instrument.tick)
+    }
+    await Promise.all(
+      cluster.ids.filter((id) => cluster.node(id).state === 'running').map((id) => post(id)),
+    )
+  }
+  return {
+    price: (symbol) => prices.get(symbol)!,
+    post,
+    start() {
+      const loop = () => {
+        running = tick().then(() => {
+          if (timer !== undefined) timer = setTimeout(loop, intervalMs)
+        })
+      }
+      timer = setTimeout(loop, 0)
+    },
+    async stop() {
+      clearTimeout(timer)
+      timer = undefined
+      await running
+    },
+  }
+}

@@ -1,0 +1,474 @@
+// The checkers of the partition harness on hand-made runs: a clean run passes every one, and each
+// planted fault (a lost write, a double debit, an overdraft, a lone leg, a fill after a cancel...)
+// fails the checker named for it, so none can pass by construction.
+
+import { describe, expect, it } from 'vitest'
+import { runCheckers, type CheckInput, type CheckResult } from '../../scripts/chaos/checkers'
+import { plants } from '../../scripts/chaos/plant'
+import type { Op } from '../../scripts/chaos/history'
+import { order, orderInput, world, type World } from './world'
+
+const deposit = (accountId: string, requestId: string, amount: string): Op => ({
+  f: 'deposit',
+  requestId,
+  accountId,
+  amount,
+})
+const withdraw = (accountId: string, requestId: string, amount: string): Op => ({
+  f: 'withdraw',
+  requestId,
+  accountId,
+  amount,
+})
+
+const sell = order('bob', 's1', 'sell', '60000', '0.01')
+const buy = order('alice', 'b1', 'buy', '60000', '0.01')
+const fill = {
+  type: 'fill',
+  fillId: 'BTC-PERP/000000000002/0000',
+  takerOrderId: buy.orderId,
+  makerOrderId: sell.orderId,
+  taker: 'alice',
+  maker: 'bob',
+  takerSide: 'buy' as const,
+  price: '60000',
+  size: '0.01',
+  takerFee: '0.3',
+  makerFee: '0.12',
+  takerRealized: '0',
+  makerRealized: '0',
+}
+
+/** Two accounts funded, bob's sell resting, alice's buy filling it, alice withdrawing 100. */
+function clean(): World {
+  const w = world()
+  for (const accountId of ['alice', 'bob']) {
+    w.account(accountId)
+    w.attempt(deposit(accountId, `initial-${accountId}`, '1000'), 'a', 'ok', {
+      reply: { amount: '1000' },
+    })
+    w.transfer('deposit', accountId, `initial-${accountId}`, '1000')
+  }
+  w.attempt(sell, 'a', 'ok', { reply: { orderId: sell.orderId, status: 'open', filledSize: '0' } })
+  w.orderRecord(sell)
+  w.step('BTC-PERP', {
+    seq: 1,
+    ts: 10,
+    node: 'a',
+    input: orderInput(sell),
+    decisions: [
+      { type: 'accepted', orderId: sell.orderId },
+      { type: 'rested', orderId: sell.orderId, price: '60000', remaining: '0.01' },
+    ],
+  })
+  w.attempt(buy, 'b', 'info')
+  w.attempt(buy, 'a', 'ok', {
+    reply: { orderId: buy.orderId, status: 'filled', filledSize: '0.01' },
+  })
+  w.orderRecord(buy)
+  w.step('BTC-PERP', {
+    seq: 2,
+    ts: 11,
+    node: 'a',
+    input: orderInput(buy),
+    decisions: [{ type: 'accepted', orderId: buy.orderId }, fill],
+  })
+  w.attempt(withdraw('alice', 'w1', '100'), 'c', 'ok', { reply: { amount: '100' } })
+  w.transfer('withdrawal', 'alice', 'w1', '100')
+  return w
+}
+
+const verdicts = (input: CheckInput) =>
+  Object.fromEntries(runCheckers(input).map((r) => [r.id, r.status]))
+const result = (input: CheckInput, id: CheckResult['id']) =>
+  runCheckers(input).find((r) => r.id === id)!
+/** The checkers that fail, and the error types each found. */
+const failures = (input: CheckInput) =>
+  Object.fromEntries(
+    runCheckers(input)
+      .filter((r) => r.status === 'fail')
+      .map((r) => [r.id, Object.keys(r.errors).sort()]),
+  )
+
+describe('a clean run', () => {
+  it('passes every checker; rights and liquidations are not applicable yet', () => {
+    expect(verdicts(clean().input())).toEqual({
+      C1: 'pass',
+      C2: 'pass',
+      C3: 'pass',
+      C4: 'pass',
+      C5: 'pass',
+      C6: 'pass',
+      C7: 'pass',
+      C8: 'pass',
+      C9: 'n/a',
+      C10: 'n/a',
+    })
+  })
+
+  it('reads as worked by hand: fees, collateral, positions, convergence time', () => {
+    const input = clean().input()
+    expect(input.final.nodes[0]!.accounts).toEqual({
+      alice: { collateral: '899.7', positions: { 'BTC-PERP': '0.01' } },
+      bob: { collateral: '999.88', positions: { 'BTC-PERP': '-0.01' } },
+    })
+    expect(result(input, 'C1').figures.convergeMs).toBe(1234)
+    expect(result(input, 'C3').figures).toMatchObject({
+      deposits: '2000',
+      withdrawals: '100',
+      fees: '0.42',
+    })
+    expect(result(input, 'C6').figures).toMatchObject({
+      retriedElsewhere: 1,
+      retriedElsewhereOk: 1,
+    })
+  })
+})
+
+describe('C1 convergence', () => {
+  it('fails when one node holds an entry the others lack', () => {
+    const w = clean()
+    w.transfer('deposit', 'bob', 'late', '5', ['a', 'b'])
+    w.attempt(deposit('bob', 'late', '5'), 'a', 'ok')
+    expect(failures(w.input()).C1).toEqual(['content-differs', 'digests-differ'])
+  })
+
+  it('fails on a pending or damaged document, an unreachable node, a timeout', () => {
+    const input = clean().input()
+    input.final.nodes[1]!.docs['shard/0']!.pending = true
+    input.final.nodes[2]!.docs['shard/1']!.damaged = true
+    input.final.nodes.push({ node: 'd', error: 'ECONNREFUSED', docs: {}, accounts: {} })
+    input.final.convergence = { converged: false, ms: null, timeoutMs: 60_000, detail: 'shard/0' }
+    expect(failures(input).C1).toEqual(['damaged', 'not-converged', 'pending', 'unreachable'])
+  })
+})
+
+describe('a damaged document', () => {
+  it('fails C1 only: the node is skipped where its accounts would be folded', () => {
+    const input = clean().input()
+    const damaged = input.final.nodes[2]!.docs['shard/0']!
+    damaged.damaged = true
+    delete damaged.content
+    damaged.contentError = 'closed 1011: this replica is damaged'
+    expect(Object.keys(failures(input))).toEqual(['C1'])
+    expect(result(input, 'C4').note).toContain('skipped c (shard/0 unreadable)')
+  })
+})
+
+describe('C2 lost acknowledged writes', () => {
+  it('fails when an acknowledged withdrawal is missing on one node (acked before stored)', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'w2', '10'), 'b', 'ok')
+    w.transfer('withdrawal', 'bob', 'w2', '10', ['a', 'b'])
+    expect(failures(w.input()).C2).toEqual(['lost-withdraw'])
+  })
+
+  it('fails when an acknowledged order never reached the matcher', () => {
+    const w = clean()
+    const lost = order('bob', 's2', 'sell', '61000', '0.01')
+    w.attempt(lost, 'a', 'ok', {
+      reply: { orderId: lost.orderId, status: 'open', filledSize: '0' },
+    })
+    w.orderRecord(lost)
+    expect(failures(w.input()).C2).toEqual(['lost-order'])
+  })
+
+  it('fails when a refused write took effect, or an unknown one on some nodes only', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'w3', '10'), 'a', 'fail', { status: 422, code: 'insufficient_funds' })
+    w.transfer('withdrawal', 'bob', 'w3', '10')
+    w.attempt(deposit('bob', 'd9', '1'), 'c', 'info')
+    w.transfer('deposit', 'bob', 'd9', '1', ['c'])
+    expect(failures(w.input()).C2).toEqual(['refused-but-present', 'unknown-partial'])
+  })
+
+  it('passes an unknown write present on every node or on none', () => {
+    const w = clean()
+    w.attempt(deposit('bob', 'd7', '1'), 'c', 'info')
+    w.transfer('deposit', 'bob', 'd7', '1')
+    w.attempt(deposit('bob', 'd8', '1'), 'c', 'info')
+    expect(result(w.input(), 'C2')).toMatchObject({
+      status: 'pass',
+      figures: { infoPresent: 1, infoAbsent: 1 },
+    })
+  })
+})
+
+describe('C3 conservation', () => {
+  it("fails when a node's collateral read disagrees with its entries", () => {
+    const input = clean().input()
+    input.final.nodes[1]!.accounts.alice!.collateral = '900'
+    expect(failures(input).C3).toEqual(['api-collateral'])
+  })
+
+  it('fails when realized PnL is paid that no open position accounts for', () => {
+    const w = clean()
+    const close = order('alice', 'b2', 'sell', '60000', '0.01')
+    const bid = order('bob', 's3', 'buy', '60000', '0.01')
+    for (const op of [bid, close]) w.orderRecord(op)
+    w.step('BTC-PERP', {
+      seq: 3,
+      ts: 12,
+      node: 'a',
+      input: orderInput(bid),
+      decisions: [
+        { type: 'accepted', orderId: bid.orderId },
+        { type: 'rested', orderId: bid.orderId, price: '60000', remaining: '0.01' },
+      ],
+    })
+    // Both close flat at the entry price: no PnL is due, yet alice is paid 50.
+    w.step('BTC-PERP', {
+      seq: 4,
+      ts: 13,
+      node: 'a',
+      input: orderInput(close),
+      decisions: [
+        { type: 'accepted', orderId: close.orderId },
+        {
+          ...fill,
+          fillId: 'BTC-PERP/000000000004/0000',
+          takerOrderId: close.orderId,
+          makerOrderId: bid.orderId,
+          takerSide: 'sell',
+          takerRealized: '50',
+        },
+      ],
+    })
+    w.attempt(close, 'a', 'ok', {
+      reply: { orderId: close.orderId, status: 'filled', filledSize: '0.01' },
+    })
+    w.attempt(bid, 'a', 'ok', { reply: { orderId: bid.orderId, status: 'open', filledSize: '0' } })
+    const input = w.input()
+    expect(failures(input).C3).toEqual(['clearing'])
+    expect(failures(input).C8).toEqual(['collateral', 'fill-figures'])
+  })
+})
+
+describe('C4 overdraft', () => {
+  it('fails when two nodes both approved withdrawals of the whole balance', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'left', '999'), 'a', 'ok')
+    w.transfer('withdrawal', 'bob', 'left', '999')
+    w.attempt(withdraw('bob', 'right', '999'), 'c', 'ok')
+    w.transfer('withdrawal', 'bob', 'right', '999')
+    expect(failures(w.input()).C4).toEqual(['overdraft', 'overdraft-read'])
+  })
+
+  it('fails on negative escrow rights, and counts them when present', () => {
+    const w = clean()
+    w.put('shard/0', 'rights', 'bob/a', { accountId: 'bob', node: 'a', amount: '-5' })
+    w.put('shard/0', 'rights', 'bob/b', { accountId: 'bob', node: 'b', amount: '3' })
+    const input = w.input()
+    expect(failures(input).C4).toEqual(['negative-rights'])
+    expect(result(input, 'C4').figures.rightsEntries).toBe(6)
+  })
+})
+
+describe('C5 net-zero positions', () => {
+  it('fails when a node reads a position without its counterparty (a lone leg)', () => {
+    const input = clean().input()
+    input.final.nodes[2]!.accounts.bob!.positions = {}
+    expect(failures(input).C5).toEqual(['api'])
+  })
+})
+
+describe('C6 exactly once', () => {
+  it('fails on a withdrawal recorded twice under two ids (a double debit)', () => {
+    const w = clean()
+    w.transfer('withdrawal', 'alice', 'w1-retry', '100')
+    expect(failures(w.input()).C6).toEqual(['unrequested'])
+  })
+
+  it('fails when the stored payload differs from what was sent, or replies disagree', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'w4', '10'), 'a', 'ok', { reply: { amount: '10' } })
+    w.attempt(withdraw('bob', 'w4', '10'), 'b', 'ok', { reply: { amount: '12' } })
+    w.transfer('withdrawal', 'bob', 'w4', '12')
+    expect(failures(w.input()).C6).toEqual(['payload-diverges', 'reply-diverges'])
+  })
+
+  it('fails when the matcher accepted one order twice', () => {
+    const w = clean()
+    w.step('BTC-PERP', {
+      seq: 3,
+      ts: 12,
+      node: 'a',
+      input: orderInput(sell),
+      decisions: [{ type: 'accepted', orderId: sell.orderId }],
+    })
+    expect(failures(w.input()).C6).toEqual(['order-twice'])
+  })
+})
+
+describe('C7 all legs or none', () => {
+  it('fails on a fill whose maker leg names no account, and an order the shard never took', () => {
+    const w = clean()
+    const ghost = order('carol', 'g1', 'sell', '60000', '0.01')
+    w.step('BTC-PERP', {
+      seq: 3,
+      ts: 12,
+      node: 'a',
+      input: orderInput(ghost),
+      decisions: [
+        { type: 'accepted', orderId: ghost.orderId },
+        { type: 'rested', orderId: ghost.orderId, price: '60000', remaining: '0.01' },
+      ],
+    })
+    const taker = order('alice', 'b3', 'buy', '60000', '0.01')
+    w.orderRecord(taker)
+    w.step('BTC-PERP', {
+      seq: 4,
+      ts: 13,
+      node: 'a',
+      input: orderInput(taker),
+      decisions: [
+        { type: 'accepted', orderId: taker.orderId },
+        {
+          ...fill,
+          fillId: 'BTC-PERP/000000000004/0000',
+          takerOrderId: taker.orderId,
+          makerOrderId: ghost.orderId,
+          maker: 'carol',
+        },
+      ],
+    })
+    expect(failures(w.input({ reads: false })).C7).toEqual([
+      'fill-account-missing',
+      'order-record-missing',
+    ])
+  })
+
+  it('fails on a fill with both legs on one side', () => {
+    const w = clean()
+    const steps = w.nodes.get('b')!.get('market/BTC-PERP')!.steps!
+    ;(steps['000000000002'] as any).decisions[1].takerSide = 'sell'
+    expect(failures(w.input({ reads: false })).C7).toEqual(['fill-sides'])
+  })
+})
+
+describe('C8 reference model', () => {
+  it('fails on a fill after the order was cancelled, and on an overfill', () => {
+    const w = clean()
+    const rest = order('bob', 's4', 'sell', '60000', '0.01')
+    w.orderRecord(rest)
+    w.step('BTC-PERP', {
+      seq: 3,
+      ts: 12,
+      node: 'a',
+      input: orderInput(rest),
+      decisions: [
+        { type: 'accepted', orderId: rest.orderId },
+        { type: 'rested', orderId: rest.orderId, price: '60000', remaining: '0.01' },
+      ],
+    })
+    w.step('BTC-PERP', {
+      seq: 4,
+      ts: 13,
+      node: 'a',
+      input: { kind: 'cancel', orderId: rest.orderId, accountId: 'bob' },
+      decisions: [{ type: 'cancelled', orderId: rest.orderId, reason: 'user', remaining: '0.01' }],
+    })
+    const late = order('alice', 'b4', 'buy', '60000', '0.02')
+    w.orderRecord(late)
+    w.step('BTC-PERP', {
+      seq: 5,
+      ts: 14,
+      node: 'a',
+      input: orderInput(late),
+      decisions: [
+        { type: 'accepted', orderId: late.orderId },
+        {
+          ...fill,
+          fillId: 'BTC-PERP/000000000005/0000',
+          takerOrderId: late.orderId,
+          makerOrderId: rest.orderId,
+        },
+        {
+          ...fill,
+          fillId: 'BTC-PERP/000000000005/0001',
+          takerOrderId: late.orderId,
+          makerOrderId: rest.orderId,
+        },
+      ],
+    })
+    expect(failures(w.input()).C8).toEqual(['fill-after-cancel', 'overfill'])
+  })
+
+  it("fails when a node's balance or position differs from the acknowledged history", () => {
+    const input = clean().input()
+    // A node that lost alice's acknowledged withdrawal from both its entries and its read.
+    const shard = Object.values(input.final.nodes[0]!.docs).find(
+      (d) => d.content?.transfers?.['withdrawal/alice/w1'],
+    )!
+    delete shard.content!.transfers!['withdrawal/alice/w1']
+    input.final.nodes[0]!.accounts.alice!.collateral = '999.7'
+    input.final.nodes[1]!.accounts.bob!.positions = { 'BTC-PERP': '-0.02' }
+    expect(failures(input).C8).toEqual(['collateral', 'position'])
+  })
+
+  it('fails when answers about an order go backwards', () => {
+    const w = clean()
+    w.attempt(sell, 'a', 'ok', {
+      reply: { orderId: sell.orderId, status: 'filled', filledSize: '0.01' },
+    })
+    w.attempt(sell, 'b', 'ok', {
+      reply: { orderId: sell.orderId, status: 'open', filledSize: '0' },
+    })
+    expect(failures(w.input()).C8).toEqual(['answer-regressed'])
+  })
+})
+
+describe('C9 liquidation at most once', () => {
+  it('is not applicable before the reconciler exists', () => {
+    expect(result(clean().input(), 'C9').status).toBe('n/a')
+  })
+
+  it('fails when one account is liquidated twice for one settlement', () => {
+    const w = clean()
+    w.put('shard/0', 'liquidations', 'liq-1', { accountId: 'bob', settlementId: 's-7' })
+    w.put('shard/0', 'liquidations', 'liq-2', { accountId: 'bob', settlementId: 's-7' })
+    expect(failures(w.input()).C9).toEqual(['twice'])
+  })
+
+  it('passes one liquidation per account and settlement, the same everywhere', () => {
+    const w = clean()
+    w.put('shard/0', 'liquidations', 'liq-1', { accountId: 'bob', settlementId: 's-7' })
+    expect(result(w.input(), 'C9')).toMatchObject({ status: 'pass', figures: { liquidations: 1 } })
+  })
+})
+
+describe('C10 refusals for lack of local rights', () => {
+  it('is not applicable before escrow exists', () => {
+    expect(result(clean().input(), 'C10').status).toBe('n/a')
+  })
+
+  it('fails on a refusal that is not marked retryable, and reports the share', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'w5', '10'), 'b', 'fail', {
+      status: 422,
+      code: 'insufficient_rights',
+      retryable: false,
+    })
+    w.attempt(withdraw('bob', 'w6', '10'), 'b', 'fail', {
+      status: 503,
+      code: 'insufficient_rights',
+      retryable: true,
+    })
+    const input = w.input()
+    expect(failures(input).C10).toEqual(['not-retryable'])
+    expect(result(input, 'C10').figures).toMatchObject({ withdrawAttempts: 3, rightsRefusals: 2 })
+  })
+})
+
+describe('planted bugs on a recorded run', () => {
+  it('each plant fails the checkers it names', () => {
+    const base = clean().input()
+    for (const [name, plant] of Object.entries(plants)) {
+      const failed = runCheckers(plant.apply(base))
+        .filter((r) => r.status === 'fail')
+        .map((r) => r.id)
+      expect(failed, name).toEqual(expect.arrayContaining(plant.expect))
+    }
+    expect(verdicts(base).C2).toBe('pass')
+  })
+})
