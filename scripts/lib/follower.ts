@@ -70,7 +70,8 @@ export async function follow(
     close: () => socket.terminate(),
   }
   const timer = setTimeout(
-    () => failSync(new Error(`${node} ${doc}: no SyncStep2 within ${options.timeoutMs ?? 30_000} ms`)),
+    () =>
+      failSync(new Error(`${node} ${doc}: no SyncStep2 within ${options.timeoutMs ?? 30_000} ms`)),
     options.timeoutMs ?? 30_000,
   )
   socket.on('error', (error) => failSync(error))
