@@ -35,15 +35,18 @@ describe('orders forwarded to the home node, cancels recorded where they arrive,
       return reply.status === 200 && reply.body.status === status ? reply.body : undefined
     })
 
-  /** Waits until `node` has no live link to any of `peers`, for every document. */
-  const untilCutOff = (node: string, peers: string[]) =>
-    waitFor(`${node} cut off from ${peers.join(',')}`, async () => {
+  /**
+   * Waits until `node`'s links to `peers` are all down (`up: false`) or all up, for every
+   * document. Digests can agree while a link is still redialling (a bridge relays), and an order
+   * is forwarded only over a live link to its home node.
+   */
+  const untilLinks = (node: string, peers: string[], up: boolean) =>
+    waitFor(`${node} links to ${peers.join(',')} ${up ? 'up' : 'down'}`, async () => {
       const docs = [...(await mesh.digests(node)).values()]
-      const up = docs.flatMap((doc) =>
-        doc.links.filter((link) => link.state === 'up' && peers.includes(link.peer)),
-      )
-      return up.length === 0 ? true : undefined
+      const links = docs.flatMap((doc) => doc.links.filter((link) => peers.includes(link.peer)))
+      return links.every((link) => (link.state === 'up') === up) ? true : undefined
     })
+  const untilCutOff = (node: string, peers: string[]) => untilLinks(node, peers, false)
 
   beforeAll(async () => {
     mesh = await startMesh({ ids: ['a', 'b', 'c'], proxied: true })
@@ -146,6 +149,7 @@ describe('orders forwarded to the home node, cancels recorded where they arrive,
     figures.cancelAppliedAfterHealMs = Math.round(performance.now() - healedAt)
     await untilStatus('b', alice, orderId, 'cancelled')
     await mesh.converge('after the cancel')
+    await untilLinks('b', ['a'], true)
 
     // The retried order goes through now that a is reachable again.
     const retried = await mesh
