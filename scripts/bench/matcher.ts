@@ -4,34 +4,19 @@
 //
 //   npx tsx scripts/bench/matcher.ts [--orders 200000] [--runs 5] [--seed 1]
 
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as matcher from '../../src/domain/matcher'
 import { readCatalog } from '../../src/instruments'
+import { seededRandom } from '../lib/random'
 
-const { values } = parseArgs({
-  options: {
-    orders: { type: 'string', default: '200000' },
-    runs: { type: 'string', default: '5' },
-    seed: { type: 'string', default: '1' },
-  },
-})
-const orders = Number(values.orders)
-const runs = Number(values.runs)
 const btc = readCatalog(undefined).get('BTC-PERP')!
 
-/** mulberry32: a small seeded generator, so every run replays the same flow. */
-function random(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export type MatcherRun = { ordersPerSecond: number; fills: number; resting: number }
 
-function run(seed: number): { ordersPerSecond: number; fills: number; resting: number } {
-  const next = random(seed)
+/** One run of `orders` orders through a fresh book, replayed from `seed`. */
+export function runMatcher(orders: number, seed: number): MatcherRun {
+  const next = seededRandom(seed)
   const book = matcher.create(btc)
   const mid = 120_000n // price units of 0.5: 60000
   let fills = 0
@@ -61,18 +46,33 @@ function run(seed: number): { ordersPerSecond: number; fills: number; resting: n
   return { ordersPerSecond: orders / seconds, fills, resting: book.orders.size }
 }
 
-const results = Array.from({ length: runs }, (_, i) => run(Number(values.seed) + i))
-const rates = results.map((r) => r.ordersPerSecond).sort((a, b) => a - b)
-const median = rates[Math.floor(rates.length / 2)]!
-console.log(
-  JSON.stringify({
-    bench: 'matcher.submit (pure)',
-    orders,
-    runs,
-    medianOrdersPerSecond: Math.round(median),
-    minOrdersPerSecond: Math.round(rates[0]!),
-    maxOrdersPerSecond: Math.round(rates.at(-1)!),
-    fillsPerRun: results[0]!.fills,
-    restingAtEnd: results[0]!.resting,
-  }),
-)
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      orders: { type: 'string', default: '200000' },
+      runs: { type: 'string', default: '5' },
+      seed: { type: 'string', default: '1' },
+    },
+  })
+  const orders = Number(values.orders)
+  const runs = Number(values.runs)
+  const results = Array.from({ length: runs }, (_, i) =>
+    runMatcher(orders, Number(values.seed) + i),
+  )
+  const rates = results.map((r) => r.ordersPerSecond).sort((a, b) => a - b)
+  const median = rates[Math.floor(rates.length / 2)]!
+  console.log(
+    JSON.stringify({
+      bench: 'matcher.submit (pure)',
+      orders,
+      runs,
+      medianOrdersPerSecond: Math.round(median),
+      minOrdersPerSecond: Math.round(rates[0]!),
+      maxOrdersPerSecond: Math.round(rates.at(-1)!),
+      fillsPerRun: results[0]!.fills,
+      restingAtEnd: results[0]!.resting,
+    }),
+  )
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main()

@@ -1,5 +1,6 @@
 // Order throughput through the signed HTTP API of one real node (scripts/node.ts on workerd, a
-// temporary data folder, loopback only). Per run: fresh funded accounts, then `--concurrency`
+// temporary data folder, loopback only): a quick order-only probe; `npm run bench` measures
+// orders with autocannon beside the ceiling. Per run: fresh funded accounts, then `--concurrency`
 // clients for `--seconds` each keep one order in flight: limit orders of one lot alternating buy
 // and sell at a seeded random offset of up to 5 ticks around the mark, so about half cross.
 // Every request is signed afresh and has its own clientOrderId. Between runs every resting order
@@ -18,6 +19,7 @@ import * as instruments from '../../src/domain/instrument'
 import { readCatalog } from '../../src/instruments'
 import { integerOption, parseOptions, runMain, UsageError } from '../lib/cli'
 import { signalGroup, spawnNode, type NodeProcess } from '../lib/node-process'
+import { seededRandom } from '../lib/random'
 
 const usage = `usage: npx tsx scripts/bench/orders-api.ts [--seconds 10] [--concurrency 16] [--accounts 32] [--runs 3]
   --seconds      length of each run's order flow (default 10)
@@ -77,17 +79,6 @@ function parseBenchArgs(argv: string[]): Options {
     shards:
       values.shards === undefined ? undefined : integerOption('--shards', values.shards, 1, 256),
     seed: integerOption('--seed', values.seed, 0, 2 ** 31),
-  }
-}
-
-/** mulberry32: a small seeded generator, so every run replays the same offsets. */
-function random(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
@@ -202,7 +193,7 @@ async function run(api: Client, options: Options, index: number): Promise<RunRes
   const started = performance.now()
   const deadline = started + options.seconds * 1000
   const clientLoop = async (c: number) => {
-    const next = random(options.seed + index * 1_000 + c)
+    const next = seededRandom(options.seed + index * 1_000 + c)
     for (let n = 0; performance.now() < deadline; n++) {
       const account = accounts[(c + n * options.concurrency) % accounts.length]!
       const instrument = options.instruments[n % options.instruments.length]!
@@ -306,6 +297,7 @@ async function main(argv: string[]): Promise<number> {
   const root = await mkdtemp(join(tmpdir(), 'clearmesh-bench-'))
   const adminToken = `admin-${randomBytes(12).toString('hex')}`
   let node: NodeProcess | undefined
+  let markTimer: ReturnType<typeof setInterval> | undefined
   // Bounded in time whatever happens: a stuck node or request ends the bench with an error.
   const budgetMs = 120_000 + options.runs * (options.seconds * 1000 + 90_000)
   const watchdog = setTimeout(() => {
@@ -340,18 +332,23 @@ async function main(argv: string[]): Promise<number> {
     if (new URL(url).hostname !== '127.0.0.1') throw new Error(`node is not on loopback: ${url}`)
     const coldStartMs = performance.now() - startedAt
     const api = client(url, adminToken)
-    for (const instrument of options.instruments) {
-      expectStatus(
-        await api.admin('POST', '/v1/admin/marks', {
-          instrument: instrument.symbol,
-          price: marks[instrument.symbol],
-          // Dated ahead so that it stays fresh for the whole bench.
-          ts: Date.now() + budgetMs,
-        }),
-        200,
-        'mark',
+    // A mark stamped ahead of the node's clock is refused: post fresh ones every 5 s instead.
+    const postMarks = () =>
+      Promise.all(
+        options.instruments.map(async (instrument) =>
+          expectStatus(
+            await api.admin('POST', '/v1/admin/marks', {
+              instrument: instrument.symbol,
+              price: marks[instrument.symbol],
+              ts: Date.now(),
+            }),
+            200,
+            'mark',
+          ),
+        ),
       )
-    }
+    await postMarks()
+    markTimer = setInterval(() => void postMarks().catch(() => undefined), 5_000)
     const results: RunResult[] = []
     for (let index = 0; index < options.runs; index++) {
       const result = await run(api, options, index)
@@ -403,6 +400,7 @@ async function main(argv: string[]): Promise<number> {
     throw error
   } finally {
     clearTimeout(watchdog)
+    clearInterval(markTimer)
     if (node !== undefined) await node.stop()
     await rm(root, { recursive: true, force: true })
   }
