@@ -467,8 +467,8 @@ function wrongTypeValues(schema: JsonSchema): unknown[] {
   return values
 }
 
-/** Fields whose values are any text up to a length. */
-const freeTextFields = ['label']
+/** Fields whose values are any text up to a length (a key's label, a breaker's reason). */
+const freeTextFields = ['label', 'reason']
 
 /** Whether any value that JSON-decodes to a string of this field could be valid. */
 const restrictedString = (schema: JsonSchema): boolean =>
