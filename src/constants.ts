@@ -83,6 +83,12 @@ export const findingsShownMax = 50
 /** A node's request for escrow rights is answered while this fresh; it asks again after. */
 export const rightsRequestFreshMs = 10_000
 
+/**
+ * The settlement node cut off from a majority of the mesh for longer than this stops paying out
+ * gains above its escrow rights until contact returns (reads say so: `rights.majorityContact`).
+ */
+export const majorityLostGraceMs = 10_000
+
 /** A `quorum` write not held by a majority of nodes by then is answered 504, outcome unknown. */
 export const quorumTimeoutMs = 5_000
 /** A call to another node's matcher: its own quorum wait, plus the round trip. */

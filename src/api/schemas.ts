@@ -153,6 +153,11 @@ export const AccountSummary = z
       .object({
         byNode: z.record(z.string(), z.string()),
         usableHere: z.string(),
+        majorityContact: z.boolean().openapi({
+          description:
+            'whether this node reaches a majority of the mesh (or lost it under 10 s ago); the ' +
+            'settlement node cut off longer pays out no gains above its rights',
+        }),
       })
       .openapi({
         description:

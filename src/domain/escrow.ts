@@ -78,18 +78,19 @@ export type Spendable = {
 
 /**
  * What `node` may spend of the account, given every node's rights and the account's free
- * collateral (equity − initial margin) as `node` sees it.
+ * collateral (equity − initial margin) as `node` sees it. `gainsNode` is the node that may spend
+ * gains above the rights now: the settlement node, or null while it is cut off from a majority.
  */
 export function spendable(
   rights: ReadonlyMap<string, money.Units>,
   node: string,
   free: money.Units,
-  settlementNode: string,
+  gainsNode: string | null,
 ): Spendable {
   const total = [...rights.values()].reduce((sum, units) => sum + units, 0n)
   const own = rights.get(node) ?? 0n
   const commitment = money.max(0n, total - money.max(0n, free))
-  const gains = node === settlementNode ? money.max(0n, free - total) : 0n
+  const gains = node === gainsNode ? money.max(0n, free - total) : 0n
   return { rights: own, commitment, usable: money.max(0n, own - commitment + gains) }
 }
 
@@ -102,6 +103,24 @@ export function grantAmount(
   if (usable <= 0n) return 0n
   return policy === 'all' ? usable : money.min(usable, shortfall)
 }
+
+/**
+ * When this node lost contact with a majority of the mesh: the first moment it was seen cut off,
+ * kept while it stays so, cleared by contact.
+ */
+export const majorityLostAt = (
+  lostAt: number | null,
+  inContact: boolean,
+  now: number,
+): number | null => (inContact ? null : (lostAt ?? now))
+
+/**
+ * Whether the settlement node may still pay out gains above the rights. Cut off from a majority
+ * for longer than `graceMs`, it cannot know that fills it has not seen (the home matcher may be on
+ * the other side) have not turned the gains into losses, so it spends its own rights only.
+ */
+export const gainsSpendableAfter = (lostAt: number | null, now: number, graceMs: number) =>
+  lostAt === null || now - lostAt < graceMs
 
 /** The settlement node: the smallest node id of the mesh, the same on every node. */
 export const settlementNodeOf = (nodes: Iterable<string>): string => [...nodes].sort()[0]!

@@ -10,7 +10,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
-import { findingsShownMax, rightsRequestFreshMs } from '../constants'
+import { findingsShownMax, majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
 import type { AccountFigures } from '../domain/account'
 import { modeOf, type Breaker, type BreakerMode } from '../domain/breakers'
@@ -67,7 +67,7 @@ export type OrderResult = Result<
 export type AccountView = accountDomain.AccountSummary & {
   createdAt: number
   markets: AccountMarketState[]
-  rights: { byNode: Record<string, string>; usableHere: string }
+  rights: { byNode: Record<string, string>; usableHere: string; majorityContact: boolean }
 }
 
 export class ShardReplica extends DurableObject<Env> {
@@ -76,6 +76,8 @@ export class ShardReplica extends DurableObject<Env> {
   #held!: durable.DurableDoc
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
+  /** When this node last lost contact with a majority of the mesh; null while it has it. */
+  #majorityLostAt: number | null = null
   /** Peers' rights requests that arrived since the last remote update was handled. */
   readonly #asked = new Set<string>()
 
@@ -276,6 +278,7 @@ export class ShardReplica extends DurableObject<Env> {
             [...rights].map(([node, units]) => [node, money.formatUsd(units)]),
           ),
           usableHere: money.formatUsd(this.#spendable(accountId, figures).usable),
+          majorityContact: this.#majorityContact(),
         },
       })
     })
@@ -426,7 +429,23 @@ export class ShardReplica extends DurableObject<Env> {
   #spendable(accountId: string, figures: AccountFigures): escrow.Spendable {
     const rights = this.#rights(accountId)
     const free = figures.collateral + figures.unrealizedPnl - figures.initialMargin
-    return escrow.spendable(rights, this.#config.nodeId, free, this.#config.settlementNode)
+    const { nodeId, settlementNode } = this.#config
+    const gainsNode = nodeId !== settlementNode || this.#majorityContact() ? settlementNode : null
+    return escrow.spendable(rights, nodeId, free, gainsNode)
+  }
+
+  /**
+   * Whether this node is in contact with a majority of the mesh through this document's links,
+   * or lost it less than `majorityLostGraceMs` ago.
+   */
+  #majorityContact(): boolean {
+    const now = Date.now()
+    const linked = [...this.#config.peers.keys()].filter((peer) =>
+      replication.linkUp(this.#mesh, peer),
+    )
+    const inContact = linked.length + 1 >= replication.majorityOf(this.#config)
+    this.#majorityLostAt = escrow.majorityLostAt(this.#majorityLostAt, inContact, now)
+    return escrow.gainsSpendableAfter(this.#majorityLostAt, now, majorityLostGraceMs)
   }
 
   /** Records that this node lacks `shortfall` of the account's rights, for its peers to grant. */

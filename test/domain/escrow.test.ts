@@ -84,6 +84,24 @@ describe('rights', () => {
     expect(escrow.spendable(rights, 'a', usd(130), 'a').usable).toBe(usd(80))
     expect(escrow.spendable(rights, 'b', usd(130), 'a').usable).toBe(usd(50))
     expect(escrow.settlementNodeOf(['c', 'a', 'b'])).toBe('a')
+    // While the settlement node is cut off from a majority, nobody spends the gains.
+    expect(escrow.spendable(rights, 'a', usd(130), null).usable).toBe(usd(50))
+  })
+
+  it('the settlement node keeps paying gains through a short loss of majority contact only', () => {
+    const grace = 10_000
+    let lostAt = escrow.majorityLostAt(null, true, 1_000)
+    expect(lostAt).toBeNull()
+    expect(escrow.gainsSpendableAfter(lostAt, 1_000, grace)).toBe(true)
+    // Cut off at 2 s: the first moment is kept while it stays cut off.
+    lostAt = escrow.majorityLostAt(lostAt, false, 2_000)
+    lostAt = escrow.majorityLostAt(lostAt, false, 9_000)
+    expect(lostAt).toBe(2_000)
+    expect(escrow.gainsSpendableAfter(lostAt, 11_999, grace)).toBe(true)
+    expect(escrow.gainsSpendableAfter(lostAt, 12_000, grace)).toBe(false)
+    // Contact clears it at once.
+    lostAt = escrow.majorityLostAt(lostAt, true, 20_000)
+    expect(escrow.gainsSpendableAfter(lostAt, 20_000, grace)).toBe(true)
   })
 
   it('grants the shortfall or everything usable, and nothing from nothing', () => {

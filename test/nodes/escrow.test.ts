@@ -3,9 +3,12 @@
 //   the grant arrives and the client's retry goes through;
 // - with c cut off, both sides keep withdrawing from one account and together never overdraw it;
 // - one withdrawal id taken on both sides of the cut debits once after the heal, and the merge is
-//   recorded as a finding with both copies as evidence.
+//   recorded as a finding with both copies as evidence;
+// - the settlement node (a) pays out gains above its rights only while it reaches a majority: cut
+//   off past the grace, it spends its own rights alone, says so in reads, and resumes at the heal.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { majorityLostGraceMs, markFutureMsMax } from '../../src/constants'
 import type { ApiKey } from '../support/api-client'
 import { micros } from './support/ledger-writes'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
@@ -81,6 +84,7 @@ describe('escrow of free collateral across nodes', () => {
     expect((await account('b', 'granted')).rights).toEqual({
       byNode: { a: '100' },
       usableHere: '0',
+      majorityContact: true,
     })
 
     const refused = await withdraw('b', 'granted', 'w1', '30')
@@ -184,5 +188,67 @@ describe('escrow of free collateral across nodes', () => {
     const retried = await withdraw('b', 'twice', 'w-same', '20')
     expect(retried.status).toBe(201)
     expect(retried.headers.get('idempotent-replayed')).toBe('true')
+  })
+
+  it('stops paying gains above the rights on the settlement node cut off from a majority', async () => {
+    for (const accountId of ['gainer', 'loser']) {
+      keys.set(accountId, await mesh.client('a').fundedAccount(accountId, '10000'))
+    }
+    const mark = (price: string) =>
+      mesh.client('a').admin('POST', '/v1/admin/marks', {
+        instrument: 'BTC-PERP',
+        price,
+        // As fresh as the node accepts, so it stays fresh through the cut.
+        ts: Date.now() + markFutureMsMax - 1_000,
+      })
+    const order = (accountId: string, side: 'buy' | 'sell', price: string) =>
+      mesh.client('a').signed(keys.get(accountId)!, 'POST', '/v1/orders', {
+        clientOrderId: `gains-${side}-${price}`,
+        instrument: 'BTC-PERP',
+        side,
+        type: 'limit',
+        price,
+        size: '0.1',
+      })
+    // gainer buys 0.1 at 60000 and sells it at 70000: 1000 of realized gains, less fees, on top
+    // of the 10000 its deposit gave a in rights; loser takes the other side both times.
+    expect((await mark('60000')).status).toBe(200)
+    expect((await order('loser', 'sell', '60000')).status).toBe(201)
+    expect((await order('gainer', 'buy', '60000')).body).toMatchObject({ status: 'filled' })
+    expect((await mark('70000')).status).toBe(200)
+    expect((await order('gainer', 'sell', '70000')).status).toBe(201)
+    expect((await order('loser', 'buy', '70000')).body).toMatchObject({ status: 'filled' })
+    const before = await account('a', 'gainer')
+    expect(micros(before.collateral)).toBeGreaterThan(micros('10900'))
+    // Spendable at the settlement node: all of it, gains included; elsewhere none (no rights).
+    expect(before.rights).toMatchObject({ usableHere: before.collateral, majorityContact: true })
+    expect((await account('b', 'gainer')).rights.usableHere).toBe('0')
+
+    const cutAt = performance.now()
+    mesh.isolate('a')
+    const cut = await waitFor(
+      'a knows it is cut off from a majority',
+      async () => {
+        const rights = (await account('a', 'gainer')).rights
+        return rights.majorityContact === false ? rights : undefined
+      },
+      { timeoutMs: majorityLostGraceMs + 30_000, intervalMs: 200 },
+    )
+    figures.majorityLostMs = Math.round(performance.now() - cutAt)
+    expect(cut.usableHere).toBe('10000')
+    const refused = await withdraw('a', 'gainer', 'w-gains', '10100')
+    expect(refused.status).toBe(503)
+    expect(refused.body.error).toMatchObject({
+      code: 'insufficient_local_rights',
+      executionStatus: 'not_executed',
+    })
+
+    mesh.healAll()
+    await waitFor('a back in contact', async () => {
+      const rights = (await account('a', 'gainer')).rights
+      return rights.majorityContact === true ? rights : undefined
+    })
+    expect((await withdraw('a', 'gainer', 'w-gains', '10100')).status).toBe(201)
+    await mesh.converge('after the gains withdrawal')
   })
 })
