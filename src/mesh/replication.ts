@@ -28,6 +28,7 @@ import * as outbox from '../replica/outbox'
 import * as protocol from './protocol'
 import * as token from './token'
 import { dial, type Dialer } from './transport'
+import * as clock from '../clock'
 
 export type MeshConfig = { nodeId: string; peers: Map<string, string>; meshSecret: string }
 
@@ -124,7 +125,7 @@ async function connect(replication: Replication, peer: string): Promise<void> {
       replication.config.meshSecret,
       { role: 'node', id: replication.config.nodeId },
       replication.doc,
-      Date.now() + meshTokenLifetimeMs,
+      clock.now() + meshTokenLifetimeMs,
     )
     const socket = await dial(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
     redial.lastError = null
@@ -153,7 +154,7 @@ function open(
 ): void {
   // Frames are handled synchronously, in order: they must arrive as bytes, not Blobs.
   socket.binaryType = 'arraybuffer'
-  const now = Date.now()
+  const now = clock.now()
   const link: Link = {
     socket,
     fragments: [],
@@ -185,7 +186,7 @@ function closed(replication: Replication, link: Link): void {
   // Only a link that outlived a heartbeat timeout resets the backoff: one its peer drops right
   // after opening keeps backing off instead of redialling (and resending) in a tight loop.
   const redial = replication.redials.get(link.stats.peer)
-  if (redial !== undefined && Date.now() - link.stats.openedAt >= heartbeatTimeoutMs) {
+  if (redial !== undefined && clock.now() - link.stats.openedAt >= heartbeatTimeoutMs) {
     redial.attempt = 0
   }
   scheduleRedial(replication, link.stats.peer)
@@ -227,7 +228,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   if (bytes === undefined) return close(link, 1003, `frames are binary, not ${typeof data}`)
   if (bytes.byteLength > frameBytesMax) return close(link, 1009, 'frame too large')
   link.stats.bytesIn += bytes.byteLength
-  link.stats.lastHeardAt = Date.now()
+  link.stats.lastHeardAt = clock.now()
   let frame: protocol.Frame
   try {
     frame = protocol.readFrame(bytes)
@@ -392,7 +393,7 @@ function forward(replication: Replication, update: outbox.DurableUpdate): void {
 }
 
 function beat(replication: Replication): void {
-  const now = Date.now()
+  const now = clock.now()
   for (const link of replication.links) {
     if (link.stats.role !== 'node') continue
     if (now - link.stats.lastHeardAt > heartbeatTimeoutMs) {
@@ -406,7 +407,7 @@ function beat(replication: Replication): void {
 
 /** Whether a live link to `peer` is up: opened, and heard from within the heartbeat timeout. */
 export function linkUp(replication: Replication, peer: string): boolean {
-  const now = Date.now()
+  const now = clock.now()
   return [...replication.links].some(
     ({ stats }) =>
       stats.peer === peer && stats.role === 'node' && now - stats.lastHeardAt <= heartbeatTimeoutMs,

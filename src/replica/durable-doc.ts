@@ -15,6 +15,7 @@ import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
 import { refusal, type EntryCheck } from '../state/remote-checks'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
+import * as clock from '../clock'
 
 /** What a read reflects, so a client can tell a lagging replica from a converged one. */
 export type Reflects = { shard: string; stateVectorDigest: string; pending: boolean }
@@ -170,7 +171,7 @@ export const compactionDue = (held: DurableDoc): boolean =>
 async function scheduleCompaction(held: DurableDoc): Promise<void> {
   if (!compactionDue(held)) return
   if ((await held.storage.getAlarm()) !== null) return
-  await held.storage.setAlarm(Date.now() + compactionDelayMs)
+  await held.storage.setAlarm(clock.schedulerTime(clock.now() + compactionDelayMs))
 }
 
 /** Folds the whole log into a new snapshot in one storage transaction. */

@@ -7,6 +7,7 @@ import { maintenanceIntervalMs } from '../constants'
 import * as replication from '../mesh/replication'
 import type { PeerRole } from '../mesh/token'
 import * as durable from './durable-doc'
+import * as clock from '../clock'
 
 /** Header by which the Worker, having verified a mesh token, tells a replica who connects. */
 export const peerHeader = 'X-Clearmesh-Peer'
@@ -56,5 +57,5 @@ export async function maintain(
   replication.start(mesh)
   const down = replication.status(mesh).some((link) => link.state === 'down')
   if (down && (await storage.getAlarm()) === null)
-    await storage.setAlarm(Date.now() + maintenanceIntervalMs)
+    await storage.setAlarm(clock.schedulerTime(clock.now() + maintenanceIntervalMs))
 }

@@ -41,6 +41,7 @@ import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
+import * as clock from '../clock'
 
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
@@ -407,7 +408,7 @@ export class ShardReplica extends DurableObject<Env> {
             `${copy.id} was taken on node ${copy.kept.node} and on node ${copy.dropped.node}; ` +
             `the merge kept node ${copy.kept.node}'s copy, so it took effect once`,
           evidence: { kept: copy.kept, dropped: copy.dropped },
-          ts: Date.now(),
+          ts: clock.now(),
           node: this.#config.nodeId,
         })
       }
@@ -446,7 +447,7 @@ export class ShardReplica extends DurableObject<Env> {
     for (const id of requestIds) {
       if (!this.#held.state.ok) return
       const request = shardDoc.rightsRequests(this.#held.state.doc).get(id)
-      const now = Date.now()
+      const now = clock.now()
       if (request === undefined || request.node === this.#config.nodeId) continue
       if (now - request.ts >= rightsRequestFreshMs) continue
       await withAccountLock(this.#locks, request.accountId, async () => {
@@ -547,7 +548,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #context(): commands.RecordContext {
-    return { node: this.#config.nodeId, now: Date.now() }
+    return { node: this.#config.nodeId, now: clock.now() }
   }
 }
 
