@@ -8,12 +8,9 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { integerOption, parseOptions, runMain } from '../lib/cli'
-import { chaosOptionSpec, chaosOptionsOf } from './options'
+import { chaosOptionSpec, chaosOptionsOf, soakMixes as mixes } from './options'
 import { parseFaults } from './nemesis'
 import { runScenario, type RunResult } from './scenario'
-
-/** Fault mixes the runs rotate through when --faults is not given: together, every fault. */
-const mixes = ['partition', 'network', 'kill,pause', 'wipe,isolate', 'all']
 
 const usage = `usage: npm run chaos:soak -- --seeds <n> [--from <seed>] [--stop-on-failure] [chaos options]
   --seeds            how many runs (default 10)
