@@ -85,6 +85,9 @@ export const accountQueueDepthMax = 32
 
 /** Findings (merged copies, violations) listed per document in the mesh status, newest first. */
 export const findingsShownMax = 50
+/** Quarantined rows a repair's finding describes, and the bytes of each it shows (hex). */
+export const quarantineEvidenceShownMax = 20
+export const quarantineHeadBytesMax = 32
 
 /** A node's request for escrow rights is answered while this fresh; it asks again after. */
 export const rightsRequestFreshMs = 10_000

@@ -320,7 +320,7 @@ const sqlite = async (file: string, sql: string) =>
  * newest update in the log of one shard replica, keeping its checksum, so the stored bytes no
  * longer match it. Returns which replica and row were damaged.
  */
-async function corruptNewestUpdate(data: string, how: 'flip' | 'truncate'): Promise<string> {
+export async function corruptNewestUpdate(data: string, how: 'flip' | 'truncate'): Promise<string> {
   for (const file of (await sqliteFiles(data)).sort()) {
     let name: string
     try {

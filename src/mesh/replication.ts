@@ -66,8 +66,11 @@ export type Replication = {
   links: Set<Link>
   redials: Map<string, Redial>
   heartbeat: ReturnType<typeof setInterval> | null
-  /** Called after updates from a peer were made durable (markets catch their state up). */
-  onRemote: () => void
+  /**
+   * Called after updates from a peer node were made durable (markets catch their state up); with
+   * `sync_step2`, the peer's whole answer to this replica's state vector is in (repair counts it).
+   */
+  onRemote: (peer: string, frame: 'sync_step2' | 'update') => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
 }
@@ -80,7 +83,7 @@ export function create(
   held: durable.DurableDoc,
   config: MeshConfig,
   fetcher: Dialer,
-  onRemote: () => void,
+  onRemote: Replication['onRemote'],
 ): Replication {
   const replication: Replication = {
     doc,
@@ -300,7 +303,7 @@ function handle(
       )
     case 'sync_step2':
     case 'update':
-      return applyFromPeer(replication, link, frame.update)
+      return applyFromPeer(replication, link, frame.type, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
@@ -312,7 +315,12 @@ function handle(
 }
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
-function applyFromPeer(replication: Replication, link: Link, update: Uint8Array): void {
+function applyFromPeer(
+  replication: Replication,
+  link: Link,
+  kind: 'sync_step2' | 'update',
+  update: Uint8Array,
+): void {
   let decoded: ReturnType<typeof Y.decodeUpdate>
   try {
     // Decoding first refuses a malformed update before any of it reaches the document.
@@ -345,7 +353,7 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
   }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
-  replication.onRemote()
+  replication.onRemote(link.stats.peer, kind)
 }
 
 /** Whether every struct and deletion of a decoded update is already in this replica. */

@@ -481,9 +481,13 @@ export class MarketReplica extends DurableObject<Env> {
     }
   }
 
-  /** A damaged or diverged market serves nothing: its figures cannot be trusted for money. */
+  /**
+   * A damaged, repairing or diverged market serves nothing: its figures cannot be trusted for
+   * money. A repaired one has replayed every step through the matcher on its reload.
+   */
   #refuseReading(): MarketResult<never> | undefined {
-    if (!this.#held.state.ok) return reject('shard_damaged', durable.damageMessage(this.#held))
+    if (!durable.serving(this.#held))
+      return reject('shard_damaged', durable.damageMessage(this.#held))
     if (this.#state.divergence !== null) {
       return reject(
         'market_diverged',
