@@ -56,8 +56,8 @@ export const faultGroups: Record<string, readonly FaultKind[]> = {
   partition: ['majority', 'isolate', 'bridge', 'ring'],
   network: ['oneway', 'delay', 'loss', 'duplicate', 'reorder'],
   membership: ['join', 'leave'],
-  // Everything that a healthy mesh must survive; corrupt is asked for by name.
-  all: faultKinds.filter((kind) => kind !== 'corrupt'),
+  // Everything that a healthy mesh must survive.
+  all: faultKinds,
 }
 
 export function parseFaults(text: string): FaultKind[] {
@@ -387,7 +387,10 @@ async function heal(options: NemesisOptions, fault: Fault, relinkMs: number[]): 
     if (node.state === 'down') await startLogged(options, id)
     if (node.state === 'running') await options.onNodeBack(id)
   }
-  if (fault.cuts !== undefined || ['kill', 'wipe', 'skew', 'join'].includes(fault.kind)) {
+  if (
+    fault.cuts !== undefined ||
+    ['kill', 'wipe', 'corrupt', 'skew', 'join'].includes(fault.kind)
+  ) {
     const up = await allLinksUp(cluster, 30_000)
     if (up) relinkMs.push(Math.round(performance.now() - healedAt))
   }

@@ -35,7 +35,7 @@ export const soakMixes = [
   'partition',
   'network',
   'kill,pause',
-  'wipe,isolate',
+  'wipe,corrupt,isolate',
   'skew,kill',
   'membership,skew',
   'all',

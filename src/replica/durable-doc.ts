@@ -134,7 +134,7 @@ export function reload(held: DurableDoc): void {
     console.error(JSON.stringify({ msg: 'document damaged', doc: held.name, ...loaded.damage }))
     try {
       const state = Yjs.encodeStateAsUpdate(doc)
-      held.storage.transactionSync(() => storage.quarantine(sql, loaded, state, Date.now()))
+      held.storage.transactionSync(() => storage.quarantine(sql, loaded, state, clock.now()))
     } catch (error) {
       console.error(
         JSON.stringify({ msg: 'quarantine failed', doc: held.name, error: String(error) }),
@@ -169,7 +169,7 @@ export function peerSynced(held: DurableDoc, peer: string): RepairReport | undef
   // Bounded by the log rows the repair cut (at most one log between compactions).
   const quarantined = storage.quarantined(sql, repair.id).map((row) => judged(held, row))
   const peers = [...repair.syncedFrom].sort()
-  const finishedAt = Date.now()
+  const finishedAt = clock.now()
   held.storage.transactionSync(() => storage.finishRepair(sql, repair.id, finishedAt, peers))
   // A fresh document from storage: every replica's derived state is rebuilt from it (a market
   // replays its steps through the matcher and checks them before it matches again).
