@@ -2,7 +2,7 @@
 // miniflare (workerd) with its Durable Objects persisted under the node's data folder.
 //
 //   npm run node -- --id a --port 8787 --data .mesh/a [--peers b=http://127.0.0.1:8788,...]
-//                   [--shards 16] [--host 127.0.0.1]
+//                   [--shards 16] [--host 127.0.0.1] [--clock-skew-ms 0]
 //
 // Prints `clearmesh node <id> listening on http://<host>:<port>` once the node answers, which is
 // what scripts/start.ts and the node tests wait for.
@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Log, LogLevel, Miniflare } from 'miniflare'
-import { shardCountMax } from '../src/constants'
+import { clockSkewMsMax, shardCountMax } from '../src/constants'
 import { bundleWorker } from './lib/bundle'
 import { integerOption, parseOptions, runMain, UsageError } from './lib/cli'
 import { readyLine, adminTokenLine } from './lib/node-process'
@@ -20,7 +20,7 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--clock-skew-ms <ms>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
@@ -29,6 +29,8 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --host    address to listen on (default 127.0.0.1)
   --settle-every  settlement epoch length in ms on the instruments this node is home to
             (default 0: settle only on POST /v1/admin/settlements)
+  --clock-skew-ms  test only: ms added to the node's clock, -${clockSkewMsMax} to ${clockSkewMsMax}
+            (default 0), to see what a node whose clock is off does (the chaos harness's skew)
 env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET (generated into the data
      folder when unset; every node of a mesh needs the same key and mesh secrets)`
 
@@ -40,6 +42,7 @@ type NodeArgs = {
   shards: number | undefined
   peers: string
   settleEveryMs: number | undefined
+  clockSkewMs: number
 }
 
 function parseNodeArgs(argv: string[]): NodeArgs {
@@ -51,6 +54,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host,
     peers,
     'settle-every': settleEvery,
+    'clock-skew-ms': clockSkew,
   } = parseOptions(argv, {
     id: { type: 'string' },
     port: { type: 'string' },
@@ -59,6 +63,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host: { type: 'string', default: '127.0.0.1' },
     peers: { type: 'string', default: '' },
     'settle-every': { type: 'string' },
+    'clock-skew-ms': { type: 'string', default: '0' },
   })
   if (id === undefined || port === undefined || data === undefined) {
     throw new UsageError('--id, --port and --data are required')
@@ -78,6 +83,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
       settleEvery === undefined
         ? undefined
         : integerOption('--settle-every', settleEvery, 0, 86_400_000),
+    clockSkewMs: integerOption('--clock-skew-ms', clockSkew, -clockSkewMsMax, clockSkewMsMax),
   }
 }
 
@@ -111,6 +117,7 @@ function miniflareOptions(
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
       }),
+      ...(args.clockSkewMs !== 0 && { CLOCK_SKEW_MS: String(args.clockSkewMs) }),
     },
     host: args.host,
     port: args.port,

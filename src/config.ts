@@ -1,6 +1,8 @@
 // The node's configuration, read once from the Worker's bindings and checked before it serves.
 
+import * as clock from './clock'
 import {
+  clockSkewMsMax,
   markMaxAgeMsDefault,
   shardCountDefault,
   shardCountMax,
@@ -39,6 +41,8 @@ export type Env = {
   RIGHTS_GRANT_POLICY?: string
   /** Settlement epoch length; `0` (default) settles only when the operator asks. */
   SETTLEMENT_INTERVAL_MS?: string
+  /** Test only (design.md F9): ms added to this node's clock, src/clock.ts; unset in production. */
+  CLOCK_SKEW_MS?: string
 }
 
 /**
@@ -98,6 +102,12 @@ export function readConfig(env: Env): NodeConfig {
   if (!Number.isInteger(settlementIntervalMs) || settlementIntervalMs < 0) {
     throw new Error('SETTLEMENT_INTERVAL_MS must be a whole number of milliseconds')
   }
+  const clockSkewMs = Number(env.CLOCK_SKEW_MS ?? 0)
+  if (!Number.isInteger(clockSkewMs) || Math.abs(clockSkewMs) > clockSkewMsMax) {
+    throw new Error(
+      `CLOCK_SKEW_MS must be a whole number of ms from -${clockSkewMsMax} to ${clockSkewMsMax}`,
+    )
+  }
   const peers = readPeers(env.PEERS, env.NODE_ID)
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
     throw new Error(
@@ -110,6 +120,9 @@ export function readConfig(env: Env): NodeConfig {
   if ((env.KEY_SECRET ?? '').length < secretLengthMin) {
     throw new Error(`KEY_SECRET must have at least ${secretLengthMin} characters`)
   }
+  // Every entry point of an isolate reads the configuration first, so the clock is set before
+  // anything reads it.
+  clock.setSkew(clockSkewMs)
   return {
     nodeId: env.NODE_ID,
     shardCount,

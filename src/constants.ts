@@ -62,6 +62,12 @@ export const reconnectDelayMsMin = 100
 export const reconnectDelayMsMax = 5_000
 /** Lifetime of the mesh tokens a node issues when it dials a peer. */
 export const meshTokenLifetimeMs = 60_000
+/**
+ * Largest CLOCK_SKEW_MS either way (a test-only knob, src/clock.ts). Two nodes whose clocks differ
+ * by more than a mesh token's lifetime cannot link: each token is expired, or not yet issued,
+ * on the other's clock.
+ */
+export const clockSkewMsMax = 10 * 60_000
 /** A frame larger than this closes the link (the largest catch-up a link carries at once). */
 export const frameBytesMax = 64 * 1024 * 1024
 /** Frames above this travel as fragments: a WebSocket message may not exceed 1 MiB. */
@@ -79,6 +85,9 @@ export const accountQueueDepthMax = 32
 
 /** Findings (merged copies, violations) listed per document in the mesh status, newest first. */
 export const findingsShownMax = 50
+/** Quarantined rows a repair's finding describes, and the bytes of each it shows (hex). */
+export const quarantineEvidenceShownMax = 20
+export const quarantineHeadBytesMax = 32
 
 /** A node's request for escrow rights is answered while this fresh; it asks again after. */
 export const rightsRequestFreshMs = 10_000

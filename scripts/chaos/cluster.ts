@@ -17,7 +17,11 @@ import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
 import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from '../lib/node-process'
 import { reservePorts, startTcpProxy, type TcpProxy } from '../lib/tcp-proxy'
 
-export type NodeState = 'down' | 'running' | 'paused'
+/**
+ * `absent`: not started yet, it joins mid-run (F12); `left`: drained and stopped for good (F12).
+ * Neither is a member: clients do not pick it, and convergence and the final reads skip it.
+ */
+export type NodeState = 'down' | 'running' | 'paused' | 'absent' | 'left'
 
 export type ChaosNode = {
   readonly id: string
@@ -27,6 +31,8 @@ export type ChaosNode = {
   readonly clientProxy: TcpProxy
   state: NodeState
   process: NodeProcess | undefined
+  /** Ms its clock is set off by at its next start (F9). */
+  clockSkewMs: number
 }
 
 export type ClusterOptions = {
@@ -38,6 +44,8 @@ export type ClusterOptions = {
   logDir?: string
   random: () => number
   readyTimeoutMs?: number
+  /** Nodes in every peer list that do not start with the others: they join mid-run. */
+  absent?: string[]
 }
 
 export type Cluster = {
@@ -48,13 +56,21 @@ export type Cluster = {
   /** The proxy carrying `from`'s connections to `to`. */
   link(from: string, to: string): TcpProxy
   links(): TcpProxy[]
+  /** The nodes that are neither absent nor left, whatever their state. */
+  members(): string[]
   /** The node's own port (operator calls, final reads); `clientUrl` goes through its proxy. */
   directUrl(id: string): string
   clientUrl(id: string): string
   /** Admin client on the node's own port, each call bounded by `timeoutMs`. */
   admin(id: string, timeoutMs?: number): ApiClient
-  /** Starts a node that is down; resolves with ms from spawn to serving. */
+  /** Starts a node that is down or absent; resolves with ms from spawn to serving. */
   start(id: string): Promise<number>
+  /** Stops a node (SIGTERM) and starts it again with its clock `clockSkewMs` off. */
+  restart(id: string, clockSkewMs: number): Promise<number>
+  /** Stops a node (SIGTERM) for the rest of the run. */
+  leave(id: string): Promise<void>
+  /** How far the node's clock reads from this process's, by its health answer. */
+  clockOffset(id: string): Promise<number>
   kill(id: string): Promise<void>
   pause(id: string): void
   resume(id: string): void
@@ -108,8 +124,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         port: ports.get(id)!,
         data: join(options.root, id),
         clientProxy,
-        state: 'down',
+        state: options.absent?.includes(id) ? 'absent' : 'down',
         process: undefined,
+        clockSkewMs: 0,
       })
     }
   } finally {
@@ -141,6 +158,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     port: node(id).port,
     data: node(id).data,
     shards: options.shards,
+    ...(node(id).clockSkewMs !== 0 && { clockSkewMs: node(id).clockSkewMs }),
     peers: ids
       .filter((other) => other !== id)
       .map((other) => `${other}=${links.get(`${id}->${other}`)!.url}`)
@@ -151,6 +169,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       CLEARMESH_MESH_SECRET: secrets.meshSecret,
     },
   })
+  /** SIGTERM (SIGCONT first if paused); the node is down once its process group is gone. */
+  const stopNode = async (id: string) => {
+    const target = node(id)
+    if (target.state === 'paused') cluster.resume(id)
+    if (target.process !== undefined && target.state === 'running') await target.process.stop(5_000)
+    if (target.state === 'running') target.state = 'down'
+  }
   const directUrl = (id: string) => `http://127.0.0.1:${node(id).port}`
   const admin = (id: string, timeoutMs = 10_000) =>
     apiClient(
@@ -170,12 +195,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return proxy
     },
     links: () => [...links.values()],
+    members: () => ids.filter((id) => !['absent', 'left'].includes(node(id).state)),
     directUrl,
     clientUrl: (id) => node(id).clientProxy.url,
     admin,
     async start(id) {
       const target = node(id)
-      if (target.state !== 'down') throw new Error(`node ${id} is ${target.state}`)
+      if (target.state !== 'down' && target.state !== 'absent')
+        throw new Error(`node ${id} is ${target.state}`)
       const startedAt = performance.now()
       const stream = log(id)
       stream?.write(`--- start ${new Date().toISOString()}\n`)
@@ -193,6 +220,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         throw error
       }
       return Math.round(performance.now() - startedAt)
+    },
+    async restart(id, clockSkewMs) {
+      await stopNode(id)
+      node(id).clockSkewMs = clockSkewMs
+      return cluster.start(id)
+    },
+    async leave(id) {
+      await stopNode(id)
+      node(id).state = 'left'
+      log(id)?.write(`--- left ${new Date().toISOString()}\n`)
+    },
+    async clockOffset(id) {
+      const sentAt = Date.now()
+      const reply = await fetch(`${directUrl(id)}/health`, { signal: AbortSignal.timeout(5_000) })
+      const { at } = (await reply.json()) as { at: number }
+      return Math.round(at - (sentAt + Date.now()) / 2)
     },
     async kill(id) {
       const target = node(id)
@@ -247,9 +290,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     async stop() {
       await Promise.all(
         [...nodes.values()].map(async (each) => {
-          if (each.state === 'paused') cluster.resume(each.id)
-          if (each.process !== undefined && each.state !== 'down') await each.process.stop(5_000)
-          each.state = 'down'
+          await stopNode(each.id)
         }),
       )
       await Promise.all([...links.values()].map((proxy) => proxy.close()))
@@ -279,7 +320,7 @@ const sqlite = async (file: string, sql: string) =>
  * newest update in the log of one shard replica, keeping its checksum, so the stored bytes no
  * longer match it. Returns which replica and row were damaged.
  */
-async function corruptNewestUpdate(data: string, how: 'flip' | 'truncate'): Promise<string> {
+export async function corruptNewestUpdate(data: string, how: 'flip' | 'truncate'): Promise<string> {
   for (const file of (await sqliteFiles(data)).sort()) {
     let name: string
     try {

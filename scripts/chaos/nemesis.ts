@@ -13,12 +13,19 @@
 //   reorder   F6  every link swaps some WebSocket data frames with the next one
 //   kill      F7  SIGKILL a node (and its workerd), restart it from its data folder
 //   pause     F8  SIGSTOP a node's process group, SIGCONT it later
+//   skew      F9  restart a node with its clock set 1-30 s off, either way; back to 0 at the heal
 //   corrupt   F10 drain a node, kill it, damage its newest stored update, restart it
 //   wipe      F11 drain a node, kill it, delete its data folder, start it empty
+//   join      F12 a node in every peer list, absent from the start, starts empty and catches up
+//   leave     F12 drain a node, stop it for the rest of the run
 // Partitions cut links (reset, refuse) or blackhole them (drop every byte silently), by the seed.
+// Membership is static (every node's --peers names every node): a join or leave changes which
+// nodes run, not the mesh's configuration, so quorums stay over every configured node.
 
 import { rm } from 'node:fs/promises'
+import { clockSkewMsMax } from '../../src/constants'
 import { integerBetween, pick, shuffled } from '../lib/random'
+import type { DocDigest } from '../lib/mesh-status'
 import type { Cluster } from './cluster'
 import type { HistoryWriter } from './history'
 import { sleep } from './workload'
@@ -35,8 +42,11 @@ export const faultKinds = [
   'reorder',
   'kill',
   'pause',
+  'skew',
   'corrupt',
   'wipe',
+  'join',
+  'leave',
 ] as const
 
 export type FaultKind = (typeof faultKinds)[number]
@@ -45,19 +55,9 @@ export type FaultKind = (typeof faultKinds)[number]
 export const faultGroups: Record<string, readonly FaultKind[]> = {
   partition: ['majority', 'isolate', 'bridge', 'ring'],
   network: ['oneway', 'delay', 'loss', 'duplicate', 'reorder'],
-  // Everything that a healthy mesh must survive; corrupt is asked for by name.
-  all: [
-    'majority',
-    'isolate',
-    'bridge',
-    'ring',
-    'oneway',
-    'delay',
-    'loss',
-    'kill',
-    'pause',
-    'wipe',
-  ],
+  membership: ['join', 'leave'],
+  // Everything that a healthy mesh must survive.
+  all: faultKinds,
 }
 
 export function parseFaults(text: string): FaultKind[] {
@@ -93,7 +93,13 @@ export type Fault = {
   /** Chance per WebSocket data frame (duplicate, reorder). */
   frameChance?: number
   corruption?: 'flip' | 'truncate'
+  /** Ms the node's clock is set off by while the fault holds (skew). */
+  skewMs?: number
 }
+
+/** Skews drawn for F9: 1-30 s either way, well inside the mesh token's lifetime. */
+const skewMsRange = [1_000, 30_000] as const
+if (skewMsRange[1] > clockSkewMsMax) throw new Error('skew over the node clock skew bound')
 
 /** Pairs of nodes in different groups. */
 const across = (groups: string[][]): [string, string][] =>
@@ -157,35 +163,76 @@ function drawFault(kind: FaultKind, ids: string[], random: () => number, at: num
       return { ...base, frameChance: integerBetween(random, 5, 30) / 100 }
     case 'corrupt':
       return { ...base, node: order[0]!, corruption: random() < 0.5 ? 'flip' : 'truncate' }
+    case 'skew': {
+      const skewMs = integerBetween(random, ...skewMsRange) * (random() < 0.5 ? -1 : 1)
+      return { ...base, node: order[0]!, skewMs }
+    }
     case 'kill':
     case 'pause':
     case 'wipe':
+    case 'join':
+    case 'leave':
       return { ...base, node: order[0]! }
   }
 }
 
-/** The faults of a run of `durationMs`: quiet gaps of 2-5 s between faults held 4-10 s. */
+/**
+ * The faults of a run of `durationMs`: quiet gaps of 2-5 s between faults held 4-10 s, each on
+ * the nodes running then. With `join`, one node is absent from the start and joins as the first
+ * or second fault; a `leave` stops one node for good, once, if two others keep running. Nodes in
+ * `anchored` (an instrument's home, the settlement node) never join or leave: without them no
+ * order could match, so what the checkers judge would be mostly refusals.
+ */
 export function planFaults(
   kinds: readonly FaultKind[],
   ids: string[],
   durationMs: number,
   random: () => number,
+  anchored: readonly string[] = [],
 ): Fault[] {
   if (kinds.length === 0) return []
+  const mobile = (nodes: string[]) => nodes.filter((id) => !anchored.includes(id))
+  // Drawn only with a join, so that a seed without one plans what it always did.
+  const joiner =
+    kinds.includes('join') && mobile(ids).length > 0 ? pick(random, mobile(ids)) : undefined
+  const joinIndex = joiner === undefined ? 0 : integerBetween(random, 0, 1)
+  let running = ids.filter((id) => id !== joiner)
+  let joined = false
+  let left = false
+  const drawable = kinds.filter((kind) => kind !== 'join')
   const plan: Fault[] = []
   let at = integerBetween(random, 2_000, 4_000)
   for (;;) {
-    let kind = pick(random, kinds)
-    // A ring of three is the full mesh; a bridge needs two sides.
-    if ((kind === 'ring' && ids.length < 4) || (kind === 'bridge' && ids.length < 3))
+    const joinPending = joiner !== undefined && !joined
+    const joinsNow = joinPending && (plan.length >= joinIndex || drawable.length === 0)
+    if (!joinsNow && drawable.length === 0) break
+    let kind: FaultKind = joinsNow ? 'join' : pick(random, drawable)
+    // A ring of three is the full mesh; a bridge needs two sides; a leave, two nodes left after
+    // (the join first, when it is what makes them two).
+    if ((kind === 'ring' && running.length < 4) || (kind === 'bridge' && running.length < 3))
       kind = 'isolate'
-    const fault = drawFault(kind, ids, random, at)
+    if (kind === 'leave' && (left || running.length < 3 || mobile(running).length === 0))
+      kind = joinPending ? 'join' : 'isolate'
+    const on = kind === 'join' ? [joiner!] : kind === 'leave' ? mobile(running) : running
+    const fault = drawFault(kind, on, random, at)
     if (at + fault.holdMs > durationMs) break
     plan.push(fault)
+    if (kind === 'join') {
+      running = [...running, joiner!].sort()
+      joined = true
+    }
+    if (kind === 'leave') {
+      running = running.filter((id) => id !== fault.node)
+      left = true
+    }
     at += fault.holdMs + integerBetween(random, 2_000, 5_000)
   }
   return plan
 }
+
+/** The node absent from the start of a run of `plan`, that joins mid-run. */
+export const joinerOf = (plan: readonly Fault[]): string | undefined =>
+  plan.find((fault) => fault.kind === 'join')?.node
 
 export type Nemesis = {
   /**
@@ -263,8 +310,9 @@ async function runFault(
     ...fault.delay,
     ...(fault.resetChance !== undefined && { resetChance: fault.resetChance }),
     ...(fault.frameChance !== undefined && { frameChance: fault.frameChance }),
+    ...(fault.skewMs !== undefined && { skewMs: fault.skewMs }),
   }
-  if (kind === 'wipe' || kind === 'corrupt') {
+  if (kind === 'wipe' || kind === 'corrupt' || kind === 'leave') {
     const drained = await drain(cluster, node!, 30_000)
     if (!drained) {
       cluster.node(node!).clientProxy.heal()
@@ -272,8 +320,9 @@ async function runFault(
       return
     }
   }
-  // A corruption is announced once it is done, with what it damaged.
-  if (kind !== 'corrupt') event('start', describe)
+  // A corruption is announced once it is done, with what it damaged; a skew with the node's
+  // clock as read back from it.
+  if (kind !== 'corrupt' && kind !== 'skew') event('start', describe)
   try {
     if (fault.cuts !== undefined) {
       for (const [x, y] of fault.cuts) {
@@ -303,6 +352,12 @@ async function runFault(
     } else if (kind === 'kill') await cluster.kill(node!)
     else if (kind === 'pause') cluster.pause(node!)
     else if (kind === 'wipe' || kind === 'corrupt') await cluster.kill(node!)
+    else if (kind === 'leave') await cluster.leave(node!)
+    else if (kind === 'join') await startLogged(options, node!)
+    else if (kind === 'skew') {
+      await restartLogged(options, node!, fault.skewMs!)
+      event('start', { ...describe, clockOffsetMs: await cluster.clockOffset(node!) })
+    }
     if (kind === 'corrupt') {
       try {
         event('start', { ...describe, damaged: await cluster.corrupt(node!, fault.corruption!) })
@@ -325,37 +380,58 @@ async function heal(options: NemesisOptions, fault: Fault, relinkMs: number[]): 
   const { cluster } = options
   const healedAt = performance.now()
   cluster.healNetwork()
+  if (fault.kind === 'skew') await restartLogged(options, fault.node!, 0)
   for (const id of cluster.ids) {
     const node = cluster.node(id)
     if (node.state === 'paused') cluster.resume(id)
-    if (node.state === 'down') {
-      try {
-        const ms = await cluster.start(id)
-        options.log(`[nemesis] ${id} serving again after ${ms} ms`)
-      } catch (error) {
-        options.log(`[nemesis] ${id} did not start: ${String(error).split('\n')[0]}`)
-      }
-    }
+    if (node.state === 'down') await startLogged(options, id)
     if (node.state === 'running') await options.onNodeBack(id)
   }
-  if (fault.cuts !== undefined || fault.kind === 'kill' || fault.kind === 'wipe') {
+  if (
+    fault.cuts !== undefined ||
+    ['kill', 'wipe', 'corrupt', 'skew', 'join'].includes(fault.kind)
+  ) {
     const up = await allLinksUp(cluster, 30_000)
     if (up) relinkMs.push(Math.round(performance.now() - healedAt))
   }
 }
 
-/** Whether every document of every node has a link to every peer, polled until `timeoutMs`. */
+/** Starts a node that is down or absent; a failed start is logged and leaves it down. */
+async function startLogged(options: NemesisOptions, id: string): Promise<void> {
+  try {
+    const ms = await options.cluster.start(id)
+    options.log(`[nemesis] ${id} serving after ${ms} ms`)
+  } catch (error) {
+    options.log(`[nemesis] ${id} did not start: ${String(error).split('\n')[0]}`)
+  }
+}
+
+/** Restarts a node with its clock `clockSkewMs` off; a failed start leaves it down. */
+async function restartLogged(options: NemesisOptions, id: string, clockSkewMs: number) {
+  try {
+    const ms = await options.cluster.restart(id, clockSkewMs)
+    options.log(`[nemesis] ${id} serving with its clock ${clockSkewMs} ms off after ${ms} ms`)
+  } catch (error) {
+    options.log(`[nemesis] ${id} did not restart: ${String(error).split('\n')[0]}`)
+  }
+}
+
+/**
+ * Whether every document of every member (a node neither absent nor left) has a link to every
+ * other member, polled until `timeoutMs`.
+ */
 export async function allLinksUp(cluster: Cluster, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs
   while (performance.now() < deadline) {
     try {
-      const views = await Promise.all(cluster.ids.map((id) => cluster.meshStatus(id, 5_000)))
-      const peers = cluster.ids.length - 1
+      const members = cluster.members()
+      const views = await Promise.all(members.map((id) => cluster.meshStatus(id, 5_000)))
+      const linked = (doc: DocDigest) =>
+        new Set(
+          doc.links.filter((l) => l.state === 'up' && members.includes(l.peer)).map((l) => l.peer),
+        ).size
       const complete = views.every((view) =>
-        [...view.values()].every(
-          (doc) =>
-            new Set(doc.links.filter((l) => l.state === 'up').map((l) => l.peer)).size === peers,
-        ),
+        [...view.values()].every((doc) => linked(doc) === members.length - 1),
       )
       if (complete) return true
     } catch {

@@ -27,6 +27,20 @@ export const usage = `usage: npm run chaos -- [--seed <n>] [--duration <s>] [--n
   --plant             with --check (or after a run): doctor the recorded run first, as one of
                       these bugs would have: ${Object.keys(plants).join(', ')}`
 
+/**
+ * Fault mixes `npm run chaos:soak` rotates through when --faults is not given: together, every
+ * fault (test/chaos/nemesis.test.ts holds it to that).
+ */
+export const soakMixes = [
+  'partition',
+  'network',
+  'kill,pause',
+  'wipe,corrupt,isolate',
+  'skew,kill',
+  'membership,skew',
+  'all',
+]
+
 /** The options every chaos run takes (node:util parseArgs form). */
 export const chaosOptionSpec = {
   seed: { type: 'string' },

@@ -6,6 +6,7 @@
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { settlementNodeOf } from '../../src/domain/escrow'
 import { readCatalog } from '../../src/instruments'
 import { apiClient } from '../../test/support/api-client'
 import { disagreement } from '../lib/mesh-status'
@@ -14,7 +15,7 @@ import { runCheckers, type CheckInput, type CheckResult } from './checkers'
 import { startCluster, type Cluster } from './cluster'
 import type { AccountRead, FinalState, NodeFinal } from './final-state'
 import { historyWriter, readHistory, type HistoryWriter, type PhaseEvent } from './history'
-import { planFaults, startNemesis, type Fault, type FaultKind } from './nemesis'
+import { joinerOf, planFaults, startNemesis, type Fault, type FaultKind } from './nemesis'
 import { markFeed, perform, sleep, startWorkload, type Account } from './workload'
 
 export type ChaosOptions = {
@@ -52,6 +53,7 @@ export type RunResult = {
 }
 
 const nodeIds = 'abcdefghijklmnopqrstuvwxyz'
+const homes = () => [...readCatalog(undefined).values()].map((i) => i.spec.homeNode)
 const initialDeposit = '10000'
 const startMarks: Record<string, string> = { 'BTC-PERP': '60000', 'ETH-PERP': '3000' }
 
@@ -69,7 +71,10 @@ export async function runScenario(
   const dir = resolve(options.out, `seed-${options.seed}-${stamp}`)
   await mkdir(join(dir, 'logs'), { recursive: true })
   const random = seededRandom(options.seed)
-  const plan = planFaults(options.faults, ids, options.durationS * 1_000, fork(random))
+  // The node every instrument is matched on, and the one that spends realized gains, stay.
+  const anchored = [...homes(), settlementNodeOf(ids)]
+  const plan = planFaults(options.faults, ids, options.durationS * 1_000, fork(random), anchored)
+  const joiner = joinerOf(plan)
   await writeFile(join(dir, 'plan.json'), JSON.stringify({ options, plan }, null, 2))
   log(
     `chaos: seed ${options.seed}, ${ids.length} nodes, ${plan.length} faults planned; results in ${dir}`,
@@ -81,6 +86,7 @@ export async function runScenario(
     root: join(dir, 'data'),
     logDir: join(dir, 'logs'),
     random: fork(random),
+    absent: joiner === undefined ? [] : [joiner],
   })
   const stopOnSignal = () => void cluster.stop().finally(() => process.exit(130))
   process.once('SIGINT', stopOnSignal)
@@ -127,11 +133,11 @@ async function drive(
   const phase = (name: PhaseEvent['name'], value?: Record<string, unknown>) =>
     history.append({ type: 'phase', t: history.now(), name, ...(value !== undefined && { value }) })
   const startedAt = performance.now()
-  const startMs = await Promise.all(cluster.ids.map((id) => cluster.start(id)))
-  log(`chaos: ${cluster.ids.length} nodes serving (${startMs.join(', ')} ms)`)
+  const startMs = await Promise.all(cluster.members().map((id) => cluster.start(id)))
+  log(`chaos: ${startMs.length} nodes serving (${startMs.join(', ')} ms)`)
   const instruments = [...readCatalog(undefined).values()]
   const feed = markFeed(cluster, instruments, startMarks, fork(random))
-  await Promise.all(cluster.ids.map((id) => feed.post(id)))
+  await Promise.all(cluster.members().map((id) => feed.post(id)))
   const accounts = await createAccounts(options, cluster, history)
   phase('setup', { accounts: accounts.length, ms: Math.round(performance.now() - startedAt) })
   const converged = await converge(cluster, 120_000)
@@ -178,7 +184,8 @@ async function drive(
       ? `chaos: converged ${convergence.ms} ms after the heal`
       : `chaos: NOT converged ${options.convergeTimeoutS} s after the heal`,
   )
-  const nodes = await Promise.all(cluster.ids.map((id) => readFinal(cluster, id, accounts)))
+  // A node that left is not judged: what it acknowledged must be on the others (C2).
+  const nodes = await Promise.all(cluster.members().map((id) => readFinal(cluster, id, accounts)))
   phase('final')
   return {
     final: {
@@ -201,7 +208,7 @@ async function createAccounts(
   const accounts: Account[] = []
   for (let i = 0; i < options.accounts; i++) {
     const accountId = `acct-${i}`
-    const node = cluster.ids[i % cluster.ids.length]!
+    const node = cluster.members()[i % cluster.members().length]!
     const admin = cluster.admin(node, 30_000)
     const created = await admin.admin('POST', '/v1/admin/accounts', { accountId })
     if (created.status !== 201)
@@ -224,13 +231,14 @@ async function createAccounts(
   return accounts
 }
 
-/** Polls every node's mesh status until all documents agree; times it from `since`. */
+/** Polls every member's mesh status until all documents agree; times it from `since`. */
 async function converge(cluster: Cluster, timeoutMs: number, since = performance.now()) {
   let detail = ''
   for (;;) {
     try {
-      const views = await Promise.all(cluster.ids.map((id) => cluster.meshStatus(id, 10_000)))
-      detail = disagreement(cluster.ids, views)
+      const members = cluster.members()
+      const views = await Promise.all(members.map((id) => cluster.meshStatus(id, 10_000)))
+      detail = disagreement(members, views)
       if (detail === '')
         return { converged: true, ms: Math.round(performance.now() - since), timeoutMs, detail }
     } catch (error) {

@@ -152,8 +152,8 @@ export async function perform(
     if (!retry || context.stopping()) break
     // Another node, after a short pause: the same request id, on whichever side it lands.
     await sleep(integerBetween(context.random, 100, 400))
-    const others = cluster.ids.filter((id) => id !== node)
-    node = pick(context.random, others.length > 0 ? others : cluster.ids)
+    const others = cluster.members().filter((id) => id !== node)
+    node = pick(context.random, others.length > 0 ? others : cluster.members())
   }
   return completion!
 }
@@ -218,7 +218,7 @@ async function clientStep(
 ): Promise<void> {
   const { random } = context
   const account = pick(random, options.accounts)
-  const node = pick(random, options.cluster.ids)
+  const node = pick(random, options.cluster.members())
   const roll = random()
   let op: Op
   if (roll < 0.2) {

@@ -19,7 +19,7 @@ export function parseOptions<O extends NonNullable<ParseArgsConfig['options']>>(
 
 export function integerOption(name: string, text: string, min: number, max: number): number {
   const value = Number(text)
-  if (!/^[0-9]+$/.test(text) || value < min || value > max) {
+  if (!/^-?[0-9]+$/.test(text) || value < min || value > max) {
     throw new UsageError(`${name} must be an integer from ${min} to ${max}, not "${text}"`)
   }
   return value

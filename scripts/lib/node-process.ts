@@ -31,6 +31,8 @@ export type NodeSpec = {
   peers?: string
   /** Settlement epoch length (ms) on the instruments this node is home to; unset: none. */
   settleEveryMs?: number
+  /** Test only: ms added to the node's clock (design.md F9); unset: none. */
+  clockSkewMs?: number
   /** Added to this process's environment, e.g. CLEARMESH_ADMIN_TOKEN. */
   env?: Record<string, string>
 }
@@ -66,6 +68,8 @@ export function nodeArgs(spec: NodeSpec): string[] {
   if (spec.host !== undefined) args.push('--host', spec.host)
   if (spec.peers !== undefined && spec.peers !== '') args.push('--peers', spec.peers)
   if (spec.settleEveryMs !== undefined) args.push('--settle-every', String(spec.settleEveryMs))
+  // One argument: a negative value as a separate one would read as an option.
+  if (spec.clockSkewMs !== undefined) args.push(`--clock-skew-ms=${spec.clockSkewMs}`)
   return args
 }
 

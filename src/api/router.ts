@@ -9,6 +9,7 @@ import type { Reflects } from '../replica/shard-replica'
 import { ApiError, fromRejection } from './api-error'
 import type { AppEnv } from './app-env'
 import { ErrorEnvelope } from './schemas'
+import * as clock from '../clock'
 
 export const createRouter = () =>
   new OpenAPIHono<AppEnv>({
@@ -37,7 +38,7 @@ export function unwrap<T>(result: Result<T>): T {
 export const reflecting = (c: Context<AppEnv>, shards: Reflects[]) => ({
   node: c.var.config.nodeId,
   shards,
-  at: Date.now(),
+  at: clock.now(),
 })
 
 /** Answers a write; a replayed request id gets the stored result and `Idempotent-Replayed: true`. */

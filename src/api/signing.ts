@@ -3,6 +3,7 @@
 // API key secrets are derived from the mesh's key secret and the key id, so no node stores one.
 
 import { hmacHex } from '../hmac'
+import * as clock from '../clock'
 
 /** The secret of API key `keyId`, derived from the mesh-wide key secret. */
 export const deriveKeySecret = (keySecret: string, keyId: string): Promise<string> =>
@@ -38,7 +39,7 @@ export async function signRequest(
     idempotencyKey?: string
   },
 ): Promise<SignedHeaders> {
-  const timestamp = String(request.timestamp ?? Date.now())
+  const timestamp = String(request.timestamp ?? clock.now())
   const signature = await hmacHex(
     key.secret,
     signingPayload(

@@ -11,6 +11,7 @@ import type { Reflects } from '../replica/durable-doc'
 import * as token from './token'
 import type { Dialer } from './transport'
 import type { MeshConfig } from './replication'
+import * as clock from '../clock'
 
 export type MatcherCall =
   | { op: 'submit'; input: OrderInput; durability: Durability }
@@ -64,20 +65,20 @@ export async function callHome(
     config.meshSecret,
     { role: 'node', id: config.nodeId },
     matcherDoc(symbol),
-    Date.now() + timeoutMs,
+    clock.now() + timeoutMs,
   )
-  const deadline = Date.now() + timeoutMs
+  const deadline = clock.now() + timeoutMs
   let failure = ''
   // Calls are idempotent at the home node (an order id taken replays its view; a cancel of a
   // cancelled order changes nothing), so a connection lost before an answer is retried once: a
   // pooled connection a partition killed would otherwise fail the first call after every heal.
-  for (let attempt = 0; attempt < 2 && Date.now() < deadline; attempt++) {
+  for (let attempt = 0; attempt < 2 && clock.now() < deadline; attempt++) {
     try {
       const response = await fetcher(`${base}${matcherPath(symbol)}`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${credential}`, 'Content-Type': 'application/json' },
         body: JSON.stringify(call),
-        signal: AbortSignal.timeout(deadline - Date.now()),
+        signal: AbortSignal.timeout(deadline - clock.now()),
       })
       if (response.status !== 200) {
         return reject('outcome_unknown', `node ${home} answered ${response.status}`)

@@ -28,6 +28,7 @@ import * as outbox from '../replica/outbox'
 import * as protocol from './protocol'
 import * as token from './token'
 import { dial, type Dialer } from './transport'
+import * as clock from '../clock'
 
 export type MeshConfig = { nodeId: string; peers: Map<string, string>; meshSecret: string }
 
@@ -65,8 +66,11 @@ export type Replication = {
   links: Set<Link>
   redials: Map<string, Redial>
   heartbeat: ReturnType<typeof setInterval> | null
-  /** Called after updates from a peer were made durable (markets catch their state up). */
-  onRemote: () => void
+  /**
+   * Called after updates from a peer node were made durable (markets catch their state up); with
+   * `sync_step2`, the peer's whole answer to this replica's state vector is in (repair counts it).
+   */
+  onRemote: (peer: string, frame: 'sync_step2' | 'update') => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
 }
@@ -79,7 +83,7 @@ export function create(
   held: durable.DurableDoc,
   config: MeshConfig,
   fetcher: Dialer,
-  onRemote: () => void,
+  onRemote: Replication['onRemote'],
 ): Replication {
   const replication: Replication = {
     doc,
@@ -124,7 +128,7 @@ async function connect(replication: Replication, peer: string): Promise<void> {
       replication.config.meshSecret,
       { role: 'node', id: replication.config.nodeId },
       replication.doc,
-      Date.now() + meshTokenLifetimeMs,
+      clock.now() + meshTokenLifetimeMs,
     )
     const socket = await dial(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
     redial.lastError = null
@@ -153,7 +157,7 @@ function open(
 ): void {
   // Frames are handled synchronously, in order: they must arrive as bytes, not Blobs.
   socket.binaryType = 'arraybuffer'
-  const now = Date.now()
+  const now = clock.now()
   const link: Link = {
     socket,
     fragments: [],
@@ -185,7 +189,7 @@ function closed(replication: Replication, link: Link): void {
   // Only a link that outlived a heartbeat timeout resets the backoff: one its peer drops right
   // after opening keeps backing off instead of redialling (and resending) in a tight loop.
   const redial = replication.redials.get(link.stats.peer)
-  if (redial !== undefined && Date.now() - link.stats.openedAt >= heartbeatTimeoutMs) {
+  if (redial !== undefined && clock.now() - link.stats.openedAt >= heartbeatTimeoutMs) {
     redial.attempt = 0
   }
   scheduleRedial(replication, link.stats.peer)
@@ -227,7 +231,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   if (bytes === undefined) return close(link, 1003, `frames are binary, not ${typeof data}`)
   if (bytes.byteLength > frameBytesMax) return close(link, 1009, 'frame too large')
   link.stats.bytesIn += bytes.byteLength
-  link.stats.lastHeardAt = Date.now()
+  link.stats.lastHeardAt = clock.now()
   let frame: protocol.Frame
   try {
     frame = protocol.readFrame(bytes)
@@ -299,7 +303,7 @@ function handle(
       )
     case 'sync_step2':
     case 'update':
-      return applyFromPeer(replication, link, frame.update)
+      return applyFromPeer(replication, link, frame.type, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
@@ -311,7 +315,12 @@ function handle(
 }
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
-function applyFromPeer(replication: Replication, link: Link, update: Uint8Array): void {
+function applyFromPeer(
+  replication: Replication,
+  link: Link,
+  kind: 'sync_step2' | 'update',
+  update: Uint8Array,
+): void {
   let decoded: ReturnType<typeof Y.decodeUpdate>
   try {
     // Decoding first refuses a malformed update before any of it reaches the document.
@@ -344,7 +353,7 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
   }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
-  replication.onRemote()
+  replication.onRemote(link.stats.peer, kind)
 }
 
 /** Whether every struct and deletion of a decoded update is already in this replica. */
@@ -392,7 +401,7 @@ function forward(replication: Replication, update: outbox.DurableUpdate): void {
 }
 
 function beat(replication: Replication): void {
-  const now = Date.now()
+  const now = clock.now()
   for (const link of replication.links) {
     if (link.stats.role !== 'node') continue
     if (now - link.stats.lastHeardAt > heartbeatTimeoutMs) {
@@ -406,7 +415,7 @@ function beat(replication: Replication): void {
 
 /** Whether a live link to `peer` is up: opened, and heard from within the heartbeat timeout. */
 export function linkUp(replication: Replication, peer: string): boolean {
-  const now = Date.now()
+  const now = clock.now()
   return [...replication.links].some(
     ({ stats }) =>
       stats.peer === peer && stats.role === 'node' && now - stats.lastHeardAt <= heartbeatTimeoutMs,

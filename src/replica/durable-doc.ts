@@ -8,6 +8,8 @@ import {
   compactionDelayMs,
   compactionLogBytesMax,
   compactionLogRowsMax,
+  quarantineEvidenceShownMax,
+  quarantineHeadBytesMax,
   updateBytesMax,
 } from '../constants'
 import { assert } from '../domain/assert'
@@ -15,6 +17,7 @@ import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
 import { refusal, type EntryCheck } from '../state/remote-checks'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
+import * as clock from '../clock'
 
 /** What a read reflects, so a client can tell a lagging replica from a converged one. */
 export type Reflects = { shard: string; stateVectorDigest: string; pending: boolean }
@@ -23,8 +26,12 @@ export type DurableDoc = {
   name: string
   storage: DurableObjectStorage
   outbox: outbox.Outbox
-  /** The loaded document, or why the stored bytes cannot be trusted. */
+  /** The loaded document, or why the stored bytes cannot be trusted (nor repaired). */
   state: { ok: true; doc: Y.Doc } | { ok: false; damage: storage.Damage }
+  /** The repair in progress: the document is loaded but must not serve clients yet. */
+  repair: Repair | null
+  /** Distinct peers whose completed sync ends a repair (set by the mesh; no peers, no repair). */
+  peersToRepair: number
   /** Size of the log after the snapshot, kept in memory so a write never scans the log. */
   logTail: { rows: number; bytes: number }
   /** Called after every (re)load with the fresh document, to rebuild derived indexes. */
@@ -36,6 +43,52 @@ export type DurableDoc = {
 /** A peer's update that breaks the document's rules: nothing of it is kept. */
 export class RemoteRefused extends Error {
   override name = 'RemoteRefused'
+}
+
+export type Repair = storage.RepairRecord & {
+  /** Peers whose SyncStep2 this instance made durable since the repair began. */
+  syncedFrom: Set<string>
+}
+
+/** What became of one quarantined row once the peers' state was in. */
+export type QuarantineOutcome =
+  /** Everything in it is in the document now. */
+  | 'held'
+  /** It still verified, held something no peer sent, and was applied again. */
+  | 'restored'
+  /** It still verified but depends on updates nobody has: not applied, its writes are lost. */
+  | 'depends_on_lost'
+  /** Damaged, and decodes to structs the document does not hold: lost. */
+  | 'missing'
+  /** Damaged beyond decoding: what it held cannot be known (held if a peer had it). */
+  | 'undecodable'
+  /** A chunk of a damaged snapshot: its content came back from the peers' state, or did not. */
+  | 'snapshot_chunk'
+
+export type QuarantineEvidence = {
+  source: storage.QuarantinedRow['source']
+  seq: number
+  idx: number | null
+  bytes: number
+  origin: string | null
+  verified: boolean
+  outcome: QuarantineOutcome
+  /** The first bytes, hex: what is left to look at when nothing decodes. */
+  head: string
+}
+
+export type RepairReport = {
+  doc: string
+  startedAt: number
+  finishedAt: number
+  damage: storage.Damage
+  peers: string[]
+  /** How many quarantined rows came to each outcome. */
+  outcomes: Partial<Record<QuarantineOutcome, number>>
+  /** The first quarantined rows, in stored order. */
+  quarantined: QuarantineEvidence[]
+  /** Whether an acknowledged write may be lost: something quarantined is not held, or unknown. */
+  mayHaveLost: boolean
 }
 
 /** Creates the tables if needed and loads the document. Call inside blockConcurrencyWhile. */
@@ -51,6 +104,8 @@ export function open(
     storage: durable,
     outbox: outbox.create(),
     state: { ok: false, damage: { where: 'snapshot', reason: 'not loaded' } },
+    repair: null,
+    peersToRepair: 1,
     logTail: { rows: 0, bytes: 0 },
     onLoad,
     remoteChecks,
@@ -59,25 +114,137 @@ export function open(
   return held
 }
 
-/** Rebuilds the document from what is durable, dropping anything only in memory. */
+/**
+ * Rebuilds the document from what is durable, dropping anything only in memory. Damaged storage
+ * is quarantined and repaired (see the top); storage that refuses even that keeps refusing.
+ */
 export function reload(held: DurableDoc): void {
-  const loaded = storage.load(held.storage.sql)
-  if (!loaded.ok) {
-    console.error(JSON.stringify({ msg: 'document damaged', doc: held.name, ...loaded.damage }))
-    held.state = { ok: false, damage: loaded.damage }
-    return
-  }
-  held.logTail = {
-    rows: loaded.tail.length,
-    bytes: loaded.tail.reduce((n, row) => n + row.body.byteLength, 0),
-  }
+  const sql = held.storage.sql
+  const loaded = storage.load(sql)
   const doc = new Yjs.Doc()
   Yjs.transact(doc, () => {
     if (loaded.snapshot !== undefined) Yjs.applyUpdate(doc, loaded.snapshot)
     for (const row of loaded.tail) Yjs.applyUpdate(doc, row.body)
   })
+  held.logTail = {
+    rows: loaded.tail.length,
+    bytes: loaded.tail.reduce((n, row) => n + row.body.byteLength, 0),
+  }
+  if (loaded.damage !== undefined) {
+    console.error(JSON.stringify({ msg: 'document damaged', doc: held.name, ...loaded.damage }))
+    try {
+      const state = Yjs.encodeStateAsUpdate(doc)
+      held.storage.transactionSync(() => storage.quarantine(sql, loaded, state, clock.now()))
+    } catch (error) {
+      console.error(
+        JSON.stringify({ msg: 'quarantine failed', doc: held.name, error: String(error) }),
+      )
+      held.state = { ok: false, damage: loaded.damage }
+      return
+    }
+    held.logTail = { rows: 0, bytes: 0 }
+  }
+  const open = storage.openRepair(sql)
+  const synced = held.repair !== null && held.repair.id === open?.id ? held.repair.syncedFrom : null
+  held.repair = open === undefined ? null : { ...open, syncedFrom: synced ?? new Set() }
   held.state = { ok: true, doc }
   held.onLoad(doc)
+}
+
+/** A document that may serve clients: loaded, and not repairing. */
+export type Serving = DurableDoc & { state: { ok: true; doc: Y.Doc }; repair: null }
+
+export const serving = (held: DurableDoc): held is Serving => held.state.ok && held.repair === null
+
+/**
+ * Counts `peer`'s completed sync (its SyncStep2 applied and durable here) toward the repair in
+ * progress and finishes the repair once enough peers have synced. Returns its report then.
+ */
+export function peerSynced(held: DurableDoc, peer: string): RepairReport | undefined {
+  const { repair } = held
+  if (repair === null || !held.state.ok) return undefined
+  repair.syncedFrom.add(peer)
+  if (repair.syncedFrom.size < held.peersToRepair) return undefined
+  const sql = held.storage.sql
+  // Bounded by the log rows the repair cut (at most one log between compactions).
+  const quarantined = storage.quarantined(sql, repair.id).map((row) => judged(held, row))
+  const peers = [...repair.syncedFrom].sort()
+  const finishedAt = clock.now()
+  held.storage.transactionSync(() => storage.finishRepair(sql, repair.id, finishedAt, peers))
+  // A fresh document from storage: every replica's derived state is rebuilt from it (a market
+  // replays its steps through the matcher and checks them before it matches again).
+  reload(held)
+  return {
+    doc: held.name,
+    startedAt: repair.startedAt,
+    finishedAt,
+    damage: repair.damage,
+    peers,
+    outcomes: countBy(quarantined.map((row) => row.outcome)),
+    quarantined: quarantined.slice(0, quarantineEvidenceShownMax),
+    mayHaveLost: quarantined.some((row) => lostOutcomes.has(row.outcome)),
+  }
+}
+
+const countBy = <K extends string>(keys: K[]): Partial<Record<K, number>> => {
+  const counts: Partial<Record<K, number>> = {}
+  for (const key of keys) counts[key] = (counts[key] ?? 0) + 1
+  return counts
+}
+
+const lostOutcomes = new Set<QuarantineOutcome>(['depends_on_lost', 'missing', 'undecodable'])
+
+class NotRestorable extends Error {
+  override name = 'NotRestorable'
+}
+
+/** Applies a quarantined row again if it still verifies; says what became of it either way. */
+function judged(held: DurableDoc, row: storage.QuarantinedRow): QuarantineEvidence {
+  const evidence = {
+    source: row.source,
+    seq: row.seq,
+    idx: row.idx,
+    bytes: row.body.byteLength,
+    origin: row.origin,
+    verified: row.verified,
+    head: [...row.body.subarray(0, quarantineHeadBytesMax)]
+      .map((byte) => byte.toString(16).padStart(2, '0'))
+      .join(''),
+  }
+  if (row.source === 'snapshot_chunk') return { ...evidence, outcome: 'snapshot_chunk' }
+  if (!row.verified) return { ...evidence, outcome: damagedOutcome(held, row.body) }
+  const lastSeq = storage.stats(held.storage.sql).lastSeq
+  try {
+    write(held, 'repair', (doc) => {
+      const pendingBefore = hasPending(doc)
+      Yjs.applyUpdate(doc, row.body)
+      // Thrown inside the transaction: `write` reloads what is durable, dropping it again.
+      if (!pendingBefore && hasPending(doc)) throw new NotRestorable()
+    })
+  } catch (error) {
+    if (error instanceof NotRestorable) return { ...evidence, outcome: 'depends_on_lost' }
+    throw error
+  }
+  const restored = storage.stats(held.storage.sql).lastSeq !== lastSeq
+  return { ...evidence, outcome: restored ? 'restored' : 'held' }
+}
+
+/** Whether damaged bytes still decode, and if so whether the document holds what they name. */
+function damagedOutcome(held: DurableDoc, body: Uint8Array): QuarantineOutcome {
+  assert(held.state.ok, 'only a loaded document judges its quarantine')
+  let decoded: ReturnType<typeof Yjs.decodeUpdate>
+  try {
+    decoded = Yjs.decodeUpdate(body)
+  } catch {
+    return 'undecodable'
+  }
+  // Zeroed bytes decode as an empty update: nothing in them says what the row held.
+  if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return 'undecodable'
+  const own = Yjs.decodeStateVector(Yjs.encodeStateVector(held.state.doc))
+  const holds = decoded.structs.every(
+    (struct) => struct.id.clock + struct.length <= (own.get(struct.id.client) ?? 0),
+  )
+  return holds ? 'held' : 'missing'
 }
 
 /**
@@ -170,7 +337,7 @@ export const compactionDue = (held: DurableDoc): boolean =>
 async function scheduleCompaction(held: DurableDoc): Promise<void> {
   if (!compactionDue(held)) return
   if ((await held.storage.getAlarm()) !== null) return
-  await held.storage.setAlarm(Date.now() + compactionDelayMs)
+  await held.storage.setAlarm(clock.schedulerTime(clock.now() + compactionDelayMs))
 }
 
 /** Folds the whole log into a new snapshot in one storage transaction. */
@@ -193,14 +360,34 @@ export function reflects(held: DurableDoc): Reflects {
 }
 
 export function damageMessage(held: DurableDoc): string {
-  assert(!held.state.ok, 'only a damaged document has a damage message')
-  const { where, reason } = held.state.damage
-  return `${held.name} refuses to serve: ${where}: ${reason}`
+  if (!held.state.ok) {
+    const { where, reason } = held.state.damage
+    return `${held.name} refuses to serve: ${where}: ${reason}`
+  }
+  assert(held.repair !== null, 'only a damaged or repairing document has a damage message')
+  const { where, reason } = held.repair.damage
+  return (
+    `${held.name} is repairing from its peers (${held.repair.syncedFrom.size} of ` +
+    `${held.peersToRepair} synced): ${where}: ${reason}; retry shortly`
+  )
+}
+
+export type RepairStatus = {
+  state: 'repairing' | 'repaired'
+  startedAt: number
+  finishedAt: number | null
+  damage: storage.Damage
+  /** Peers synced so far (repairing), or those whose sync completed it (repaired). */
+  peers: string[]
+  peersNeeded: number
 }
 
 export type DocStatus = {
   shard: string
+  /** Why the document refuses to serve: damage found on load, for good or under repair. */
   damage: storage.Damage | null
+  /** The latest repair of this replica's storage, in progress or finished. */
+  repair: RepairStatus | null
   storage: storage.StorageStats
   stateVectorDigest: string | null
   contentDigest: string | null
@@ -209,9 +396,22 @@ export type DocStatus = {
 
 export function status(held: DurableDoc): DocStatus {
   const doc = held.state.ok ? held.state.doc : null
+  const latest = storage.latestRepair(held.storage.sql)
+  const repair: RepairStatus | null =
+    latest === undefined
+      ? null
+      : {
+          state: latest.finishedAt === null ? 'repairing' : 'repaired',
+          startedAt: latest.startedAt,
+          finishedAt: latest.finishedAt,
+          damage: latest.damage,
+          peers: latest.peers ?? [...(held.repair?.syncedFrom ?? [])].sort(),
+          peersNeeded: held.peersToRepair,
+        }
   return {
     shard: held.name,
-    damage: held.state.ok ? null : held.state.damage,
+    damage: held.state.ok ? (held.repair?.damage ?? null) : held.state.damage,
+    repair,
     storage: storage.stats(held.storage.sql),
     stateVectorDigest: doc && stateVectorDigest(doc),
     contentDigest: doc && contentDigest(doc),

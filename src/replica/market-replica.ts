@@ -29,6 +29,7 @@ import { accountStub } from './addressing'
 import * as replicaMesh from './replica-mesh'
 import type { MeshStatus } from './shard-replica'
 import * as storage from './shard-storage'
+import * as clock from '../clock'
 
 export type MarketRejection =
   | 'shard_damaged'
@@ -103,7 +104,9 @@ export class MarketReplica extends DurableObject<Env> {
       // Epochs settle from the alarm: make sure one is set on the home node.
       const interval = this.#config.settlementIntervalMs
       if (interval > 0 && this.#isHome() && (await ctx.storage.getAlarm()) === null) {
-        await ctx.storage.setAlarm((reconciler.epochOf(Date.now(), interval) + 1) * interval)
+        await ctx.storage.setAlarm(
+          clock.schedulerTime((reconciler.epochOf(clock.now(), interval) + 1) * interval),
+        )
       }
     })
   }
@@ -314,7 +317,7 @@ export class MarketReplica extends DurableObject<Env> {
     return {
       price: BigInt(row.price),
       ts: row.ts,
-      stale: Date.now() - row.ts > this.#config.markMaxAgeMs,
+      stale: clock.now() - row.ts > this.#config.markMaxAgeMs,
     }
   }
 
@@ -351,7 +354,7 @@ export class MarketReplica extends DurableObject<Env> {
       mark: mark.price.toString(),
       fundingRate: reconciler.fundingRate(this.#state.book, mark.price).toString(),
       liquidate: reconciler.liquidationsDue(judged.flat()),
-      receivedAt: Date.now(),
+      receivedAt: clock.now(),
     })
     this.#audit()
     return this.#answer(this.#report(epoch))
@@ -378,7 +381,7 @@ export class MarketReplica extends DurableObject<Env> {
   async #settleWhenDue(): Promise<void> {
     const interval = this.#config.settlementIntervalMs
     if (interval === 0 || !this.#isHome()) return
-    const now = Date.now()
+    const now = clock.now()
     const ended = reconciler.epochOf(now, interval) - 1
     if (!this.#state.settledEpochs.has(ended)) {
       const settled = await this.settle(ended)
@@ -386,7 +389,7 @@ export class MarketReplica extends DurableObject<Env> {
         console.error(JSON.stringify({ msg: 'settlement refused', epoch: ended, ...settled }))
       }
     }
-    const next = (reconciler.epochOf(now, interval) + 1) * interval
+    const next = clock.schedulerTime((reconciler.epochOf(now, interval) + 1) * interval)
     const current = await this.ctx.storage.getAlarm()
     if (current === null || current > next) await this.ctx.storage.setAlarm(next)
   }
@@ -421,14 +424,14 @@ export class MarketReplica extends DurableObject<Env> {
         accountId: null,
         message: `positions of ${this.#instrument.symbol} net to ${net}, not zero`,
         evidence: { net: net.toString(), seq: this.#state.nextSeq - 1 },
-        ts: Date.now(),
+        ts: clock.now(),
         node: this.#config.nodeId,
       }),
     )
   }
 
   #take(input: market.StepInput): void {
-    const at = { ts: Date.now(), node: this.#config.nodeId }
+    const at = { ts: clock.now(), node: this.#config.nodeId }
     durable.write(this.#held, this.#config.nodeId, (doc) => {
       const step = marketState.take(this.#state, input, at)
       market.steps(doc).set(market.stepKey(step.seq), step)
@@ -478,9 +481,13 @@ export class MarketReplica extends DurableObject<Env> {
     }
   }
 
-  /** A damaged or diverged market serves nothing: its figures cannot be trusted for money. */
+  /**
+   * A damaged, repairing or diverged market serves nothing: its figures cannot be trusted for
+   * money. A repaired one has replayed every step through the matcher on its reload.
+   */
   #refuseReading(): MarketResult<never> | undefined {
-    if (!this.#held.state.ok) return reject('shard_damaged', durable.damageMessage(this.#held))
+    if (!durable.serving(this.#held))
+      return reject('shard_damaged', durable.damageMessage(this.#held))
     if (this.#state.divergence !== null) {
       return reject(
         'market_diverged',

@@ -1,12 +1,15 @@
 // What both replica classes do to take part in the mesh: hold the replication of their document,
-// accept the inbound sockets the Worker hands them, and keep their dialled links up from an alarm
-// that also runs compaction when it is due.
+// accept the inbound sockets the Worker hands them, finish a repair of damaged storage once enough
+// peers have synced, and keep their dialled links up from an alarm that also runs compaction when
+// it is due.
 
 import type { NodeConfig } from '../config'
 import { maintenanceIntervalMs } from '../constants'
 import * as replication from '../mesh/replication'
 import type { PeerRole } from '../mesh/token'
+import { findings, writeOnce } from '../state/shard-doc'
 import * as durable from './durable-doc'
+import * as clock from '../clock'
 
 /** Header by which the Worker, having verified a mesh token, tells a replica who connects. */
 export const peerHeader = 'X-Clearmesh-Peer'
@@ -15,20 +18,66 @@ export const peerHeader = 'X-Clearmesh-Peer'
 export const linkName = (replicaName: string): string =>
   replicaName.slice(replicaName.indexOf('/') + 1)
 
+/**
+ * Peers whose completed sync ends a repair: a write acknowledged under `quorum` is held by a
+ * majority of the N nodes, this one among them, so by at least majority - 1 of the N - 1 peers;
+ * any N - majority + 1 peers include one of those. With no peers there is nobody to repair from.
+ */
+const peersToRepair = (config: NodeConfig): number =>
+  config.peers.size + 1 - replication.majorityOf(config) + 1
+
 export function attach(
   config: NodeConfig,
   held: durable.DurableDoc,
   onRemote: () => void,
 ): replication.Replication {
+  held.peersToRepair = peersToRepair(config)
   const mesh = replication.create(
     linkName(held.name),
     held,
     config,
     (url, init) => fetch(url, init),
-    onRemote,
+    (peer, frame) => {
+      if (frame === 'sync_step2') {
+        const report = durable.peerSynced(held, peer)
+        if (report !== undefined) recordRepair(config, held, report)
+      }
+      onRemote()
+    },
   )
   replication.start(mesh)
   return mesh
+}
+
+/** A finished repair becomes a finding of the document, replicated to every node. */
+function recordRepair(
+  config: NodeConfig,
+  held: durable.DurableDoc,
+  report: durable.RepairReport,
+): void {
+  const id = `repair/${report.doc}/${report.startedAt}`
+  const kept = report.quarantined.map((row) => `${row.source} ${row.seq}: ${row.outcome}`)
+  const message =
+    `${report.doc} repaired from ${report.peers.join(', ')} in ` +
+    `${report.finishedAt - report.startedAt} ms after ${report.damage.where}: ` +
+    `${report.damage.reason}; quarantined ${kept.join('; ') || 'nothing'}` +
+    (report.mayHaveLost
+      ? '. Writes in a quarantined row no peer held (acknowledged under local durability, ' +
+        'not replicated before the damage) are lost; the rows are kept as evidence'
+      : '')
+  console.error(JSON.stringify({ msg: 'document repaired', ...report }))
+  durable.write(held, config.nodeId, (doc) =>
+    writeOnce(findings(doc), id, {
+      id,
+      kind: 'repair',
+      invariant: 'I2',
+      accountId: null,
+      message,
+      evidence: report,
+      ts: report.finishedAt,
+      node: config.nodeId,
+    }),
+  )
 }
 
 /** Answers the Worker's forwarded upgrade with the replica's end of a new socket. */
@@ -56,5 +105,5 @@ export async function maintain(
   replication.start(mesh)
   const down = replication.status(mesh).some((link) => link.state === 'down')
   if (down && (await storage.getAlarm()) === null)
-    await storage.setAlarm(Date.now() + maintenanceIntervalMs)
+    await storage.setAlarm(clock.schedulerTime(clock.now() + maintenanceIntervalMs))
 }

@@ -41,6 +41,7 @@ import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
+import * as clock from '../clock'
 
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
@@ -153,7 +154,7 @@ export class ShardReplica extends DurableObject<Env> {
       >
   > {
     // A retry of a withdrawal already taken replays before anything can fail on the way.
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     const existing = commands.existingWithdrawal(this.#held.state.doc, input)
     if (existing !== undefined) {
       if (!existing.ok) return existing
@@ -204,7 +205,7 @@ export class ShardReplica extends DurableObject<Env> {
     durability: Durability = 'local',
   ): Promise<OrderResult> {
     const placed = await withAccountLock(this.#locks, input.accountId, async () => {
-      if (!this.#held.state.ok) return this.#damaged()
+      if (!durable.serving(this.#held)) return this.#damaged()
       const record = { ...pick(input), orderId: input.orderId }
       const existing = commands.existingOrder(this.#held.state.doc, record)
       if (existing !== undefined && !existing.ok) return existing
@@ -290,7 +291,7 @@ export class ShardReplica extends DurableObject<Env> {
   ): Promise<Result<AccountFigures, ReadRejection | MarketRejection>> {
     const markets = await this.#markets(accountId)
     if (!markets.ok) return markets
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     if (!shardDoc.accounts(this.#held.state.doc).has(accountId)) {
       return reject('account_not_found', `no account ${accountId}`)
     }
@@ -361,7 +362,7 @@ export class ShardReplica extends DurableObject<Env> {
     if (pending !== undefined) return pending
     const markets = await this.#markets(input.accountId)
     if (!markets.ok) return markets
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     if (!shardDoc.accounts(this.#held.state.doc).has(input.accountId)) {
       return reject('account_not_found', `no account ${input.accountId}`)
     }
@@ -410,7 +411,7 @@ export class ShardReplica extends DurableObject<Env> {
             `${copy.id} was taken on node ${copy.kept.node} and on node ${copy.dropped.node}; ` +
             `the merge kept node ${copy.kept.node}'s copy, so it took effect once`,
           evidence: { kept: copy.kept, dropped: copy.dropped },
-          ts: Date.now(),
+          ts: clock.now(),
           node: this.#config.nodeId,
         })
       }
@@ -463,14 +464,14 @@ export class ShardReplica extends DurableObject<Env> {
    */
   async #grantRequested(requestIds: string[]): Promise<void> {
     for (const id of requestIds) {
-      if (!this.#held.state.ok) return
+      if (!durable.serving(this.#held)) return
       const request = shardDoc.rightsRequests(this.#held.state.doc).get(id)
-      const now = Date.now()
+      const now = clock.now()
       if (request === undefined || request.node === this.#config.nodeId) continue
       if (now - request.ts >= rightsRequestFreshMs) continue
       await withAccountLock(this.#locks, request.accountId, async () => {
         const markets = await this.#markets(request.accountId)
-        if (!markets.ok || !this.#held.state.ok || hasPending(this.#held.state.doc)) return
+        if (!markets.ok || !durable.serving(this.#held) || hasPending(this.#held.state.doc)) return
         const figures = accountFigures(
           this.#index,
           request.accountId,
@@ -492,7 +493,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     const result = durable.write(this.#held, this.#config.nodeId, run)
     if (!result.ok) return result
     return ok({ ...result.value, reflects: durable.reflects(this.#held) })
@@ -546,7 +547,7 @@ export class ShardReplica extends DurableObject<Env> {
    * entries they hold are not visible yet, so its balance as seen here may be wrong.
    */
   #refusePending(): Rejected<'shard_damaged' | 'shard_pending'> | undefined {
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     if (!hasPending(this.#held.state.doc)) return undefined
     return reject(
       'shard_pending',
@@ -555,7 +556,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #read<T>(run: (doc: Y.Doc) => Result<T, ReadRejection>): Read<T> {
-    if (!this.#held.state.ok) return this.#damaged()
+    if (!durable.serving(this.#held)) return this.#damaged()
     const result = run(this.#held.state.doc)
     if (!result.ok) return result
     return ok({ value: result.value, reflects: durable.reflects(this.#held) })
@@ -566,7 +567,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #context(): commands.RecordContext {
-    return { node: this.#config.nodeId, now: Date.now() }
+    return { node: this.#config.nodeId, now: clock.now() }
   }
 }
 

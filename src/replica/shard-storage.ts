@@ -2,8 +2,10 @@
 //   update_log      every acknowledged Yjs update, in order, each with its checksum
 //   snapshot_chunk  the compacted state, split in chunks below the 128 KiB value limit
 //   snapshot_meta   which snapshot generation is current and which log rows it folds
-// Reload = current snapshot + log rows after it. Every stored byte is checked on reload; a shard
-// with a damaged byte refuses to serve instead of serving wrong balances.
+//   repair          each repair of damaged storage: when it began, the damage, when it ended
+//   quarantine      the stored bytes a repair took out of the log or snapshot, kept as evidence
+// Reload = current snapshot + log rows after it. Every stored byte is checked on reload; what does
+// not verify is moved to quarantine (never deleted), and the replica repairs from its peers.
 
 import { assert } from '../domain/assert'
 import { snapshotChunkBytesMax, updateBytesMax } from '../constants'
@@ -44,6 +46,23 @@ export function migrate(sql: SqlStorage): void {
     chunk_count INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
     checksum TEXT NOT NULL
+  )`)
+  sql.exec(`CREATE TABLE IF NOT EXISTS repair (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at INTEGER NOT NULL,
+    damage TEXT NOT NULL,
+    finished_at INTEGER,
+    peers TEXT
+  )`)
+  sql.exec(`CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    repair_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER,
+    body BLOB NOT NULL,
+    origin TEXT,
+    verified INTEGER NOT NULL
   )`)
 }
 
@@ -100,59 +119,214 @@ const readMeta = (sql: SqlStorage): SnapshotMeta | undefined => {
 
 export type Damage = { where: 'snapshot' | 'update_log'; seq?: number; reason: string }
 
-export type Loaded =
-  | {
-      ok: true
-      snapshot: Uint8Array | undefined
-      tail: { seq: number; body: Uint8Array }[]
-    }
-  | { ok: false; damage: Damage }
+export type LoadedRow = { seq: number; body: Uint8Array }
 
-/** Reads the current snapshot and the log tail after it, verifying every checksum. */
+export type Loaded = {
+  /** The current snapshot, if there is one and it verifies. */
+  snapshot: Uint8Array | undefined
+  /** Log rows after the snapshot, in order, up to the first one that does not verify. */
+  tail: LoadedRow[]
+  /** The first stored thing that did not verify; undefined when everything did. */
+  damage: Damage | undefined
+  /** What a repair takes out: the snapshot's chunks, and log rows from this seq on. */
+  cut: { snapshot: boolean; fromSeq: number | undefined }
+}
+
+/**
+ * Reads the current snapshot and the log tail after it, verifying every checksum, and keeps what
+ * verifies: an intact snapshot, and the log rows up to the first bad one. Sequence numbers are
+ * consecutive from the snapshot on, so a row after a bad or missing one may depend on it (the
+ * later updates of one Yjs client need the earlier ones): the rest of the log is cut with it.
+ */
 export function load(sql: SqlStorage): Loaded {
   const meta = readMeta(sql)
-  let snapshot: Uint8Array | undefined
-  if (meta !== undefined) {
-    const chunks = sql
-      .exec<{ idx: number; body: ArrayBuffer }>(
-        'SELECT idx, body FROM snapshot_chunk WHERE generation = ? ORDER BY idx',
-        meta.generation,
-      )
-      .toArray()
-    if (chunks.length !== meta.chunkCount || chunks.some((chunk, i) => chunk.idx !== i)) {
-      return damaged('snapshot', `expected ${meta.chunkCount} chunks, found ${chunks.length}`)
-    }
-    snapshot = concat(chunks.map((chunk) => new Uint8Array(chunk.body)))
-    if (
-      snapshot.byteLength !== meta.bytes ||
-      snapshotChecksum(snapshot, meta.uptoSeq) !== meta.checksum
-    ) {
-      return damaged('snapshot', 'snapshot bytes do not match their checksum')
-    }
-  }
-  const tail: { seq: number; body: Uint8Array }[] = []
+  const read = meta === undefined ? undefined : readSnapshot(sql, meta)
+  let damage: Damage | undefined =
+    typeof read === 'string' ? { where: 'snapshot', reason: read } : undefined
+  const tail: LoadedRow[] = []
   const rows = sql.exec<{ seq: number; body: ArrayBuffer; checksum: string }>(
     'SELECT seq, body, checksum FROM update_log WHERE seq > ? ORDER BY seq',
     meta?.uptoSeq ?? 0,
   )
-  // Sequence numbers are consecutive from the snapshot on: a gap is a lost acknowledged write.
   let expected = (meta?.uptoSeq ?? 0) + 1
+  let fromSeq: number | undefined
   for (const row of rows) {
-    if (row.seq !== expected) {
-      return damaged(
-        'update_log',
-        `update ${expected} is missing (next stored is ${row.seq})`,
-        expected,
-      )
-    }
-    expected += 1
     const body = new Uint8Array(row.body)
-    if (checksum(body) !== row.checksum) {
-      return damaged('update_log', `update ${row.seq} does not match its checksum`, row.seq)
+    const reason =
+      row.seq !== expected
+        ? `update ${expected} is missing (next stored is ${row.seq})`
+        : checksum(body) !== row.checksum
+          ? `update ${row.seq} does not match its checksum`
+          : undefined
+    if (reason !== undefined) {
+      fromSeq = expected
+      damage ??= { where: 'update_log', seq: expected, reason }
+      break
     }
     tail.push({ seq: row.seq, body })
+    expected += 1
   }
-  return { ok: true, snapshot, tail }
+  return {
+    snapshot: read instanceof Uint8Array ? read : undefined,
+    tail,
+    damage,
+    cut: { snapshot: typeof read === 'string', fromSeq },
+  }
+}
+
+/** The snapshot's bytes, or why they cannot be trusted. */
+function readSnapshot(sql: SqlStorage, meta: SnapshotMeta): Uint8Array | string {
+  const chunks = sql
+    .exec<{ idx: number; body: ArrayBuffer }>(
+      'SELECT idx, body FROM snapshot_chunk WHERE generation = ? ORDER BY idx',
+      meta.generation,
+    )
+    .toArray()
+  if (chunks.length !== meta.chunkCount || chunks.some((chunk, i) => chunk.idx !== i)) {
+    return `expected ${meta.chunkCount} chunks, found ${chunks.length}`
+  }
+  const snapshot = concat(chunks.map((chunk) => new Uint8Array(chunk.body)))
+  if (
+    snapshot.byteLength !== meta.bytes ||
+    snapshotChecksum(snapshot, meta.uptoSeq) !== meta.checksum
+  ) {
+    return 'snapshot bytes do not match their checksum'
+  }
+  return snapshot
+}
+
+// --- repair ----------------------------------------------------------------------------------
+
+export type RepairRecord = {
+  id: number
+  startedAt: number
+  damage: Damage
+  finishedAt: number | null
+  /** The peers whose sync completed the repair. */
+  peers: string[] | null
+}
+
+export type QuarantinedRow = {
+  source: 'update_log' | 'snapshot_chunk'
+  /** The log row's sequence number; for a snapshot chunk, the last row its snapshot folded. */
+  seq: number
+  idx: number | null
+  body: Uint8Array
+  origin: string | null
+  /** Whether the bytes still match their checksum (a chunk has none of its own: false). */
+  verified: boolean
+}
+
+/**
+ * Takes what `loaded` could not trust out of the live tables into quarantine, under the repair in
+ * progress (or a new one), and replaces the snapshot with `state`, the document rebuilt from what
+ * verified, so the next load finds clean storage. Call inside one storage transaction.
+ */
+export function quarantine(
+  sql: SqlStorage,
+  loaded: Loaded,
+  state: Uint8Array,
+  now: number,
+): number {
+  assert(loaded.damage !== undefined, 'only damaged storage is quarantined')
+  const repairId =
+    openRepair(sql)?.id ??
+    sql
+      .exec<{ id: number }>(
+        'INSERT INTO repair (started_at, damage) VALUES (?, ?) RETURNING id',
+        now,
+        JSON.stringify(loaded.damage),
+      )
+      .one().id
+  const meta = readMeta(sql)
+  if (loaded.cut.snapshot && meta !== undefined) {
+    sql.exec(
+      `INSERT INTO quarantine (repair_id, source, seq, idx, body, origin, verified)
+       SELECT ?, 'snapshot_chunk', ?, idx, body, NULL, 0 FROM snapshot_chunk WHERE generation = ?`,
+      repairId,
+      meta.uptoSeq,
+      meta.generation,
+    )
+  }
+  const { fromSeq } = loaded.cut
+  if (fromSeq !== undefined) {
+    const rows = sql
+      .exec<{ seq: number; body: ArrayBuffer; checksum: string; origin: string }>(
+        'SELECT seq, body, checksum, origin FROM update_log WHERE seq >= ? ORDER BY seq',
+        fromSeq,
+      )
+      .toArray()
+    for (const row of rows) {
+      sql.exec(
+        `INSERT INTO quarantine (repair_id, source, seq, idx, body, origin, verified)
+         VALUES (?, 'update_log', ?, NULL, ?, ?, ?)`,
+        repairId,
+        row.seq,
+        row.body,
+        row.origin,
+        checksum(new Uint8Array(row.body)) === row.checksum ? 1 : 0,
+      )
+    }
+    sql.exec('DELETE FROM update_log WHERE seq >= ?', fromSeq)
+  }
+  replaceSnapshot(sql, state, Math.max(meta?.uptoSeq ?? 0, loaded.tail.at(-1)?.seq ?? 0))
+  return repairId
+}
+
+type RepairRow = {
+  id: number
+  started_at: number
+  damage: string
+  finished_at: number | null
+  peers: string | null
+}
+
+const repairOf = (row: RepairRow | undefined): RepairRecord | undefined =>
+  row && {
+    id: row.id,
+    startedAt: row.started_at,
+    damage: JSON.parse(row.damage) as Damage,
+    finishedAt: row.finished_at,
+    peers: row.peers === null ? null : (JSON.parse(row.peers) as string[]),
+  }
+
+/** The repair in progress, if any: the replica refuses clients until it has finished. */
+export const openRepair = (sql: SqlStorage): RepairRecord | undefined =>
+  repairOf(
+    sql
+      .exec<RepairRow>('SELECT * FROM repair WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
+      .toArray()[0],
+  )
+
+/** The latest repair, in progress or finished. */
+export const latestRepair = (sql: SqlStorage): RepairRecord | undefined =>
+  repairOf(sql.exec<RepairRow>('SELECT * FROM repair ORDER BY id DESC LIMIT 1').toArray()[0])
+
+export function finishRepair(sql: SqlStorage, id: number, now: number, peers: string[]): void {
+  sql.exec(
+    'UPDATE repair SET finished_at = ?, peers = ? WHERE id = ?',
+    now,
+    JSON.stringify(peers),
+    id,
+  )
+}
+
+/** What repair `id` took out of the live tables, in the order it was stored. */
+export function quarantined(sql: SqlStorage, id: number): QuarantinedRow[] {
+  return sql
+    .exec<{
+      source: QuarantinedRow['source']
+      seq: number
+      idx: number | null
+      body: ArrayBuffer
+      origin: string | null
+      verified: number
+    }>(
+      'SELECT source, seq, idx, body, origin, verified FROM quarantine WHERE repair_id = ? ORDER BY id',
+      id,
+    )
+    .toArray()
+    .map((row) => ({ ...row, body: new Uint8Array(row.body), verified: row.verified === 1 }))
 }
 
 /**
@@ -219,11 +393,6 @@ export function stats(sql: SqlStorage): StorageStats {
 /** Covers the folded sequence number too: raising it would silently hide log rows. */
 const snapshotChecksum = (state: Uint8Array, uptoSeq: number): string =>
   checksum(state, new TextEncoder().encode(`upto:${uptoSeq}`))
-
-const damaged = (where: Damage['where'], reason: string, seq?: number): Loaded => ({
-  ok: false,
-  damage: seq === undefined ? { where, reason } : { where, reason, seq },
-})
 
 const concat = (parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0))

@@ -45,13 +45,13 @@ export const rightsRequests = (doc: Y.Doc): Y.Map<RightsRequest> => doc.getMap('
 
 /**
  * What the reconciler found and recorded, never repaired silently: a request id taken twice (two
- * copies merged into one), a broken invariant. Keyed by what it is about, so a finding recorded
+ * copies merged into one), a broken invariant, a replica's storage repaired from its peers. Keyed by what it is about, so a finding recorded
  * by several nodes is one entry.
  */
 export type Finding = {
   id: string
-  kind: 'merged_copy' | 'violation'
-  /** The invariant (I3–I8) it concerns. */
+  kind: 'merged_copy' | 'violation' | 'repair'
+  /** The invariant (I2–I8) it concerns. */
   invariant: string
   accountId: string | null
   message: string

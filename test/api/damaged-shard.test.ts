@@ -1,4 +1,4 @@
-// A shard whose stored bytes fail their checksum refuses to serve: the API answers 503 (retryable,
+// A shard whose stored bytes fail their checksum refuses to serve while it repairs: the API answers 503 (retryable,
 // not executed) with the one error envelope, changes nothing, and other shards keep serving.
 // Its own file: the damage must not leak into other tests' shards.
 
@@ -55,7 +55,8 @@ describe('a damaged shard', () => {
       (s: { shard: string }) => s.shard === shardName,
     )
     expect(status.damage).toEqual(expect.objectContaining({ where: expect.any(String) }))
-    expect(status.contentDigest).toBeNull()
+    // It keeps what verifies and repairs from its peers; this node has none, so it stays so.
+    expect(status.repair).toMatchObject({ state: 'repairing', peersNeeded: 1 })
 
     const damaged = { status: 503, code: 'shard_damaged', retryable: true }
     // Soft, so that every route's envelope is reported.

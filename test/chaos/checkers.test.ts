@@ -182,6 +182,15 @@ describe('C2 lost acknowledged writes', () => {
     expect(failures(w.input()).C2).toEqual(['refused-but-present', 'unknown-partial'])
   })
 
+  it('fails when a write acknowledged by a node that then left is missing on the others', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'w4', '10'), 'c', 'ok')
+    w.transfer('withdrawal', 'bob', 'w4', '10', ['c'])
+    expect(failures(w.input({ nodes: ['a', 'b'] })).C2).toEqual(['lost-withdraw'])
+    w.transfer('withdrawal', 'bob', 'w4', '10', ['a', 'b'])
+    expect(verdicts(w.input({ nodes: ['a', 'b'] })).C2).toBe('pass')
+  })
+
   it('passes an unknown write present on every node or on none', () => {
     const w = clean()
     w.attempt(deposit('bob', 'd7', '1'), 'c', 'info')

@@ -45,8 +45,11 @@ export type World = {
   step(instrument: string, step: Step, on?: string[]): void
   /** The shard's record of an order (its client order id taken). */
   orderRecord(op: Extract<Op, { f: 'order' }>, on?: string[]): void
-  /** The check input; API reads are derived from each node's entries unless `reads` is false. */
-  input(options?: { reads?: boolean }): CheckInput
+  /**
+   * The check input; API reads are derived from each node's entries unless `reads` is false.
+   * `nodes` are the ones read at the end (default every node; one that left is not).
+   */
+  input(options?: { reads?: boolean; nodes?: string[] }): CheckInput
 }
 
 export const ids = ['a', 'b', 'c']
@@ -112,9 +115,9 @@ export function world(): World {
       }
       self.put(shardOf(op.accountId), 'orders', op.orderId, record, on)
     },
-    input({ reads = true } = {}) {
+    input({ reads = true, nodes: read = ids } = {}) {
       const final: FinalState = {
-        nodes: ids.map((id) => nodeFinal(id, nodes.get(id)!)),
+        nodes: read.map((id) => nodeFinal(id, nodes.get(id)!)),
         instruments: defaultCatalog,
         accounts: [],
         convergence: { converged: true, ms: 1234, timeoutMs: 60_000, detail: '' },

@@ -1,8 +1,9 @@
 // The partition harness (scripts/chaos) in the test suite: a short, fixed set of seeded runs on a
-// mesh of three real nodes behind TCP proxies (15 s of faults each), each with the seeded workload and nemesis, a final
-// heal, and every checker over the history and final states. Longer and many-seed runs are
-// `npm run chaos` and `npm run chaos:soak`. A failure prints the run's table and the command that
-// replays it; its results folder (history.jsonl, final.json, node logs) is kept.
+// mesh of three real nodes behind TCP proxies (15-20 s of faults each), each with the seeded
+// workload and nemesis, a final heal, and every checker over the history and final states.
+// Longer and many-seed runs are `npm run chaos` and `npm run chaos:soak`. A failure prints the
+// run's table and the command that replays it; its results folder (history.jsonl, final.json,
+// node logs) is kept.
 
 import { rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,9 +12,9 @@ import { describe, expect, it } from 'vitest'
 import { parseFaults } from '../../scripts/chaos/nemesis'
 import { runScenario, summaryText, type ChaosOptions } from '../../scripts/chaos/scenario'
 
-const scenario = (seed: number, faults: string): ChaosOptions => ({
+const scenario = (seed: number, faults: string, durationS = 15): ChaosOptions => ({
   seed,
-  durationS: 15,
+  durationS,
   nodes: 3,
   faults: parseFaults(faults),
   faultsText: faults,
@@ -29,13 +30,17 @@ const scenario = (seed: number, faults: string): ChaosOptions => ({
   drainPercent: 0,
 })
 
-// Seeds chosen so that each 15 s plan holds two faults (see plan.json of a run).
+// Seeds chosen so that each plan holds two faults (see plan.json of a run).
 const scenarios = [
   { name: 'a node blackholed, then a one-way link', options: scenario(321, 'partition,oneway') },
   { name: 'SIGSTOP and SIGCONT, then the home node killed', options: scenario(195, 'kill,pause') },
   {
     name: 'a node wiped, then frames reordered',
     options: scenario(261, 'wipe,loss,duplicate,reorder'),
+  },
+  {
+    name: "a node joins empty, then the home node's clock runs 12 s slow",
+    options: scenario(5, 'membership,skew', 20),
   },
 ]
 

@@ -6,6 +6,7 @@ import { accountOfKeyId } from '../key-id'
 import { accountStub } from '../../replica/addressing'
 import { constantTimeEqual, hmacHex } from '../../hmac'
 import { deriveKeySecret, signingPayload } from '../signing'
+import * as clock from '../../clock'
 
 /**
  * Admits only requests signed with a live API key that holds `scope`, and records the caller.
@@ -27,12 +28,12 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
       )
     }
     const windowMs = c.var.config.signatureWindowMs
-    if (!/^[0-9]{1,15}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > windowMs) {
+    if (!/^[0-9]{1,15}$/.test(timestamp) || Math.abs(clock.now() - Number(timestamp)) > windowMs) {
       throw new ApiError(
         401,
         'timestamp_outside_window',
         `X-API-Timestamp must be milliseconds since the epoch within ${windowMs} ms of the node's clock`,
-        { details: { serverTime: Date.now() } },
+        { details: { serverTime: clock.now() } },
       )
     }
     const accountId = accountOfKeyId(keyId)

@@ -11,6 +11,7 @@ import { adminAuth } from '../middleware/admin-auth'
 import { createRouter, errorsOf, json } from '../router'
 import * as trading from '../trading-schemas'
 import { listed } from './market'
+import * as clock from '../../clock'
 
 const BreakerBody = z.strictObject({
   scope: z.enum(['instrument', 'venue', 'withdrawals'], {
@@ -80,7 +81,7 @@ export const adminBreakerRoutes = createRouter()
     }
     const instrument =
       body.instrument === undefined ? null : listed(config, body.instrument, 400).symbol
-    const ts = Date.now()
+    const ts = clock.now()
     const entry: Breaker = {
       // Unique even for two breakers in one millisecond (the later by id wins a tie).
       id: `breaker/${scope}/${instrument ?? '*'}/${ts}/${config.nodeId}/${crypto.randomUUID()}`,

@@ -1,4 +1,5 @@
-// Operator view of this node's shard replicas: storage, digests, damage; and forced compaction.
+// Operator view of this node's shard replicas: storage, digests, damage and repair; and forced
+// compaction.
 
 import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../api-error'
@@ -7,11 +8,21 @@ import { createRouter, errorsOf, json } from '../router'
 
 const security = [{ adminToken: [] }]
 
+const Damage = z.object({ where: z.string(), reason: z.string(), seq: z.number().optional() })
+
 const ShardStatus = z
   .object({
     shard: z.string(),
-    damage: z
-      .object({ where: z.string(), reason: z.string(), seq: z.number().optional() })
+    damage: Damage.nullable(),
+    repair: z
+      .object({
+        state: z.enum(['repairing', 'repaired']),
+        startedAt: z.number(),
+        finishedAt: z.number().nullable(),
+        damage: Damage,
+        peers: z.array(z.string()),
+        peersNeeded: z.number(),
+      })
       .nullable(),
     storage: z.object({
       logRows: z.number(),

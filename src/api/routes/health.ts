@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { createRouter, json } from '../router'
+import * as clock from '../../clock'
 
 const health = createRoute({
   method: 'get',
@@ -15,5 +16,5 @@ const health = createRoute({
 })
 
 export const healthRoutes = createRouter().openapi(health, (c) =>
-  c.json({ status: 'ok' as const, node: c.var.config.nodeId, at: Date.now() }, 200),
+  c.json({ status: 'ok' as const, node: c.var.config.nodeId, at: clock.now() }, 200),
 )

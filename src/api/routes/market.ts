@@ -8,6 +8,7 @@ import { ApiError } from '../api-error'
 import type { NodeConfig } from '../../config'
 import { createRouter, errorsOf, json, reflecting, unwrap } from '../router'
 import * as trading from '../trading-schemas'
+import * as clock from '../../clock'
 
 const listInstruments = createRoute({
   method: 'get',
@@ -80,7 +81,7 @@ export const marketRoutes = createRouter()
   .openapi(postMark, async (c) => {
     const body = c.req.valid('json')
     const instrument = listed(c.var.config, body.instrument, 400)
-    if (body.ts > Date.now() + markFutureMsMax) {
+    if (body.ts > clock.now() + markFutureMsMax) {
       throw new ApiError(
         400,
         'mark_in_future',

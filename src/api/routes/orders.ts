@@ -22,6 +22,7 @@ import { Reflects } from '../schemas'
 import * as trading from '../trading-schemas'
 import { orderWire } from '../trading-wire'
 import { listed } from './market'
+import * as clock from '../../clock'
 
 const security = [{ apiKey: [], timestamp: [], signature: [] }]
 
@@ -140,7 +141,7 @@ function orderInput(
     size: instruments.formatSize(instrument, size.value),
     timeInForce,
     reduceOnly: body.reduceOnly ?? false,
-    receivedAt: Date.now(),
+    receivedAt: clock.now(),
   }
 }
 
@@ -248,7 +249,7 @@ const cancelInput = (orderId: string, accountId: string): CancelInput => ({
   kind: 'cancel',
   orderId,
   accountId,
-  receivedAt: Date.now(),
+  receivedAt: clock.now(),
 })
 
 const cancelRequested = (

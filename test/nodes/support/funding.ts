@@ -25,3 +25,25 @@ export async function depositAt(
   expect(write.outcome, `${requestId} at ${node}: ${write.status}`).toBe('acked')
   return write
 }
+
+/**
+ * Creates `accountId` at the first node with `amount` and deposits `amount` again at every other
+ * node (escrow: a node withdraws within the rights its own deposits gave it). Returns the account
+ * and the acknowledged deposits.
+ */
+export async function fundedEverywhere(
+  mesh: Mesh,
+  accountId: string,
+  amount: string,
+): Promise<{ account: { accountId: string; key: ApiKey }; writes: Write[] }> {
+  const [first, ...others] = mesh.ids
+  const key = await mesh.client(first!).fundedAccount(accountId, amount, ['read', 'withdraw'])
+  const account = { accountId, key }
+  const writes: Write[] = [
+    { kind: 'deposit', accountId, requestId: `initial-${accountId}`, amount, outcome: 'acked' },
+  ]
+  for (const node of others) {
+    writes.push(await depositAt(mesh, node, account, amount, `initial-${accountId}-${node}`))
+  }
+  return { account, writes }
+}
