@@ -440,7 +440,7 @@ export class ShardReplica extends DurableObject<Env> {
    * or lost it less than `majorityLostGraceMs` ago.
    */
   #majorityContact(): boolean {
-    const now = Date.now()
+    const now = clock.now()
     const linked = [...this.#config.peers.keys()].filter((peer) =>
       replication.linkUp(this.#mesh, peer),
     )
