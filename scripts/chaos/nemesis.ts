@@ -45,7 +45,7 @@ export type FaultKind = (typeof faultKinds)[number]
 export const faultGroups: Record<string, readonly FaultKind[]> = {
   partition: ['majority', 'isolate', 'bridge', 'ring'],
   network: ['oneway', 'delay', 'loss', 'duplicate', 'reorder'],
-  // Everything that a healthy mesh must survive; corrupt is asked for by name.
+  // Everything that a healthy mesh must survive (a damaged shard repairs from its peers).
   all: [
     'majority',
     'isolate',
@@ -56,6 +56,7 @@ export const faultGroups: Record<string, readonly FaultKind[]> = {
     'loss',
     'kill',
     'pause',
+    'corrupt',
     'wipe',
   ],
 }
