@@ -56,7 +56,7 @@ export const faultGroups: Record<string, readonly FaultKind[]> = {
   partition: ['majority', 'isolate', 'bridge', 'ring'],
   network: ['oneway', 'delay', 'loss', 'duplicate', 'reorder'],
   membership: ['join', 'leave'],
-  // Everything that a healthy mesh must survive.
+  // Everything that a healthy mesh must survive (a damaged shard repairs from its peers).
   all: faultKinds,
 }
 

@@ -379,7 +379,7 @@ function holdsAlready(
   )
 }
 
-const originOf = (peer: string) => `peer:${peer}`
+const originOf = durable.peerOrigin
 
 /** Sends a durable update to every link but the one it came from. */
 function forward(replication: Replication, update: outbox.DurableUpdate): void {

@@ -45,6 +45,9 @@ export class RemoteRefused extends Error {
   override name = 'RemoteRefused'
 }
 
+/** The origin of the updates a peer sent, as stored with each log row. */
+export const peerOrigin = (peer: string): string => `peer:${peer}`
+
 export type Repair = storage.RepairRecord & {
   /** Peers whose SyncStep2 this instance made durable since the repair began. */
   syncedFrom: Set<string>
@@ -60,6 +63,8 @@ export type QuarantineOutcome =
   | 'depends_on_lost'
   /** Damaged, and decodes to structs the document does not hold: lost. */
   | 'missing'
+  /** Damaged, but a peer that completed the repair sent it: that peer's SyncStep2 held it. */
+  | 'from_synced_peer'
   /** Damaged beyond decoding: what it held cannot be known (held if a peer had it). */
   | 'undecodable'
   /** A chunk of a damaged snapshot: its content came back from the peers' state, or did not. */
@@ -166,9 +171,9 @@ export function peerSynced(held: DurableDoc, peer: string): RepairReport | undef
   repair.syncedFrom.add(peer)
   if (repair.syncedFrom.size < held.peersToRepair) return undefined
   const sql = held.storage.sql
-  // Bounded by the log rows the repair cut (at most one log between compactions).
-  const quarantined = storage.quarantined(sql, repair.id).map((row) => judged(held, row))
   const peers = [...repair.syncedFrom].sort()
+  // Bounded by the log rows the repair cut (at most one log between compactions).
+  const quarantined = storage.quarantined(sql, repair.id).map((row) => judged(held, row, peers))
   const finishedAt = clock.now()
   held.storage.transactionSync(() => storage.finishRepair(sql, repair.id, finishedAt, peers))
   // A fresh document from storage: every replica's derived state is rebuilt from it (a market
@@ -199,7 +204,11 @@ class NotRestorable extends Error {
 }
 
 /** Applies a quarantined row again if it still verifies; says what became of it either way. */
-function judged(held: DurableDoc, row: storage.QuarantinedRow): QuarantineEvidence {
+function judged(
+  held: DurableDoc,
+  row: storage.QuarantinedRow,
+  peers: string[],
+): QuarantineEvidence {
   const evidence = {
     source: row.source,
     seq: row.seq,
@@ -212,6 +221,10 @@ function judged(held: DurableDoc, row: storage.QuarantinedRow): QuarantineEviden
       .join(''),
   }
   if (row.source === 'snapshot_chunk') return { ...evidence, outcome: 'snapshot_chunk' }
+  // The peer persisted what it sent before sending it, and answered the repair with everything
+  // it holds: whatever the damaged bytes were, they are in the document now.
+  if (!row.verified && peers.some((peer) => row.origin === peerOrigin(peer)))
+    return { ...evidence, outcome: 'from_synced_peer' }
   if (!row.verified) return { ...evidence, outcome: damagedOutcome(held, row.body) }
   const lastSeq = storage.stats(held.storage.sql).lastSeq
   try {

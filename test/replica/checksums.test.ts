@@ -331,11 +331,20 @@ describe('finishing a repair', () => {
    * what `peer` (updates held by the peer) lacks against the repairing document's state vector.
    * Returns the repair's report and the shard, reloaded from storage afterwards.
    */
-  async function repairFrom(label: string, index: number, peer: (rows: Row[]) => Row[]) {
+  async function repairFrom(
+    label: string,
+    index: number,
+    peer: (rows: Row[]) => Row[],
+    origin?: string,
+  ) {
     const stub = await populated(label, 40, false)
     const rows = await storedLog(stub)
     const seq = rows[index]!.seq
-    await tamper(stub, (sql) => editBlob(sql, 'update_log', `seq = ${seq}`, zeroed))
+    await tamper(stub, (sql) => {
+      editBlob(sql, 'update_log', `seq = ${seq}`, zeroed)
+      if (origin !== undefined)
+        sql.exec('UPDATE update_log SET origin = ? WHERE seq = ?', origin, seq)
+    })
     await evictDurableObject(stub)
     const peerDoc = new Y.Doc()
     for (const row of peer(rows)) Y.applyUpdate(peerDoc, row.body)
@@ -370,6 +379,13 @@ describe('finishing a repair', () => {
     expect(await stub.account('alice')).toMatchObject({ ok: true })
     expect(await stub.deposit(depositOf('alice', 'after', 1n))).toMatchObject({ ok: true })
     expect((await quarantine(stub)).rows).toHaveLength(rows.length - 20)
+  }, 30_000)
+
+  it('counts a damaged row that a synced peer had sent as held', async () => {
+    const { rows, seq, report } = await repairFrom('finish-sent', 20, (rows) => rows, 'peer:b')
+    expect(report.mayHaveLost).toBe(false)
+    expect(report.outcomes).toEqual({ from_synced_peer: 1, held: rows.length - 21 })
+    expect(report.quarantined[0]).toMatchObject({ seq, origin: 'peer:b' })
   }, 30_000)
 
   it('applies again the quarantined rows after the damage that no peer held', async () => {
