@@ -2,6 +2,7 @@
 // change and append its update in one storage transaction, compact into a chunked snapshot. Every
 // replica class (account shards, markets) holds one; nothing here knows what the document means.
 
+import * as decoding from 'lib0/decoding'
 import type * as Y from 'yjs'
 import * as Yjs from 'yjs'
 import {
@@ -60,7 +61,7 @@ export type QuarantineOutcome =
   | 'restored'
   /** It still verified but depends on updates nobody has: not applied, its writes are lost. */
   | 'depends_on_lost'
-  /** Damaged, and decodes to structs the document does not hold: lost. */
+  /** Damaged, and decodes (in whole or, truncated, its first struct) to what is not held: lost. */
   | 'missing'
   /** Damaged, but a peer that completed the repair sent it: that peer's SyncStep2 held it. */
   | 'from_synced_peer'
@@ -241,22 +242,40 @@ function judged(
   return { ...evidence, outcome: restored ? 'restored' : 'held' }
 }
 
-/** Whether damaged bytes still decode, and if so whether the document holds what they name. */
+/** Whether damaged bytes still decode, in whole or in part, and whether the document holds them. */
 function damagedOutcome(held: DurableDoc, body: Uint8Array): QuarantineOutcome {
   assert(held.state.ok, 'only a loaded document judges its quarantine')
+  const own = Yjs.decodeStateVector(Yjs.encodeStateVector(held.state.doc))
   let decoded: ReturnType<typeof Yjs.decodeUpdate>
   try {
     decoded = Yjs.decodeUpdate(body)
   } catch {
-    return 'undecodable'
+    return headOutcome(body, own)
   }
   // Zeroed bytes decode as an empty update: nothing in them says what the row held.
   if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return 'undecodable'
-  const own = Yjs.decodeStateVector(Yjs.encodeStateVector(held.state.doc))
   const holds = decoded.structs.every(
     (struct) => struct.id.clock + struct.length <= (own.get(struct.id.client) ?? 0),
   )
   return holds ? 'held' : 'missing'
+}
+
+/**
+ * A truncated update still begins with its first client's id and first clock. A replica holding
+ * that clock got the whole update: one transaction's update travels whole, and a sync sends
+ * everything after the receiver's clocks.
+ */
+function headOutcome(body: Uint8Array, own: Map<number, number>): QuarantineOutcome {
+  try {
+    const decoder = decoding.createDecoder(body)
+    if (decoding.readVarUint(decoder) === 0) return 'undecodable'
+    decoding.readVarUint(decoder) // how many structs the first client has
+    const client = decoding.readVarUint(decoder)
+    const clock = decoding.readVarUint(decoder)
+    return (own.get(client) ?? 0) > clock ? 'held' : 'missing'
+  } catch {
+    return 'undecodable'
+  }
 }
 
 /**
