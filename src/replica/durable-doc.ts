@@ -1,6 +1,17 @@
 // One Yjs document made durable in a Durable Object's SQLite storage: load with checksums, apply a
-// change and append its update in one storage transaction, compact into a chunked snapshot. Every
-// replica class (account shards, markets) holds one; nothing here knows what the document means.
+// change and append its update in one storage transaction, compact into a chunked snapshot, repair
+// damaged storage from peers. Every replica class (account shards, markets) holds one; nothing
+// here knows what the document means.
+//
+// Repair (F10). A load that finds bytes failing their checksums keeps what verifies (an intact
+// snapshot, the log rows before the first bad one), quarantines the rest as evidence and opens a
+// repair, recorded in storage so a restart resumes it. While it lasts the replica refuses clients
+// (it may miss acknowledged entries, so even its reads could be wrong) but its mesh links run and
+// sync by state vectors as always. It ends once `peersToRepair` distinct peers have each answered
+// its state vector with a SyncStep2 that is now durable here (replica-mesh.ts says why that many).
+// Then the quarantined rows that still verify are applied again (a local write after the damaged
+// row comes back even if no peer held it) and the damaged ones are judged: held now, or possibly
+// lost (a write acknowledged under `local` durability that reached no peer is gone for good).
 
 import * as decoding from 'lib0/decoding'
 import type * as Y from 'yjs'
