@@ -1,7 +1,19 @@
 // One Yjs document made durable in a Durable Object's SQLite storage: load with checksums, apply a
-// change and append its update in one storage transaction, compact into a chunked snapshot. Every
-// replica class (account shards, markets) holds one; nothing here knows what the document means.
+// change and append its update in one storage transaction, compact into a chunked snapshot, repair
+// damaged storage from peers. Every replica class (account shards, markets) holds one; nothing
+// here knows what the document means.
+//
+// Repair (F10). A load that finds bytes failing their checksums keeps what verifies (an intact
+// snapshot, the log rows before the first bad one), quarantines the rest as evidence and opens a
+// repair, recorded in storage so a restart resumes it. While it lasts the replica refuses clients
+// (it may miss acknowledged entries, so even its reads could be wrong) but its mesh links run and
+// sync by state vectors as always. It ends once `peersToRepair` distinct peers have each answered
+// its state vector with a SyncStep2 that is now durable here (replica-mesh.ts says why that many).
+// Then the quarantined rows that still verify are applied again (a local write after the damaged
+// row comes back even if no peer held it) and the damaged ones are judged: held now, or possibly
+// lost (a write acknowledged under `local` durability that reached no peer is gone for good).
 
+import * as decoding from 'lib0/decoding'
 import type * as Y from 'yjs'
 import * as Yjs from 'yjs'
 import {
@@ -61,7 +73,7 @@ export type QuarantineOutcome =
   | 'restored'
   /** It still verified but depends on updates nobody has: not applied, its writes are lost. */
   | 'depends_on_lost'
-  /** Damaged, and decodes to structs the document does not hold: lost. */
+  /** Damaged, and decodes (in whole or, truncated, its first struct) to what is not held: lost. */
   | 'missing'
   /** Damaged, but a peer that completed the repair sent it: that peer's SyncStep2 held it. */
   | 'from_synced_peer'
@@ -242,22 +254,40 @@ function judged(
   return { ...evidence, outcome: restored ? 'restored' : 'held' }
 }
 
-/** Whether damaged bytes still decode, and if so whether the document holds what they name. */
+/** Whether damaged bytes still decode, in whole or in part, and whether the document holds them. */
 function damagedOutcome(held: DurableDoc, body: Uint8Array): QuarantineOutcome {
   assert(held.state.ok, 'only a loaded document judges its quarantine')
+  const own = Yjs.decodeStateVector(Yjs.encodeStateVector(held.state.doc))
   let decoded: ReturnType<typeof Yjs.decodeUpdate>
   try {
     decoded = Yjs.decodeUpdate(body)
   } catch {
-    return 'undecodable'
+    return headOutcome(body, own)
   }
   // Zeroed bytes decode as an empty update: nothing in them says what the row held.
   if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return 'undecodable'
-  const own = Yjs.decodeStateVector(Yjs.encodeStateVector(held.state.doc))
   const holds = decoded.structs.every(
     (struct) => struct.id.clock + struct.length <= (own.get(struct.id.client) ?? 0),
   )
   return holds ? 'held' : 'missing'
+}
+
+/**
+ * A truncated update still begins with its first client's id and first clock. A replica holding
+ * that clock got the whole update: one transaction's update travels whole, and a sync sends
+ * everything after the receiver's clocks.
+ */
+function headOutcome(body: Uint8Array, own: Map<number, number>): QuarantineOutcome {
+  try {
+    const decoder = decoding.createDecoder(body)
+    if (decoding.readVarUint(decoder) === 0) return 'undecodable'
+    decoding.readVarUint(decoder) // how many structs the first client has
+    const client = decoding.readVarUint(decoder)
+    const clock = decoding.readVarUint(decoder)
+    return (own.get(client) ?? 0) > clock ? 'held' : 'missing'
+  } catch {
+    return 'undecodable'
+  }
 }
 
 /**

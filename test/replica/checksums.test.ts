@@ -335,13 +335,13 @@ describe('finishing a repair', () => {
     label: string,
     index: number,
     peer: (rows: Row[]) => Row[],
-    origin?: string,
+    { origin, edit = zeroed }: { origin?: string; edit?: (bytes: Uint8Array) => Uint8Array } = {},
   ) {
     const stub = await populated(label, 40, false)
     const rows = await storedLog(stub)
-    const seq = rows[index]!.seq
+    const seq = rows.at(index)!.seq
     await tamper(stub, (sql) => {
-      editBlob(sql, 'update_log', `seq = ${seq}`, zeroed)
+      editBlob(sql, 'update_log', `seq = ${seq}`, edit)
       if (origin !== undefined)
         sql.exec('UPDATE update_log SET origin = ? WHERE seq = ?', origin, seq)
     })
@@ -382,11 +382,26 @@ describe('finishing a repair', () => {
   }, 30_000)
 
   it('counts a damaged row that a synced peer had sent as held', async () => {
-    const { rows, seq, report } = await repairFrom('finish-sent', 20, (rows) => rows, 'peer:b')
+    const { rows, seq, report } = await repairFrom('finish-sent', 20, (rows) => rows, {
+      origin: 'peer:b',
+    })
     expect(report.mayHaveLost).toBe(false)
     expect(report.outcomes).toEqual({ from_synced_peer: 1, held: rows.length - 21 })
     expect(report.quarantined[0]).toMatchObject({ seq, origin: 'peer:b' })
   }, 30_000)
+
+  // Halved bytes no longer decode, but still name their first client and clock.
+  const halved = (bytes: Uint8Array) => bytes.slice(0, bytes.length >> 1)
+  for (const [held, peer, outcome] of [
+    [true, (rows: Row[]) => rows, 'held'],
+    [false, (rows: Row[]) => rows.slice(0, -1), 'missing'],
+  ] as const) {
+    it(`judges a truncated row by the first struct it names: ${outcome}`, async () => {
+      const { report } = await repairFrom(`finish-halved-${outcome}`, -1, peer, { edit: halved })
+      expect(report.outcomes).toEqual({ [outcome]: 1 })
+      expect(report.mayHaveLost).toBe(!held)
+    }, 30_000)
+  }
 
   it('applies again the quarantined rows after the damage that no peer held', async () => {
     // The peer has everything up to the damaged row: the writes after it were only here.
