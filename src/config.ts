@@ -1,6 +1,10 @@
 // The node's configuration, read once from the Worker's bindings and checked before it serves.
 
 import {
+  inFlightMaxDefault,
+  keyRateBurstDefault,
+  keyRateMax,
+  keyRatePerSecondDefault,
   markMaxAgeMsDefault,
   shardCountDefault,
   shardCountMax,
@@ -8,6 +12,7 @@ import {
 } from './constants'
 import { grantPolicies, settlementNodeOf, type GrantPolicy } from './domain/escrow'
 import type { Instrument } from './domain/instrument'
+import type { Rate } from './domain/rate-limit'
 import { readCatalog } from './instruments'
 import type { MarketReplica } from './replica/market-replica'
 import type { ShardReplica } from './replica/shard-replica'
@@ -39,6 +44,11 @@ export type Env = {
   RIGHTS_GRANT_POLICY?: string
   /** Settlement epoch length; `0` (default) settles only when the operator asks. */
   SETTLEMENT_INTERVAL_MS?: string
+  /** Requests per second and at once of an API key that carries no rate of its own. */
+  KEY_RATE_PER_SECOND?: string
+  KEY_RATE_BURST?: string
+  /** Requests served at once past which this node sheds load (503 `overloaded`). */
+  IN_FLIGHT_MAX?: string
 }
 
 /**
@@ -65,6 +75,9 @@ export type NodeConfig = {
   settlementIntervalMs: number
   /** The node that may spend an account's realized gains (escrow.ts): the smallest node id. */
   settlementNode: string
+  /** The rate of API keys that carry none of their own. */
+  keyRate: Rate
+  inFlightMax: number
 }
 
 const secretLengthMin = 16
@@ -98,6 +111,21 @@ export function readConfig(env: Env): NodeConfig {
   if (!Number.isInteger(settlementIntervalMs) || settlementIntervalMs < 0) {
     throw new Error('SETTLEMENT_INTERVAL_MS must be a whole number of milliseconds')
   }
+  const keyRate = {
+    perSecond: Number(env.KEY_RATE_PER_SECOND ?? keyRatePerSecondDefault),
+    burst: Number(env.KEY_RATE_BURST ?? keyRateBurstDefault),
+  }
+  for (const value of [keyRate.perSecond, keyRate.burst]) {
+    if (!Number.isInteger(value) || value < 1 || value > keyRateMax) {
+      throw new Error(
+        `KEY_RATE_PER_SECOND and KEY_RATE_BURST must be integers from 1 to ${keyRateMax}`,
+      )
+    }
+  }
+  const inFlightMax = Number(env.IN_FLIGHT_MAX ?? inFlightMaxDefault)
+  if (!Number.isInteger(inFlightMax) || inFlightMax < 1) {
+    throw new Error('IN_FLIGHT_MAX must be a positive integer')
+  }
   const peers = readPeers(env.PEERS, env.NODE_ID)
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
     throw new Error(
@@ -124,6 +152,8 @@ export function readConfig(env: Env): NodeConfig {
     rightsGrantPolicy: rightsGrantPolicy as GrantPolicy,
     settlementIntervalMs,
     settlementNode: settlementNodeOf([env.NODE_ID, ...peers.keys()]),
+    keyRate,
+    inFlightMax,
   }
 }
 

@@ -9,7 +9,12 @@ export class ApiError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
-    readonly options: { retryable?: boolean; details?: Record<string, unknown> } = {},
+    readonly options: {
+      retryable?: boolean
+      /** Retry-After of a retryable refusal, when not the default (`retryAfterSeconds`). */
+      retryAfterSeconds?: number
+      details?: Record<string, unknown>
+    } = {},
   ) {
     super(message)
   }

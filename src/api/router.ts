@@ -69,7 +69,8 @@ const errorDescriptions = {
   413: 'body too large',
   415: 'body is not JSON',
   422: 'rejected by a business rule',
-  503: 'not executed; retry',
+  429: "over the API key's rate limit on this node; retry after Retry-After seconds",
+  503: 'not executed (overloaded, or the node cannot decide now); retry after Retry-After seconds',
   504: 'outcome unknown; retry with the same request id',
 } as const
 

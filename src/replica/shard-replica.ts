@@ -40,6 +40,7 @@ import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
 import * as outbox from './outbox'
+import * as rateBuckets from './rate-buckets'
 import * as storage from './shard-storage'
 
 export type Reflects = durable.Reflects
@@ -73,6 +74,7 @@ export type AccountView = accountDomain.AccountSummary & {
 export class ShardReplica extends DurableObject<Env> {
   readonly #config: NodeConfig
   readonly #locks: AccountLocks = new Map()
+  readonly #buckets: rateBuckets.RateBuckets = new Map()
   #held!: durable.DurableDoc
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
@@ -245,6 +247,24 @@ export class ShardReplica extends DurableObject<Env> {
       if (record === undefined) return reject('not_found', `no API key ${keyId}`)
       return ok({ record, revoked: shardDoc.revocations(doc).has(keyId) })
     })
+  }
+
+  /**
+   * Resolves a signed request's key and takes a token of its rate limit in `lane` (a revoked or
+   * unknown key takes none). `retryAfterMs` is null when the request is admitted.
+   */
+  admitKey(
+    keyId: string,
+    lane: rateBuckets.Lane,
+  ): Read<{ record: shardDoc.KeyRecord; revoked: boolean; retryAfterMs: number | null }> {
+    const key = this.key(keyId)
+    if (!key.ok || key.value.value.revoked) {
+      return key.ok ? ok({ ...key.value, value: { ...key.value.value, retryAfterMs: null } }) : key
+    }
+    const rate = key.value.value.record.rateLimit ?? this.#config.keyRate
+    const taken = rateBuckets.take(this.#buckets, keyId, lane, rate, Date.now())
+    const retryAfterMs = taken.admitted ? null : taken.retryAfterMs
+    return ok({ ...key.value, value: { ...key.value.value, retryAfterMs } })
   }
 
   order(accountId: string, orderId: string): Read<shardDoc.OrderRecord> {

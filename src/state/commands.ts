@@ -44,7 +44,7 @@ export function createAccount(
 
 export function createKey(
   doc: Y.Doc,
-  input: { keyId: string; accountId: string; scopes: shard.Scope[]; label: string },
+  input: Omit<shard.KeyRecord, 'createdAt' | 'node'>,
   context: RecordContext,
 ): CommandResult<shard.KeyRecord> {
   if (!shard.accounts(doc).has(input.accountId)) return accountNotFound(input.accountId)

@@ -12,6 +12,7 @@
 import * as Y from 'yjs'
 import { breakerModes } from '../domain/breakers'
 import * as money from '../domain/money'
+import { keyRateMax } from '../constants'
 import { hasPending } from './digest'
 import { stepKey } from './market-doc'
 import { shardOf } from './shard-of'
@@ -106,6 +107,15 @@ const usd = (value: unknown): string | undefined =>
     ? undefined
     : `amount ${String(value)} is not a USD amount`
 
+const rateLimit = (value: unknown): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  const rate = value as Record<string, unknown>
+  const valid = [rate.perSecond, rate.burst].every(
+    (n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= keyRateMax,
+  )
+  return valid && Object.keys(rate).length === 2 ? undefined : 'its rate limit is not a rate'
+}
+
 const mode = (value: Record<string, unknown>) =>
   breakerModes.includes(value.mode as never) ? undefined : 'unknown breaker mode'
 
@@ -118,7 +128,7 @@ export function shardChecks(shard: number, shardCount: number): Map<string, Entr
   const ownerOfKey = (keyId: string) => keyId.slice(0, Math.max(0, keyId.lastIndexOf('.')))
   return new Map<string, EntryCheck>([
     ['accounts', keyed('accountId', (key) => ours(key))],
-    ['keys', keyed('keyId', (_key, value) => ours(value.accountId))],
+    ['keys', keyed('keyId', (_key, value) => ours(value.accountId) ?? rateLimit(value.rateLimit))],
     ['revocations', keyed('keyId', (key) => ours(ownerOfKey(key)))],
     [
       'transfers',

@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import type { Breaker } from '../domain/breakers'
 import type { Grant, RightsRequest } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
+import type { Rate } from '../domain/rate-limit'
 
 export type Scope = 'read' | 'trade' | 'withdraw'
 export const scopes: readonly Scope[] = ['read', 'trade', 'withdraw']
@@ -18,6 +19,8 @@ export type KeyRecord = {
   accountId: string
   scopes: Scope[]
   label: string
+  /** Its own rate limit; the node's default when null (or absent, in keys made before). */
+  rateLimit?: Rate | null
   createdAt: number
   node: string
 }

@@ -64,10 +64,10 @@ export const adminAccountRoutes = createRouter()
   })
   .openapi(createKey, async (c) => {
     const { accountId } = c.req.valid('param')
-    const { scopes, label = '' } = c.req.valid('json')
+    const { scopes, label = '', rateLimit = null } = c.req.valid('json')
     const keyId = newKeyId(accountId)
     const stub = accountStub(c.env, c.var.config, accountId)
-    const { record } = unwrap(await stub.createKey({ keyId, accountId, scopes, label }))
+    const { record } = unwrap(await stub.createKey({ keyId, accountId, scopes, label, rateLimit }))
     const secret = await deriveKeySecret(c.var.config.keySecret, keyId)
     return c.json(
       {
@@ -76,6 +76,7 @@ export const adminAccountRoutes = createRouter()
         accountId,
         scopes: record.scopes,
         label: record.label,
+        rateLimit: record.rateLimit ?? null,
         createdAt: record.createdAt,
       },
       201,
