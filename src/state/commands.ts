@@ -11,10 +11,18 @@ import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
 import * as withdrawal from '../domain/withdrawal'
+import type { SignedMap } from './operator-signature'
 import * as shard from './shard-doc'
 
-/** Who records a command and when: the only inputs a command takes from its environment. */
-export type RecordContext = { node: string; now: number }
+/**
+ * Who records a command and when: the only inputs a command takes from its environment; and,
+ * on a node holding the operator's key, how it signs the entries that bring money in.
+ */
+export type RecordContext = {
+  node: string
+  now: number
+  seal?: (map: SignedMap, entry: Record<string, unknown>) => string
+}
 
 export type Written<T> = { record: T; replayed: boolean }
 
@@ -244,6 +252,9 @@ function recordTransfer(
     ts: context.now,
     node: context.node,
     requestDigest: input.requestDigest,
+  }
+  if (kind === 'deposit' && context.seal !== undefined) {
+    transfer.signature = context.seal('transfers', transfer)
   }
   assert(
     shard.writeOnce(shard.transfers(doc), id, transfer) === 'written',

@@ -53,7 +53,7 @@ export const rightsRequests = (doc: Y.Doc): Y.Map<RightsRequest> => doc.getMap('
  */
 export type Finding = {
   id: string
-  kind: 'merged_copy' | 'violation'
+  kind: 'merged_copy' | 'violation' | 'forged_entry'
   /** The invariant (I3–I8) it concerns. */
   invariant: string
   accountId: string | null

@@ -8,6 +8,7 @@
 // structs or damage.
 
 import { randomBytes } from 'node:crypto'
+import { newOperatorSigningKey } from '../../../scripts/lib/secrets'
 import { rm } from 'node:fs/promises'
 import type { ApiClient } from '../../support/api-client'
 import { send, type Write } from './ledger-writes'
@@ -68,6 +69,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     adminToken: `admin-${randomBytes(12).toString('hex')}`,
     keySecret: `keys-${randomBytes(12).toString('hex')}`,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
+    operatorSigningKey: newOperatorSigningKey(),
   }
   // Ports are fixed before any node starts: every node's peer list names them. They stay held
   // while the proxies take theirs, so no proxy is handed a node's port.
