@@ -36,6 +36,7 @@ export class ApiError extends Error {
 const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryable: boolean }> = {
   account_not_found: { status: 404, retryable: false },
   key_not_found: { status: 404, retryable: false },
+  key_revoked: { status: 409, retryable: false },
   not_found: { status: 404, retryable: false },
   idempotency_conflict: { status: 409, retryable: false },
   insufficient_funds: { status: 422, retryable: false },

@@ -109,8 +109,17 @@ export const CreatedKey = z
   .openapi('CreatedKey')
 
 export const Revocation = z
-  .object({ keyId: z.string(), revokedAt: z.number().int(), node: z.string() })
+  .object({
+    keyId: z.string(),
+    revokedAt: z.number().int(),
+    node: z.string(),
+    replacedBy: z.string().optional().openapi({ description: 'the key that replaced it' }),
+  })
   .openapi('Revocation')
+
+export const RotatedKey = CreatedKey.extend({
+  replaces: z.string().openapi({ description: 'the key id revoked by this rotation' }),
+}).openapi('RotatedKey')
 
 export const DepositBody = z.strictObject({
   depositId: Id('depositId'),

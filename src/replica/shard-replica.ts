@@ -137,6 +137,10 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#write((doc) => commands.revokeKey(doc, input, this.#context()))
   }
 
+  rotateKey(input: { keyId: string; newKeyId: string }): WriteResult<commands.Rotated> {
+    return this.#write((doc) => commands.rotateKey(doc, input, this.#context()))
+  }
+
   /** Records a deposit, signed with the operator's key (only a node holding it takes deposits). */
   async deposit(
     input: commands.DepositInput,

@@ -25,7 +25,13 @@ export type KeyRecord = {
   node: string
 }
 
-export type Revocation = { keyId: string; revokedAt: number; node: string }
+export type Revocation = {
+  keyId: string
+  revokedAt: number
+  node: string
+  /** The key that replaced it, when it was revoked by a rotation. */
+  replacedBy?: string
+}
 
 /** An order's entry in its account's shard: the client order id is taken for good. */
 export type OrderRecord = {
