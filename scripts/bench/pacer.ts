@@ -45,6 +45,8 @@ export type PacerResult = {
   writes: PacedWrite[]
   skipped: number
   failed: number
+  /** Why writes failed without an answer (fetch's error cause), counted. */
+  failures: Record<string, number>
   /** How late, at worst, a write left after its due time (the pacer's own jitter). */
   lateMsMax: number
 }
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   const writes: PacedWrite[] = []
   let skipped = 0
   let failed = 0
+  const failures: Record<string, number> = {}
   let inFlight = 0
   let lateMsMax = 0
   const pending: Promise<void>[] = []
@@ -135,8 +138,10 @@ async function main(): Promise<void> {
       }
       if (response.status >= 400) write.code = errorCode(text)
       writes.push(write)
-    } catch {
+    } catch (error) {
       failed++
+      const cause = (error as { cause?: { code?: string } })?.cause?.code ?? (error as Error)?.name
+      failures[String(cause)] = (failures[String(cause)] ?? 0) + 1
     } finally {
       inFlight--
     }
@@ -157,7 +162,7 @@ async function main(): Promise<void> {
     pending.push(send(i))
   }
   await Promise.all(pending)
-  const result: PacerResult = { writes, skipped, failed, lateMsMax }
+  const result: PacerResult = { writes, skipped, failed, failures, lateMsMax }
   // Written out before the process exits: a large line through a pipe is flushed asynchronously.
   await new Promise((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, resolve))
 }
