@@ -93,6 +93,10 @@ export const inFlightReservedForReducing = 16
 
 /** Findings (merged copies, violations) listed per document in the mesh status, newest first. */
 export const findingsShownMax = 50
+/** Forged entries a replica records as findings while it runs (a rogue peer can redial and send
+ * more; past this they are logged only), and the evidence kept of each. */
+export const forgedFindingsMax = 100
+export const findingEvidenceBytesMax = 4 * 1024
 
 /** A node's request for escrow rights is answered while this fresh; it asks again after. */
 export const rightsRequestFreshMs = 10_000

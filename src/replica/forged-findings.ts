@@ -2,7 +2,7 @@
 // the whole update was refused and dropped, the link closed; what was sent is recorded as a
 // finding with its evidence, shown in GET /v1/mesh/status, and never counted.
 
-import { findingsShownMax } from '../constants'
+import { findingEvidenceBytesMax, findingsShownMax, forgedFindingsMax } from '../constants'
 import type { ForgedEntry } from '../state/remote-checks'
 import { findings, writeOnce, type Finding } from '../state/shard-doc'
 import * as durable from './durable-doc'
@@ -16,31 +16,57 @@ export function forgedRecorder(
   nodeId: string,
 ): (forged: ForgedEntry) => void {
   const queue: ForgedEntry[] = []
+  let recorded = 0
   return function recordForged(forged) {
+    console.error(
+      JSON.stringify({ msg: 'forged entry refused', map: forged.map, origin: forged.origin }),
+    )
+    if (recorded >= forgedFindingsMax) return
+    recorded += 1
     queue.push(forged)
     if (queue.length > 1) return
     queueMicrotask(() => {
       const entries = queue.splice(0)
       const doc = held()
       if (!doc.state.ok) return
-      durable.write(doc, nodeId, (ydoc) => {
-        for (const { map, key, entry, origin } of entries) {
-          const id = `forged/${map}/${key}`
-          writeOnce(findings(ydoc), id, {
-            id,
-            kind: 'forged_entry',
-            invariant: 'I6',
-            accountId: typeof entry.to === 'string' ? entry.to : null,
-            message:
-              `${origin} sent ${map}/${key} without a valid operator signature: its update was ` +
-              'refused whole and the link closed; nothing of it counts',
-            evidence: { map, key, entry, origin },
-            ts: Date.now(),
-            node: nodeId,
-          })
-        }
-      })
+      try {
+        durable.write(doc, nodeId, (ydoc) => {
+          for (const forged of entries) {
+            const finding = findingOf(forged, nodeId)
+            writeOnce(findings(ydoc), finding.id, finding)
+          }
+        })
+      } catch (error) {
+        // Outside any request: the refusal stands, only its record is lost.
+        console.error(
+          JSON.stringify({ msg: 'recording a forged entry failed', error: String(error) }),
+        )
+      }
     })
+  }
+}
+
+/** The finding of a forged entry, its evidence bounded (a peer chooses how large it is). */
+function findingOf({ map, key, entry, origin }: ForgedEntry, nodeId: string): Finding {
+  const text = JSON.stringify(entry)
+  const shownKey = key.slice(0, 200)
+  return {
+    id: `forged/${map}/${shownKey}`,
+    kind: 'forged_entry',
+    invariant: 'I6',
+    accountId: typeof entry.to === 'string' ? entry.to.slice(0, 200) : null,
+    message:
+      `${origin} sent ${map}/${shownKey} without a valid operator signature: its update was ` +
+      'refused whole and the link closed; nothing of it counts',
+    evidence: {
+      map,
+      key: shownKey,
+      entry:
+        text.length <= findingEvidenceBytesMax ? entry : text.slice(0, findingEvidenceBytesMax),
+      origin,
+    },
+    ts: Date.now(),
+    node: nodeId,
   }
 }
 

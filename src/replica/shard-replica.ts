@@ -267,13 +267,15 @@ export class ShardReplica extends DurableObject<Env> {
     lane: rateBuckets.Lane,
   ): Read<{ record: shardDoc.KeyRecord; revoked: boolean; retryAfterMs: number | null }> {
     const key = this.key(keyId)
-    if (!key.ok || key.value.value.revoked) {
-      return key.ok ? ok({ ...key.value, value: { ...key.value.value, retryAfterMs: null } }) : key
+    if (!key.ok) return key
+    const { record, revoked } = key.value.value
+    let retryAfterMs: number | null = null
+    if (!revoked) {
+      const rate = record.rateLimit ?? this.#config.keyRate
+      const taken = rateBuckets.take(this.#buckets, keyId, lane, rate, Date.now())
+      if (!taken.admitted) retryAfterMs = taken.retryAfterMs
     }
-    const rate = key.value.value.record.rateLimit ?? this.#config.keyRate
-    const taken = rateBuckets.take(this.#buckets, keyId, lane, rate, Date.now())
-    const retryAfterMs = taken.admitted ? null : taken.retryAfterMs
-    return ok({ ...key.value, value: { ...key.value.value, retryAfterMs } })
+    return ok({ ...key.value, value: { record, revoked, retryAfterMs } })
   }
 
   order(accountId: string, orderId: string): Read<shardDoc.OrderRecord> {

@@ -40,6 +40,8 @@ export type Mesh = {
   readonly nodes: MeshNode[]
   readonly adminToken: string
   readonly meshSecret: string
+  /** The operator's key every node of the mesh signs deposits and breakers with. */
+  readonly operatorSigningKey: string
   node(id: string): MeshNode
   client(id: string): ApiClient
   /** The proxy carrying `from`'s connections to `to` (proxied meshes only). */
@@ -141,6 +143,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     nodes,
     adminToken: secrets.adminToken,
     meshSecret: secrets.meshSecret,
+    operatorSigningKey: secrets.operatorSigningKey,
     node,
     client: (id) => node(id).client(),
     proxy(from, to) {
