@@ -5,6 +5,7 @@
 
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
+import { readConfig, type Env } from '../../src/config'
 import { hasPending } from '../../src/state/digest'
 import {
   generateOperatorKey,
@@ -173,5 +174,45 @@ describe("a peer's update", () => {
         doc.getMap<Record<string, unknown>>('transfers').get('deposit/alice/d1')!,
       ),
     ).toBe(true)
+  })
+})
+
+describe("a node's operator keys", () => {
+  const base = {
+    NODE_ID: 'a',
+    ADMIN_TOKEN: 'admin-token-0123456789',
+    KEY_SECRET: 'key-secret-0123456789',
+  } as Env
+
+  it('derives the public key from the signing key, or verifies only with the public key', () => {
+    const signing = readConfig({ ...base, OPERATOR_SIGNING_KEY: operator.signingKey })
+    expect(signing).toMatchObject({
+      operatorSigningKey: operator.signingKey,
+      operatorPublicKey: operator.publicKey,
+    })
+    const verifying = readConfig({ ...base, OPERATOR_PUBLIC_KEY: operator.publicKey })
+    expect(verifying).toMatchObject({
+      operatorSigningKey: null,
+      operatorPublicKey: operator.publicKey,
+    })
+  })
+
+  it('refuses to start without a key, with a broken one, or with keys that do not match', () => {
+    expect(() => readConfig(base)).toThrow(
+      /OPERATOR_PUBLIC_KEY .* or OPERATOR_SIGNING_KEY is required/,
+    )
+    expect(() => readConfig({ ...base, OPERATOR_SIGNING_KEY: 'not-a-key' })).toThrow(
+      /PKCS#8 Ed25519/,
+    )
+    expect(() => readConfig({ ...base, OPERATOR_PUBLIC_KEY: 'short' })).toThrow(
+      /base64url of 32 bytes/,
+    )
+    expect(() =>
+      readConfig({
+        ...base,
+        OPERATOR_SIGNING_KEY: operator.signingKey,
+        OPERATOR_PUBLIC_KEY: rogue.publicKey,
+      }),
+    ).toThrow(/not the key of OPERATOR_PUBLIC_KEY/)
   })
 })
