@@ -38,7 +38,7 @@ export type ForgedEntry = {
 export type OperatorCheck = { publicKey: string; onForged: (forged: ForgedEntry) => void }
 
 /** Fields that legitimately differ between two nodes' copies of the same write (each node that
- * takes a deposit signs its own copy, with its own time and id). */
+ * takes a deposit signs its own copy, with its own time and node id). */
 const recordingFields = new Set([
   'ts',
   'createdAt',

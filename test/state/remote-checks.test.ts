@@ -113,6 +113,20 @@ describe('updates from a peer', () => {
         /plain JSON/,
       ],
       ['a nested type', (peer) => peer.getMap('findings').set('f', new Y.Map()), /nested/],
+      [
+        "a key's rate limit that is not a rate",
+        (peer) =>
+          peer.getMap('keys').set('alice.k', {
+            keyId: 'alice.k',
+            accountId: alice,
+            scopes: ['read'],
+            label: '',
+            rateLimit: { perSecond: 0, burst: 10 ** 9 },
+            createdAt: 1,
+            node: 'b',
+          }),
+        /not a rate/,
+      ],
     ]
     for (const [what, change, why] of cases) {
       expect(applyFromPeer(local(), peerUpdate(local(), change)), what).toMatch(why)
