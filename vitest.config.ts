@@ -14,6 +14,8 @@ const testInstruments = readFileSync(
 export const testSecrets = {
   ADMIN_TOKEN: 'test-admin-token-0123456789',
   KEY_SECRET: 'test-key-secret-0123456789',
+  /** The operator's Ed25519 key (base64url PKCS#8): deposits and breakers are signed with it. */
+  OPERATOR_SIGNING_KEY: 'MC4CAQAwBQYDK2VwBCIEIE0jQhVUcmaYU3lJb1GYFpKNdR6bywBi7aehJu8e66lt',
 }
 
 export default defineConfig({

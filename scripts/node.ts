@@ -15,7 +15,7 @@ import { clockSkewMsMax, shardCountMax } from '../src/constants'
 import { bundleWorker } from './lib/bundle'
 import { integerOption, parseOptions, runMain, UsageError } from './lib/cli'
 import { readyLine, adminTokenLine } from './lib/node-process'
-import { resolveSecret, type Secret } from './lib/secrets'
+import { newOperatorSigningKey, resolveSecret, type Secret } from './lib/secrets'
 import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -31,8 +31,10 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
             (default 0: settle only on POST /v1/admin/settlements)
   --clock-skew-ms  test only: ms added to the node's clock, -${clockSkewMsMax} to ${clockSkewMsMax}
             (default 0), to see what a node whose clock is off does (the chaos harness's skew)
-env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET (generated into the data
-     folder when unset; every node of a mesh needs the same key and mesh secrets)`
+env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET,
+     CLEARMESH_OPERATOR_SIGNING_KEY (generated into the data folder when unset; every node of a
+     mesh needs the same key and mesh secrets and operator key), CLEARMESH_OPERATOR_PUBLIC_KEY
+     (alone, without a signing key: the node verifies deposits and breakers but takes none)`
 
 type NodeArgs = {
   id: string
@@ -94,7 +96,13 @@ function miniflareOptions(
   args: NodeArgs,
   config: WorkerConfig,
   scriptPath: string,
-  secrets: { adminToken: string; keySecret: string; meshSecret: string },
+  secrets: {
+    adminToken: string
+    keySecret: string
+    meshSecret: string
+    operatorSigningKey: string | undefined
+    operatorPublicKey: string | undefined
+  },
 ) {
   return {
     name: config.name,
@@ -113,6 +121,12 @@ function miniflareOptions(
       ADMIN_TOKEN: secrets.adminToken,
       KEY_SECRET: secrets.keySecret,
       MESH_SECRET: secrets.meshSecret,
+      ...(secrets.operatorSigningKey !== undefined && {
+        OPERATOR_SIGNING_KEY: secrets.operatorSigningKey,
+      }),
+      ...(secrets.operatorPublicKey !== undefined && {
+        OPERATOR_PUBLIC_KEY: secrets.operatorPublicKey,
+      }),
       PEERS: args.peers,
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
@@ -199,18 +213,17 @@ async function announceWhenServing(
   mf: Miniflare,
   args: NodeArgs,
   adminToken: Secret,
-  keySecret: Secret,
+  generated: { what: string; secret: Secret | undefined }[],
 ): Promise<void> {
   const ready = await mf.ready
   const url = `http://${args.host.includes(':') ? `[${args.host}]` : args.host}:${ready.port}`
   await checkServing(ready.href, args.id)
   await wakeReplicas(ready.href, adminToken.value)
   console.log(adminTokenLine(args.id, adminToken.source === 'env' ? undefined : adminToken.value))
-  const notes = [
-    ...generatedNote(args.id, 'admin token', adminToken),
-    ...generatedNote(args.id, 'key secret', keySecret),
-  ]
-  for (const note of notes) console.log(note)
+  for (const { what, secret } of [{ what: 'admin token', secret: adminToken }, ...generated]) {
+    if (secret !== undefined)
+      for (const note of generatedNote(args.id, what, secret)) console.log(note)
+  }
   console.log(readyLine(args.id, url))
 }
 
@@ -229,6 +242,16 @@ async function main(argv: string[]): Promise<number> {
     process.env.CLEARMESH_MESH_SECRET,
     join(args.data, 'mesh-secret'),
   )
+  // Given only the operator's public key, a node verifies deposits and breakers and makes none.
+  const operatorPublicKey = process.env.CLEARMESH_OPERATOR_PUBLIC_KEY || undefined
+  const operatorSigningKey =
+    operatorPublicKey !== undefined && !process.env.CLEARMESH_OPERATOR_SIGNING_KEY
+      ? undefined
+      : await resolveSecret(
+          process.env.CLEARMESH_OPERATOR_SIGNING_KEY,
+          join(args.data, 'operator-signing-key'),
+          newOperatorSigningKey,
+        )
   const config = await loadWorkerConfig(
     join(repoRoot, 'wrangler.toml'),
     join(repoRoot, 'node_modules', '.cache', 'clearmesh'),
@@ -239,11 +262,17 @@ async function main(argv: string[]): Promise<number> {
     adminToken: adminToken.value,
     keySecret: keySecret.value,
     meshSecret: meshSecret.value,
+    operatorSigningKey: operatorSigningKey?.value,
+    operatorPublicKey,
   })
   const mf = withoutMiniflareSignalHandlers(() => new Miniflare(options))
   const stopped = stopOnSignals(mf)
   // A signal during start-up disposes miniflare and makes `ready` fail: that is a clean stop.
-  return announceWhenServing(mf, args, adminToken, keySecret).then(
+  const generated = [
+    { what: 'key secret', secret: keySecret },
+    { what: 'operator signing key', secret: operatorSigningKey },
+  ]
+  return announceWhenServing(mf, args, adminToken, generated).then(
     () => stopped,
     async (error: unknown) => {
       if (stopped.signalled) return stopped

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { shardCountMax } from '../src/constants'
 import { integerOption, parseOptions, runMain } from './lib/cli'
 import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from './lib/node-process'
-import { resolveSecret } from './lib/secrets'
+import { newOperatorSigningKey, resolveSecret } from './lib/secrets'
 
 const usage = `usage: npm start [-- --nodes <n>] [--port <first port>] [--data <root>] [--shards <n>] [--host <host>]
   --nodes   how many nodes, named a, b, c... (default 3)
@@ -43,8 +43,9 @@ function parseStartArgs(argv: string[]): StartArgs {
 }
 
 /**
- * The admin token, key secret and mesh secret are mesh-wide (an API key must verify on every node,
- * peers prove the mesh secret to each other), so they are resolved once and handed to every node. They live in the first node's data folder, where
+ * The admin token, key secret, mesh secret and operator signing key are mesh-wide (an API key must
+ * verify on every node, peers prove the mesh secret to each other, every node verifies the
+ * operator's signature on deposits and breakers, and any node takes them locally), so they are resolved once and handed to every node. They live in the first node's data folder, where
  * `npm run node -- --id a --data .mesh/a` keeps them too, so both ways of starting agree.
  */
 async function meshSecrets(firstNodeData: string) {
@@ -60,7 +61,17 @@ async function meshSecrets(firstNodeData: string) {
     process.env.CLEARMESH_MESH_SECRET,
     join(firstNodeData, 'mesh-secret'),
   )
-  return { adminToken: adminToken.value, keySecret: keySecret.value, meshSecret: meshSecret.value }
+  const operatorSigningKey = await resolveSecret(
+    process.env.CLEARMESH_OPERATOR_SIGNING_KEY,
+    join(firstNodeData, 'operator-signing-key'),
+    newOperatorSigningKey,
+  )
+  return {
+    adminToken: adminToken.value,
+    keySecret: keySecret.value,
+    meshSecret: meshSecret.value,
+    operatorSigningKey: operatorSigningKey.value,
+  }
 }
 
 /** The local mesh settles every minute (a deployed one sets SETTLEMENT_INTERVAL_MS). */
@@ -106,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
     CLEARMESH_ADMIN_TOKEN: secrets.adminToken,
     CLEARMESH_KEY_SECRET: secrets.keySecret,
     CLEARMESH_MESH_SECRET: secrets.meshSecret,
+    CLEARMESH_OPERATOR_SIGNING_KEY: secrets.operatorSigningKey,
   }
   const nodes = nodeSpecs(args, env).map(startNode)
   // Nodes run in their own process groups, so a terminal's Ctrl-C reaches only this process:

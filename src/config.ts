@@ -3,6 +3,10 @@
 import * as clock from './clock'
 import {
   clockSkewMsMax,
+  inFlightMaxDefault,
+  keyRateBurstDefault,
+  keyRateMax,
+  keyRatePerSecondDefault,
   markMaxAgeMsDefault,
   shardCountDefault,
   shardCountMax,
@@ -10,7 +14,9 @@ import {
 } from './constants'
 import { grantPolicies, settlementNodeOf, type GrantPolicy } from './domain/escrow'
 import type { Instrument } from './domain/instrument'
+import type { Rate } from './domain/rate-limit'
 import { readCatalog } from './instruments'
+import { publicKeyOfSigningKey } from './state/operator-signature'
 import type { MarketReplica } from './replica/market-replica'
 import type { ShardReplica } from './replica/shard-replica'
 
@@ -43,6 +49,16 @@ export type Env = {
   SETTLEMENT_INTERVAL_MS?: string
   /** Test only (design.md F9): ms added to this node's clock, src/clock.ts; unset in production. */
   CLOCK_SKEW_MS?: string
+  /** Requests per second and at once of an API key that carries no rate of its own. */
+  KEY_RATE_PER_SECOND?: string
+  KEY_RATE_BURST?: string
+  /** Requests served at once past which this node sheds load (503 `overloaded`). */
+  IN_FLIGHT_MAX?: string
+  /** The operator's Ed25519 signing key (base64url PKCS#8), on nodes that take admin writes. */
+  OPERATOR_SIGNING_KEY?: string
+  /** The operator's Ed25519 public key (base64url, raw 32 bytes); every node needs it (or the
+   * signing key, which it is derived from). */
+  OPERATOR_PUBLIC_KEY?: string
 }
 
 /**
@@ -69,6 +85,13 @@ export type NodeConfig = {
   settlementIntervalMs: number
   /** The node that may spend an account's realized gains (escrow.ts): the smallest node id. */
   settlementNode: string
+  /** The rate of API keys that carry none of their own. */
+  keyRate: Rate
+  inFlightMax: number
+  /** Signs deposits and breakers; null on a node that only verifies them. */
+  operatorSigningKey: string | null
+  /** Verifies every deposit and breaker a peer sends. */
+  operatorPublicKey: string
 }
 
 const secretLengthMin = 16
@@ -108,7 +131,23 @@ export function readConfig(env: Env): NodeConfig {
       `CLOCK_SKEW_MS must be a whole number of ms from -${clockSkewMsMax} to ${clockSkewMsMax}`,
     )
   }
+  const keyRate = {
+    perSecond: Number(env.KEY_RATE_PER_SECOND ?? keyRatePerSecondDefault),
+    burst: Number(env.KEY_RATE_BURST ?? keyRateBurstDefault),
+  }
+  for (const value of [keyRate.perSecond, keyRate.burst]) {
+    if (!Number.isInteger(value) || value < 1 || value > keyRateMax) {
+      throw new Error(
+        `KEY_RATE_PER_SECOND and KEY_RATE_BURST must be integers from 1 to ${keyRateMax}`,
+      )
+    }
+  }
+  const inFlightMax = Number(env.IN_FLIGHT_MAX ?? inFlightMaxDefault)
+  if (!Number.isInteger(inFlightMax) || inFlightMax < 1) {
+    throw new Error('IN_FLIGHT_MAX must be a positive integer')
+  }
   const peers = readPeers(env.PEERS, env.NODE_ID)
+  const operator = readOperatorKeys(env)
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
     throw new Error(
       `MESH_SECRET must have at least ${secretLengthMin} characters when PEERS is set`,
@@ -137,7 +176,31 @@ export function readConfig(env: Env): NodeConfig {
     rightsGrantPolicy: rightsGrantPolicy as GrantPolicy,
     settlementIntervalMs,
     settlementNode: settlementNodeOf([env.NODE_ID, ...peers.keys()]),
+    keyRate,
+    inFlightMax,
+    ...operator,
   }
+}
+
+/** The operator's keys: the public one given or derived from the signing key, and consistent. */
+function readOperatorKeys(env: Env): Pick<NodeConfig, 'operatorSigningKey' | 'operatorPublicKey'> {
+  const signingKey = env.OPERATOR_SIGNING_KEY || null
+  let derived: string | undefined
+  try {
+    derived = signingKey === null ? undefined : publicKeyOfSigningKey(signingKey)
+  } catch (error) {
+    throw new Error(`OPERATOR_SIGNING_KEY is not a base64url PKCS#8 Ed25519 key: ${String(error)}`)
+  }
+  const publicKey = env.OPERATOR_PUBLIC_KEY || derived
+  if (publicKey === undefined || !/^[A-Za-z0-9_-]{43}$/.test(publicKey)) {
+    throw new Error(
+      'OPERATOR_PUBLIC_KEY (base64url of 32 bytes) or OPERATOR_SIGNING_KEY is required',
+    )
+  }
+  if (derived !== undefined && derived !== publicKey) {
+    throw new Error('OPERATOR_SIGNING_KEY is not the key of OPERATOR_PUBLIC_KEY')
+  }
+  return { operatorSigningKey: signingKey, operatorPublicKey: publicKey }
 }
 
 /** Parses `id=url,id=url`; a peer is another node, reached at an http(s) URL. */

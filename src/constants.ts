@@ -83,11 +83,30 @@ export const retryAfterSeconds = 1
 /** Calls waiting for one account's lock (orders, withdrawals); the next is refused 503. */
 export const accountQueueDepthMax = 32
 
+/** Per API key and node: requests per second on average and at once (KEY_RATE_PER_SECOND,
+ * KEY_RATE_BURST; a key may carry its own). Cancels and reduce-only orders have a bucket of
+ * their own, as large, so no volume of other requests can keep a client from reducing risk. */
+export const keyRatePerSecondDefault = 50
+export const keyRateBurstDefault = 100
+export const keyRateMax = 100_000
+/** Buckets one shard replica keeps in memory; the least recently used is forgotten past it. */
+export const rateBucketsMax = 10_000
+
+/** Client and operator requests a node serves at once (IN_FLIGHT_MAX); past it every request is
+ * refused 503 `overloaded`, except cancels and reduce-only orders, which have this many more. */
+export const inFlightMaxDefault = 64
+export const inFlightReservedForReducing = 16
+
 /** Findings (merged copies, violations) listed per document in the mesh status, newest first. */
 export const findingsShownMax = 50
 /** Quarantined rows a repair's finding describes, and the bytes of each it shows (hex). */
 export const quarantineEvidenceShownMax = 20
 export const quarantineHeadBytesMax = 32
+
+/** Forged entries a replica records as findings while it runs (a rogue peer can redial and send
+ * more; past this they are logged only), and the evidence kept of each. */
+export const forgedFindingsMax = 100
+export const findingEvidenceBytesMax = 4 * 1024
 
 /** A node's request for escrow rights is answered while this fresh; it asks again after. */
 export const rightsRequestFreshMs = 10_000
@@ -112,4 +131,6 @@ if (updateBytesMax > storedValueBytesMax) throw new Error('update over value lim
 if (fragmentBytesMax >= 1024 * 1024) throw new Error('fragments must fit a WebSocket message')
 if (heartbeatIntervalMs * 3 > heartbeatTimeoutMs) throw new Error('heartbeat timeout under 3 beats')
 if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')
+if (keyRateBurstDefault > keyRateMax || keyRatePerSecondDefault > keyRateMax)
+  throw new Error('key rate default over max')
 if (shardCountDefault > shardCountMax) throw new Error('shard count default over max')

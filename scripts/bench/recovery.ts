@@ -150,7 +150,12 @@ export async function runRecovery(options: Options): Promise<SectionResult> {
     let entries = 0
     const seeded: Map<number, number>[] = []
     for (const megabytes of options.shardMegabytes) {
-      let seed: Seed | undefined = buildSeed(megabytes - grown, 'a', `s${megabytes}`)
+      let seed: Seed | undefined = buildSeed(
+        megabytes - grown,
+        'a',
+        `s${megabytes}`,
+        mesh.operatorSigningKey,
+      )
       await pushSeed(mesh.node('a').url(), mesh.meshSecret, 'shard/0', seed, 600_000)
       grown = megabytes
       encodedBytes += seed.encodedBytes

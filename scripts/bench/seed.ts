@@ -8,6 +8,7 @@
 // document.
 
 import { createHash } from 'node:crypto'
+import { seal, type SignedMap } from '../../src/state/operator-signature'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { fragmentBytesMax } from '../../src/constants'
@@ -34,9 +35,19 @@ export type Seed = {
  * About `megabytes` MB of deposits to accounts `<prefix>-<i>`, as a list of updates each under
  * 16 MB (each the difference from the previous one).
  */
-export function buildSeed(megabytes: number, node: string, prefix: string): Seed {
+export function buildSeed(
+  megabytes: number,
+  node: string,
+  prefix: string,
+  operatorSigningKey: string,
+): Seed {
   const doc = new Y.Doc()
-  const context = { node, now: Date.now() }
+  // Deposits are signed as the node signs them: peers refuse unsigned ones.
+  const context = {
+    node,
+    now: Date.now(),
+    seal: (map: SignedMap, entry: Record<string, unknown>) => seal(operatorSigningKey, map, entry),
+  }
   doc.transact(() => {
     for (let i = 0; i < accountsInSeed; i++)
       commands.createAccount(doc, { accountId: `${prefix}-${i}` }, context)

@@ -15,6 +15,7 @@ import { apiClient, type ApiClient } from '../../test/support/api-client'
 import { follow } from '../lib/follower'
 import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
 import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from '../lib/node-process'
+import { newOperatorSigningKey } from '../lib/secrets'
 import { reservePorts, startTcpProxy, type TcpProxy } from '../lib/tcp-proxy'
 
 /**
@@ -98,6 +99,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     adminToken: `admin-${randomBytes(12).toString('hex')}`,
     keySecret: `keys-${randomBytes(12).toString('hex')}`,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
+    operatorSigningKey: newOperatorSigningKey(),
   }
   // Node ports are held while the proxies take theirs, so no proxy is handed a node's port.
   // Node ports under the ephemeral range: a restarted node gets its port back (see reservePorts).
@@ -167,6 +169,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       CLEARMESH_ADMIN_TOKEN: secrets.adminToken,
       CLEARMESH_KEY_SECRET: secrets.keySecret,
       CLEARMESH_MESH_SECRET: secrets.meshSecret,
+      CLEARMESH_OPERATOR_SIGNING_KEY: secrets.operatorSigningKey,
     },
   })
   /** SIGTERM (SIGCONT first if paused); the node is down once its process group is gone. */

@@ -1,21 +1,31 @@
 // Development secrets of a local node: taken from the environment, else kept in a file of the
 // data folder so that a restart keeps the admin token and, above all, the key secret (API key
-// secrets are derived from it; a new one would invalidate every issued key).
+// secrets are derived from it; a new one would invalidate every issued key) and the operator's
+// signing key (every deposit and breaker is signed with it; peers verify them by its public key).
+
+/** A new operator signing key (base64url PKCS#8 Ed25519), for `resolveSecret`. */
+export const newOperatorSigningKey = (): string => generateOperatorKey().signingKey
 
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { generateOperatorKey } from '../../src/state/operator-signature'
 
 export type Secret = { value: string; source: 'env' | 'file' | 'generated'; file: string }
 
 /** Length the Worker's config check requires (src/config.ts). */
 const secretLengthMin = 16
 
-export async function resolveSecret(envValue: string | undefined, file: string): Promise<Secret> {
+/** The secret from the environment, else from `file`, else a new one (`generate`) kept there. */
+export async function resolveSecret(
+  envValue: string | undefined,
+  file: string,
+  generate: () => string = () => randomBytes(24).toString('base64url'),
+): Promise<Secret> {
   if (envValue !== undefined && envValue !== '') return { value: envValue, source: 'env', file }
   const stored = await readSecretFile(file)
   if (stored !== undefined) return { value: stored, source: 'file', file }
-  const generated = randomBytes(24).toString('base64url')
+  const generated = generate()
   await mkdir(dirname(file), { recursive: true })
   try {
     // Exclusive create: when two processes race on a fresh folder, both end with the same secret.

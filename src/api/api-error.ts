@@ -9,7 +9,12 @@ export class ApiError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
-    readonly options: { retryable?: boolean; details?: Record<string, unknown> } = {},
+    readonly options: {
+      retryable?: boolean
+      /** Retry-After of a retryable refusal, when not the default (`retryAfterSeconds`). */
+      retryAfterSeconds?: number
+      details?: Record<string, unknown>
+    } = {},
   ) {
     super(message)
   }
@@ -31,6 +36,7 @@ export class ApiError extends Error {
 const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryable: boolean }> = {
   account_not_found: { status: 404, retryable: false },
   key_not_found: { status: 404, retryable: false },
+  key_revoked: { status: 409, retryable: false },
   not_found: { status: 404, retryable: false },
   idempotency_conflict: { status: 409, retryable: false },
   insufficient_funds: { status: 422, retryable: false },
@@ -50,6 +56,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   market_restricted: { status: 503, retryable: true },
   withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
+  no_operator_key: { status: 403, retryable: false },
 }
 
 /**

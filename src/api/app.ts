@@ -1,6 +1,7 @@
 // The node's HTTP API: middleware, route modules, the OpenAPI document and the one error handler.
 
 import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
@@ -9,6 +10,7 @@ import { readConfig, type NodeConfig } from '../config'
 import { ApiError } from './api-error'
 import type { AppEnv } from './app-env'
 import { adminAuth } from './middleware/admin-auth'
+import { loadShedding } from './middleware/load-shedding'
 import { accountRoutes } from './routes/account'
 import { adminAccountRoutes } from './routes/admin-accounts'
 import { adminDepositRoutes } from './routes/admin-deposits'
@@ -58,6 +60,7 @@ app.use(async function jsonBodies(c, next) {
   }
   await next()
 })
+app.use('/v1/*', loadShedding())
 app.use('/v1/admin/*', adminAuth())
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
@@ -112,7 +115,10 @@ app.notFound((c) => {
   )
 })
 
-app.onError((error, c) => {
+app.onError(errorResponse)
+
+/** The one place errors become responses: the envelope for known ones, a logged 500 otherwise. */
+export function errorResponse(error: Error, c: Context<AppEnv>): Response {
   const id = c.get('requestId') ?? 'unknown'
   const known =
     error instanceof ApiError
@@ -122,11 +128,13 @@ app.onError((error, c) => {
         : undefined
   if (known !== undefined) {
     // A retryable refusal says when to come back (every one of them clears within seconds).
-    if (known.options.retryable === true) c.header('Retry-After', String(retryAfterSeconds))
+    if (known.options.retryable === true) {
+      c.header('Retry-After', String(known.options.retryAfterSeconds ?? retryAfterSeconds))
+    }
     return c.json(known.envelope(id), known.status)
   }
   console.error(
     JSON.stringify({ msg: 'unhandled error', requestId: id, error: String(error?.stack ?? error) }),
   )
   return c.json(new ApiError(500, 'internal_error', 'internal error').envelope(id), 500)
-})
+}

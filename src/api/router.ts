@@ -4,6 +4,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { canonicalJson } from '../domain/canonical'
 import type { Result } from '../domain/result'
 import type { Reflects } from '../replica/shard-replica'
 import { ApiError, fromRejection } from './api-error'
@@ -54,8 +55,10 @@ export function respondWritten<T extends object, S extends ContentfulStatusCode>
 
 /** Digest of a request's canonical payload: a retry with another payload is a 409. */
 export async function requestDigest(payload: Record<string, string>): Promise<string> {
-  const canonical = JSON.stringify(Object.entries(payload).sort(([a], [b]) => (a < b ? -1 : 1)))
-  const bytes = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical))
+  const bytes = await crypto.subtle.digest(
+    'SHA-256',
+    new TextEncoder().encode(canonicalJson(payload)),
+  )
   return Array.from(new Uint8Array(bytes).subarray(0, 16), (b) =>
     b.toString(16).padStart(2, '0'),
   ).join('')
@@ -70,7 +73,8 @@ const errorDescriptions = {
   413: 'body too large',
   415: 'body is not JSON',
   422: 'rejected by a business rule',
-  503: 'not executed; retry',
+  429: "over the API key's rate limit on this node; retry after Retry-After seconds",
+  503: 'not executed (overloaded, or the node cannot decide now); retry after Retry-After seconds',
   504: 'outcome unknown; retry with the same request id',
 } as const
 

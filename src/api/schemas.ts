@@ -2,7 +2,13 @@
 // Objects are strict (an unknown field is a 400), amounts are decimal strings.
 
 import { z } from '@hono/zod-openapi'
-import { idLengthMax, idPattern, ledgerPageLimitDefault, ledgerPageLimitMax } from '../constants'
+import {
+  idLengthMax,
+  idPattern,
+  keyRateMax,
+  ledgerPageLimitDefault,
+  ledgerPageLimitMax,
+} from '../constants'
 import * as money from '../domain/money'
 import { scopes } from '../state/shard-doc'
 
@@ -72,12 +78,22 @@ export const Account = z
   .object({ accountId: z.string(), createdAt: z.number().int(), node: z.string() })
   .openapi('AccountRecord')
 
+export const RateLimit = z
+  .strictObject({
+    perSecond: z.number().int().min(1).max(keyRateMax),
+    burst: z.number().int().min(1).max(keyRateMax),
+  })
+  .openapi('RateLimit')
+
 export const CreateKeyBody = z.strictObject({
   scopes: z
     .array(z.enum(scopes, { error: `scopes are ${scopes.join(', ')}` }))
     .min(1, 'a key needs at least one scope')
     .max(scopes.length),
   label: z.string().max(idLengthMax).optional(),
+  rateLimit: RateLimit.optional().openapi({
+    description: "this key's own rate limit on each node; the node's default when absent",
+  }),
 })
 
 export const CreatedKey = z
@@ -87,13 +103,23 @@ export const CreatedKey = z
     accountId: z.string(),
     scopes: z.array(z.enum(scopes)),
     label: z.string(),
+    rateLimit: RateLimit.nullable(),
     createdAt: z.number().int(),
   })
   .openapi('CreatedKey')
 
 export const Revocation = z
-  .object({ keyId: z.string(), revokedAt: z.number().int(), node: z.string() })
+  .object({
+    keyId: z.string(),
+    revokedAt: z.number().int(),
+    node: z.string(),
+    replacedBy: z.string().optional().openapi({ description: 'the key that replaced it' }),
+  })
   .openapi('Revocation')
+
+export const RotatedKey = CreatedKey.extend({
+  replaces: z.string().openapi({ description: 'the key id revoked by this rotation' }),
+}).openapi('RotatedKey')
 
 export const DepositBody = z.strictObject({
   depositId: Id('depositId'),

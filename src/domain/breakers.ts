@@ -22,6 +22,8 @@ export type Breaker = {
   reason: string
   ts: number
   node: string
+  /** The operator's signature (src/state/operator-signature.ts). */
+  signature?: string
 }
 
 /** The mode in force among `entries` of one scope: the latest, `normal` when there is none. */

@@ -33,6 +33,8 @@ export type Transfer = {
   node: string
   /** Digest of the request that created it: a retry with another payload is a conflict. */
   requestDigest: string
+  /** A deposit's: the operator's signature (src/state/operator-signature.ts). */
+  signature?: string
 }
 
 export const transferId = (kind: TransferKind, accountId: string, requestId: string): string =>

@@ -18,8 +18,10 @@ import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
 import * as marketState from '../state/market-state'
+import { verified } from '../state/operator-signature'
 import { marketChecks } from '../state/remote-checks'
-import { breakers, findings, writeOnce } from '../state/shard-doc'
+import { forgedRecorder, recentFindings } from './forged-findings'
+import { breakers, findings, writeOnce, type Finding } from '../state/shard-doc'
 import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
 import { restricted } from '../state/account-figures'
 import * as forward from '../mesh/forward'
@@ -89,7 +91,10 @@ export class MarketReplica extends DurableObject<Env> {
         (doc: Y.Doc) => {
           this.#state = marketState.replay(instrument, doc)
         },
-        marketChecks(),
+        marketChecks({
+          publicKey: this.#config.operatorPublicKey,
+          onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
+        }),
       )
       this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
         // Steps from the home node's matcher: replay them through the matcher, in order. On the
@@ -116,8 +121,12 @@ export class MarketReplica extends DurableObject<Env> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
   }
 
-  meshStatus(): MeshStatus {
-    return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
+  meshStatus(): MeshStatus & { findings: Finding[] } {
+    return {
+      ...durable.status(this.#held),
+      links: replication.status(this.#mesh),
+      findings: recentFindings(this.#held),
+    }
   }
 
   /**
@@ -235,6 +244,7 @@ export class MarketReplica extends DurableObject<Env> {
 
   /** Records an operator's circuit breaker for this instrument or the venue; nodes obey on sight. */
   recordBreaker(entry: Breaker): void {
+    assert(verified(this.#config.operatorPublicKey, 'breakers', entry), 'a breaker is signed')
     durable.write(this.#held, this.#config.nodeId, (doc) =>
       writeOnce(breakers(doc), entry.id, entry),
     )

@@ -12,6 +12,7 @@ import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import { findingsShownMax, majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
+import { assert } from '../domain/assert'
 import type { AccountFigures } from '../domain/account'
 import { modeOf, type Breaker, type BreakerMode } from '../domain/breakers'
 import * as escrow from '../domain/escrow'
@@ -31,6 +32,7 @@ import * as commands from '../state/commands'
 import type { OrderInput } from '../state/market-doc'
 import type { OrderView } from '../state/market-state'
 import { hasPending } from '../state/digest'
+import { seal, verified, type SignedMap } from '../state/operator-signature'
 import { shardChecks } from '../state/remote-checks'
 import * as shardDoc from '../state/shard-doc'
 import { withAccountLock, type AccountLocks } from './account-lock'
@@ -39,7 +41,9 @@ import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
 import type { MarketRejection } from './market-replica'
+import { forgedRecorder, recentFindings } from './forged-findings'
 import * as outbox from './outbox'
+import * as rateBuckets from './rate-buckets'
 import * as storage from './shard-storage'
 import * as clock from '../clock'
 
@@ -74,6 +78,7 @@ export type AccountView = accountDomain.AccountSummary & {
 export class ShardReplica extends DurableObject<Env> {
   readonly #config: NodeConfig
   readonly #locks: AccountLocks = new Map()
+  readonly #buckets: rateBuckets.RateBuckets = new Map()
   #held!: durable.DurableDoc
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
@@ -97,7 +102,10 @@ export class ShardReplica extends DurableObject<Env> {
             if (!event.transaction.local) for (const id of event.keysChanged) this.#asked.add(id)
           })
         },
-        shardChecks(shard, this.#config.shardCount),
+        shardChecks(shard, this.#config.shardCount, {
+          publicKey: this.#config.operatorPublicKey,
+          onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
+        }),
       )
       this.#mesh = replicaMesh.attach(this.#config, this.#held, () => this.#afterRemote())
     })
@@ -109,13 +117,10 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   meshStatus(): MeshStatus & { findings: shardDoc.Finding[] } {
-    const findings = this.#held.state.ok
-      ? [...shardDoc.findings(this.#held.state.doc).values()]
-      : []
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
-      findings: findings.sort((x, y) => y.ts - x.ts).slice(0, findingsShownMax),
+      findings: recentFindings(this.#held),
     }
   }
 
@@ -133,10 +138,16 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#write((doc) => commands.revokeKey(doc, input, this.#context()))
   }
 
-  deposit(
+  rotateKey(input: { keyId: string; newKeyId: string }): WriteResult<commands.Rotated> {
+    return this.#write((doc) => commands.rotateKey(doc, input, this.#context()))
+  }
+
+  /** Records a deposit, signed with the operator's key (only a node holding it takes deposits). */
+  async deposit(
     input: commands.DepositInput,
     durability: Durability = 'local',
-  ): Promise<WriteResult<ledger.Transfer> | Rejected<'quorum_timeout'>> {
+  ): Promise<WriteResult<ledger.Transfer> | Rejected<'quorum_timeout' | 'no_operator_key'>> {
+    if (this.#config.operatorSigningKey === null) return noOperatorKey()
     return this.#durably(
       durability,
       this.#write((doc) => commands.deposit(doc, input, this.#context())),
@@ -246,6 +257,26 @@ export class ShardReplica extends DurableObject<Env> {
       if (record === undefined) return reject('not_found', `no API key ${keyId}`)
       return ok({ record, revoked: shardDoc.revocations(doc).has(keyId) })
     })
+  }
+
+  /**
+   * Resolves a signed request's key and takes a token of its rate limit in `lane` (a revoked or
+   * unknown key takes none). `retryAfterMs` is null when the request is admitted.
+   */
+  admitKey(
+    keyId: string,
+    lane: rateBuckets.Lane,
+  ): Read<{ record: shardDoc.KeyRecord; revoked: boolean; retryAfterMs: number | null }> {
+    const key = this.key(keyId)
+    if (!key.ok) return key
+    const { record, revoked } = key.value.value
+    let retryAfterMs: number | null = null
+    if (!revoked) {
+      const rate = record.rateLimit ?? this.#config.keyRate
+      const taken = rateBuckets.take(this.#buckets, keyId, lane, rate, clock.now())
+      if (!taken.admitted) retryAfterMs = taken.retryAfterMs
+    }
+    return ok({ ...key.value, value: { record, revoked, retryAfterMs } })
   }
 
   order(accountId: string, orderId: string): Read<shardDoc.OrderRecord> {
@@ -501,6 +532,7 @@ export class ShardReplica extends DurableObject<Env> {
 
   /** Records an operator's withdrawals breaker; every node obeys it once it has it. */
   recordBreaker(entry: Breaker): void {
+    assert(verified(this.#config.operatorPublicKey, 'breakers', entry), 'a breaker is signed')
     if (!this.#held.state.ok) return
     durable.write(this.#held, this.#config.nodeId, (doc) =>
       shardDoc.writeOnce(shardDoc.breakers(doc), entry.id, entry),
@@ -567,9 +599,23 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #context(): commands.RecordContext {
-    return { node: this.#config.nodeId, now: clock.now() }
+    const { nodeId, operatorSigningKey, operatorPublicKey } = this.#config
+    if (operatorSigningKey === null) return { node: nodeId, now: clock.now() }
+    const sealed = (map: SignedMap, entry: Record<string, unknown>) => {
+      const signature = seal(operatorSigningKey, map, entry)
+      // Checked as every peer will check it, before it is written.
+      assert(verified(operatorPublicKey, map, { ...entry, signature }), 'the signature verifies')
+      return signature
+    }
+    return { node: nodeId, now: clock.now(), seal: sealed }
   }
 }
+
+const noOperatorKey = () =>
+  reject(
+    'no_operator_key' as const,
+    "this node does not hold the operator's signing key: record deposits on a node that does",
+  )
 
 const outcomeUnknown = (why: string) =>
   reject(

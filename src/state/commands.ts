@@ -11,16 +11,25 @@ import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
 import * as withdrawal from '../domain/withdrawal'
+import type { SignedMap } from './operator-signature'
 import * as shard from './shard-doc'
 
-/** Who records a command and when: the only inputs a command takes from its environment. */
-export type RecordContext = { node: string; now: number }
+/**
+ * Who records a command and when: the only inputs a command takes from its environment; and,
+ * on a node holding the operator's key, how it signs the entries that bring money in.
+ */
+export type RecordContext = {
+  node: string
+  now: number
+  seal?: (map: SignedMap, entry: Record<string, unknown>) => string
+}
 
 export type Written<T> = { record: T; replayed: boolean }
 
 export type CommandRejection =
   | 'account_not_found'
   | 'key_not_found'
+  | 'key_revoked'
   | 'idempotency_conflict'
   | withdrawal.WithdrawalRejection
   | 'insufficient_local_rights'
@@ -44,7 +53,7 @@ export function createAccount(
 
 export function createKey(
   doc: Y.Doc,
-  input: { keyId: string; accountId: string; scopes: shard.Scope[]; label: string },
+  input: Omit<shard.KeyRecord, 'createdAt' | 'node'>,
   context: RecordContext,
 ): CommandResult<shard.KeyRecord> {
   if (!shard.accounts(doc).has(input.accountId)) return accountNotFound(input.accountId)
@@ -71,6 +80,43 @@ export function revokeKey(
   const record = { keyId: input.keyId, revokedAt: context.now, node: context.node }
   shard.revocations(doc).set(input.keyId, record)
   return written(record, false)
+}
+
+export type Rotated = { key: shard.KeyRecord; revocation: shard.Revocation }
+
+/**
+ * Replaces a key with `newKeyId`: the same account, scopes, label and rate limit, and the old key
+ * revoked in the same transaction (no grace period: a key is often rotated because it leaked).
+ * A retry replays the rotation that took place; a key revoked otherwise cannot be rotated.
+ */
+export function rotateKey(
+  doc: Y.Doc,
+  input: { keyId: string; newKeyId: string },
+  context: RecordContext,
+): CommandResult<Rotated> {
+  const old = shard.keys(doc).get(input.keyId)
+  if (old === undefined) return reject('key_not_found', `no API key ${input.keyId}`)
+  const revoked = shard.revocations(doc).get(input.keyId)
+  if (revoked !== undefined) {
+    const replacement =
+      revoked.replacedBy === undefined ? undefined : shard.keys(doc).get(revoked.replacedBy)
+    if (replacement !== undefined) return written({ key: replacement, revocation: revoked }, true)
+    return reject('key_revoked', `API key ${input.keyId} was revoked: create a new key instead`)
+  }
+  if (shard.keys(doc).has(input.newKeyId)) {
+    return reject('idempotency_conflict', `key ${input.newKeyId} already exists`)
+  }
+  // After this point, the operation must succeed.
+  const key = createKey(doc, { ...old, keyId: input.newKeyId }, context)
+  assert(key.ok, 'the new key is written')
+  const revocation = {
+    keyId: input.keyId,
+    revokedAt: context.now,
+    node: context.node,
+    replacedBy: input.newKeyId,
+  }
+  shard.revocations(doc).set(input.keyId, revocation)
+  return written({ key: key.value.record, revocation }, false)
 }
 
 export type DepositInput = {
@@ -244,6 +290,9 @@ function recordTransfer(
     ts: context.now,
     node: context.node,
     requestDigest: input.requestDigest,
+  }
+  if (kind === 'deposit' && context.seal !== undefined) {
+    transfer.signature = context.seal('transfers', transfer)
   }
   assert(
     shard.writeOnce(shard.transfers(doc), id, transfer) === 'written',

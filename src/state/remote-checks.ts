@@ -6,21 +6,48 @@
 //   on another node (the same request, merged: equal once the recording node and time are left
 //   out);
 // - every entry passes its map's check (amounts that parse, ids that match their keys, accounts
-//   that belong to this shard);
+//   that belong to this shard; deposits and breakers signed by the operator's key, a forged one
+//   handed to the replica as evidence: src/state/operator-signature.ts);
 // - no update leaves structs pending on dependencies that did not come with it.
 
 import * as Y from 'yjs'
 import { breakerModes } from '../domain/breakers'
 import * as money from '../domain/money'
+import { keyRateMax } from '../constants'
 import { hasPending } from './digest'
 import { stepKey } from './market-doc'
+import { verified, type SignedMap } from './operator-signature'
 import { shardOf } from './shard-of'
 
-/** A map's check of one entry: why it is refused, or undefined. */
-export type EntryCheck = (key: string, value: Record<string, unknown>) => string | undefined
+/** A map's check of one entry (sent by `origin`): why it is refused, or undefined. */
+export type EntryCheck = (
+  key: string,
+  value: Record<string, unknown>,
+  origin: unknown,
+) => string | undefined
 
-/** Fields that legitimately differ between two nodes' copies of the same write. */
-const recordingFields = new Set(['ts', 'createdAt', 'node', 'receivedAt', 'evidence', 'revokedAt'])
+/** An entry that should carry the operator's signature and does not: what the replica records. */
+export type ForgedEntry = {
+  map: SignedMap
+  key: string
+  entry: Record<string, unknown>
+  origin: string
+}
+
+/** The operator's public key, and who hears of forged entries (the replica records them). */
+export type OperatorCheck = { publicKey: string; onForged: (forged: ForgedEntry) => void }
+
+/** Fields that legitimately differ between two nodes' copies of the same write (each node that
+ * takes a deposit signs its own copy, with its own time and node id). */
+const recordingFields = new Set([
+  'ts',
+  'createdAt',
+  'node',
+  'receivedAt',
+  'evidence',
+  'revokedAt',
+  'signature',
+])
 
 const sameWrite = (x: Record<string, unknown>, y: Record<string, unknown>): boolean => {
   const essence = (entry: Record<string, unknown>) =>
@@ -72,7 +99,7 @@ export function refusal(
       if (previous !== undefined && !(plainJson(previous) && sameWrite(previous, value))) {
         return `${name}/${key} would be overwritten with different content`
       }
-      const refused = check(key, value)
+      const refused = check(key, value, transaction.origin)
       if (refused !== undefined) return `${name}/${key}: ${refused}`
     }
   }
@@ -98,32 +125,57 @@ const text = (value: unknown): value is string => typeof value === 'string' && v
 
 const keyed =
   (field: string, more: EntryCheck = () => undefined): EntryCheck =>
-  (key, value) =>
-    value[field] !== key ? `its ${field} is not its key` : more(key, value)
+  (key, value, origin) =>
+    value[field] !== key ? `its ${field} is not its key` : more(key, value, origin)
 
 const usd = (value: unknown): string | undefined =>
   money.parse(value, money.usdTransfer).ok
     ? undefined
     : `amount ${String(value)} is not a USD amount`
 
+const rateLimit = (value: unknown): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  const rate = value as Record<string, unknown>
+  const valid = [rate.perSecond, rate.burst].every(
+    (n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= keyRateMax,
+  )
+  return valid && Object.keys(rate).length === 2 ? undefined : 'its rate limit is not a rate'
+}
+
 const mode = (value: Record<string, unknown>) =>
   breakerModes.includes(value.mode as never) ? undefined : 'unknown breaker mode'
 
+/** Refuses an entry of `map` the operator did not sign, and hands it over as evidence. */
+const operatorSigned =
+  (operator: OperatorCheck, map: SignedMap) =>
+  (key: string, value: Record<string, unknown>, origin: unknown): string | undefined => {
+    if (verified(operator.publicKey, map, value)) return undefined
+    operator.onForged({ map, key, entry: value, origin: String(origin) })
+    return "it does not carry the operator's signature"
+  }
+
 /** The root maps of account shard `shard` (of `shardCount`) and what each entry must be. */
-export function shardChecks(shard: number, shardCount: number): Map<string, EntryCheck> {
+export function shardChecks(
+  shard: number,
+  shardCount: number,
+  operator: OperatorCheck,
+): Map<string, EntryCheck> {
   const ours = (accountId: unknown): string | undefined =>
     text(accountId) && shardOf(accountId, shardCount) === shard
       ? undefined
       : `account ${String(accountId)} is not in shard ${shard}`
   const ownerOfKey = (keyId: string) => keyId.slice(0, Math.max(0, keyId.lastIndexOf('.')))
+  const deposits = operatorSigned(operator, 'transfers')
   return new Map<string, EntryCheck>([
     ['accounts', keyed('accountId', (key) => ours(key))],
-    ['keys', keyed('keyId', (_key, value) => ours(value.accountId))],
+    ['keys', keyed('keyId', (_key, value) => ours(value.accountId) ?? rateLimit(value.rateLimit))],
     ['revocations', keyed('keyId', (key) => ours(ownerOfKey(key)))],
     [
       'transfers',
-      keyed('id', (_key, value) => {
-        if (value.kind === 'deposit') return usd(value.amount) ?? ours(value.to)
+      keyed('id', (key, value, origin) => {
+        if (value.kind === 'deposit') {
+          return usd(value.amount) ?? ours(value.to) ?? deposits(key, value, origin)
+        }
         if (value.kind === 'withdrawal') return usd(value.amount) ?? ours(value.from)
         return `a ${String(value.kind)} is not a shard transfer`
       }),
@@ -132,12 +184,17 @@ export function shardChecks(shard: number, shardCount: number): Map<string, Entr
     ['grants', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
     ['rightsRequests', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
     ['findings', keyed('id')],
-    ['breakers', keyed('id', (_key, value) => mode(value))],
+    ['breakers', breakerCheck(operator)],
   ])
 }
 
+const breakerCheck = (operator: OperatorCheck): EntryCheck => {
+  const signed = operatorSigned(operator, 'breakers')
+  return keyed('id', (key, value, origin) => mode(value) ?? signed(key, value, origin))
+}
+
 /** The root maps of a market document and what each entry must be. */
-export function marketChecks(): Map<string, EntryCheck> {
+export function marketChecks(operator: OperatorCheck): Map<string, EntryCheck> {
   return new Map<string, EntryCheck>([
     [
       'steps',
@@ -148,6 +205,6 @@ export function marketChecks(): Map<string, EntryCheck> {
     ],
     ['cancelRequests', keyed('orderId')],
     ['findings', keyed('id')],
-    ['breakers', keyed('id', (_key, value) => mode(value))],
+    ['breakers', breakerCheck(operator)],
   ])
 }

@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import type { Breaker } from '../domain/breakers'
 import type { Grant, RightsRequest } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
+import type { Rate } from '../domain/rate-limit'
 
 export type Scope = 'read' | 'trade' | 'withdraw'
 export const scopes: readonly Scope[] = ['read', 'trade', 'withdraw']
@@ -18,11 +19,19 @@ export type KeyRecord = {
   accountId: string
   scopes: Scope[]
   label: string
+  /** Its own rate limit; the node's default when null (or absent, in keys made before). */
+  rateLimit?: Rate | null
   createdAt: number
   node: string
 }
 
-export type Revocation = { keyId: string; revokedAt: number; node: string }
+export type Revocation = {
+  keyId: string
+  revokedAt: number
+  node: string
+  /** The key that replaced it, when it was revoked by a rotation. */
+  replacedBy?: string
+}
 
 /** An order's entry in its account's shard: the client order id is taken for good. */
 export type OrderRecord = {
@@ -50,7 +59,7 @@ export const rightsRequests = (doc: Y.Doc): Y.Map<RightsRequest> => doc.getMap('
  */
 export type Finding = {
   id: string
-  kind: 'merged_copy' | 'violation' | 'repair'
+  kind: 'merged_copy' | 'violation' | 'repair' | 'forged_entry'
   /** The invariant (I2–I8) it concerns. */
   invariant: string
   accountId: string | null

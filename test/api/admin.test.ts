@@ -151,6 +151,7 @@ describe('API keys', () => {
       accountId,
       scopes: ['read', 'withdraw'],
       label: 'desk 1',
+      rateLimit: null,
       createdAt: expect.any(Number),
     })
     // The key signs requests at once.

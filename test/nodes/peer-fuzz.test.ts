@@ -19,7 +19,8 @@ import { shardOf } from '../../src/state/shard-of'
 import type { ApiClient, ApiKey } from '../support/api-client'
 import { testSeed } from './support/ledger-writes'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
-import { upgrade, type RawWebSocket } from './support/raw-websocket'
+import { upgrade } from './support/raw-websocket'
+import { kindOf, roguePeer, type Link } from './support/rogue-peer'
 
 const seed = testSeed()
 const shards = 4
@@ -234,57 +235,12 @@ const frameCase: fc.Arbitrary<FrameCase> = fc.record({
 
 // --- links --------------------------------------------------------------------------------------
 
-type Link = { socket: RawWebSocket; doc: string }
-type Settled = { closed: { code: number; reason: string } } | { answered: true }
-
-const kindOf = (bytes: Uint8Array): string => {
-  try {
-    return protocol.readFrame(bytes).type
-  } catch {
-    return 'unreadable'
-  }
-}
-
 describe(`hostile peers on a two-node mesh (seed ${seed})`, () => {
   let mesh: Mesh
   let a: ApiClient
   const figures: Record<string, number | string> = {}
 
-  const syncUrl = (doc: string, token: string | undefined) =>
-    `${mesh.node('a').url()}/v1/mesh/sync/${doc}` +
-    (token === undefined ? '' : `?token=${encodeURIComponent(token)}`)
-
-  const tokenFor = (doc: string, role: meshToken.PeerRole = 'node', id = 'mallory') =>
-    meshToken.issue(mesh.meshSecret, { role, id }, doc, Date.now() + 60_000)
-
-  /** Opens a link to node a as `role`, and waits for the node's SyncStep1. */
-  async function openLink(doc: string, role: meshToken.PeerRole = 'node'): Promise<Link> {
-    const answer = await upgrade(syncUrl(doc, await tokenFor(doc, role)))
-    if (answer.body !== undefined) {
-      throw new Error(`the link to ${doc} was refused: ${answer.status} ${answer.body}`)
-    }
-    const socket = answer.socket
-    await waitFor(`node a greets the link to ${doc}`, async () =>
-      socket.messages.some((m) => kindOf(m) === 'sync_step1') ? true : undefined,
-    )
-    return { socket, doc }
-  }
-
-  /**
-   * Waits until node a has handled everything sent so far: a SyncStep1 probe sent after it is
-   * answered with SyncStep2 (frames are handled in order), or the link is closed.
-   */
-  async function settle(link: Link): Promise<Settled> {
-    const answered = () => link.socket.messages.filter((m) => kindOf(m) === 'sync_step2').length
-    const before = answered()
-    link.socket.sendBinary(protocol.writeSyncStep1(Y.encodeStateVector(new Y.Doc())))
-    return Promise.race([
-      link.socket.closed.then((closed) => ({ closed })),
-      waitFor(`node a answers the probe on ${link.doc}, or closes the link`, async () =>
-        answered() > before ? ({ answered: true } as const) : undefined,
-      ),
-    ])
-  }
+  const { syncUrl, tokenFor, openLink, settle, stateOf } = roguePeer(() => mesh)
 
   /** Every document of both nodes, without link state. */
   async function fingerprint(): Promise<string> {
@@ -532,20 +488,6 @@ describe(`hostile peers on a two-node mesh (seed ${seed})`, () => {
   })
 
   // --- valid updates with forged content -------------------------------------------------------
-
-  /** Node a's whole state of `link`'s document, as a local Y.Doc (from its SyncStep2). */
-  async function stateOf(link: Link): Promise<Y.Doc> {
-    const count = () => link.socket.messages.filter((m) => kindOf(m) === 'sync_step2').length
-    const before = count()
-    link.socket.sendBinary(protocol.writeSyncStep1(Y.encodeStateVector(new Y.Doc())))
-    await waitFor(`the state of ${link.doc}`, async () => (count() > before ? true : undefined))
-    const answer = link.socket.messages.filter((m) => kindOf(m) === 'sync_step2').at(-1)!
-    const frame = protocol.readFrame(answer)
-    if (frame.type !== 'sync_step2') throw new Error('not a SyncStep2')
-    const local = new Y.Doc()
-    Y.applyUpdate(local, frame.update)
-    return local
-  }
 
   /**
    * Sends, on an authenticated link to `doc`, the update that `forge` makes to a copy of node a's

@@ -12,7 +12,15 @@ import type { ShardReplica } from '../../src/replica/shard-replica'
 import type { Damage } from '../../src/replica/shard-storage'
 import { contentDigest, hasPending } from '../../src/state/digest'
 import { shardChecks } from '../../src/state/remote-checks'
-import { chunkRows, depositOf, freshShard, logRows, usd, withdrawalOf } from './helpers'
+import {
+  chunkRows,
+  depositOf,
+  freshShard,
+  logRows,
+  operatorCheck,
+  usd,
+  withdrawalOf,
+} from './helpers'
 
 type Stub = DurableObjectStub<ShardReplica>
 type Sql = SqlStorage
@@ -349,7 +357,12 @@ describe('finishing a repair', () => {
     const peerDoc = new Y.Doc()
     for (const row of peer(rows)) Y.applyUpdate(peerDoc, row.body)
     const report = await runInDurableObject(stub, (_instance: ShardReplica, state) => {
-      const held = durable.open(label, state.storage, () => undefined, shardChecks(0, 1))
+      const held = durable.open(
+        label,
+        state.storage,
+        () => undefined,
+        shardChecks(0, 1, operatorCheck()),
+      )
       expect(held.repair).not.toBeNull()
       expect(durable.serving(held)).toBe(false)
       held.peersToRepair = 1

@@ -4,15 +4,22 @@
 import { env } from 'cloudflare:workers'
 import { runInDurableObject } from 'cloudflare:test'
 import * as Y from 'yjs'
-import type { Env } from '../../src/config'
+import { readConfig, type Env } from '../../src/config'
 import * as money from '../../src/domain/money'
 import type { Units } from '../../src/domain/money'
 import type { ShardReplica } from '../../src/replica/shard-replica'
 import * as accountIndex from '../../src/state/account-index'
 import * as commands from '../../src/state/commands'
 import { contentDigest } from '../../src/state/digest'
+import type { OperatorCheck } from '../../src/state/remote-checks'
 
 export const shards = (env as unknown as Env).SHARD
+
+/** The operator key check a replica runs on peer updates, with this environment's key. */
+export const operatorCheck = (): OperatorCheck => ({
+  publicKey: readConfig(env as unknown as Env).operatorPublicKey,
+  onForged: () => undefined,
+})
 
 /** Every test takes shards of its own: storage is shared by the tests of one file. */
 let nextShard = 0

@@ -10,6 +10,7 @@ import * as durable from '../../src/replica/durable-doc'
 import type { MarketReplica } from '../../src/replica/market-replica'
 import { marketChecks } from '../../src/state/remote-checks'
 import { api, marketReplica, setUpApiTests, type ApiKey } from '../api/helpers'
+import { operatorCheck } from './helpers'
 
 setUpApiTests()
 
@@ -78,7 +79,12 @@ describe('a damaged market', () => {
     const peer = new Y.Doc()
     for (const row of rows) Y.applyUpdate(peer, row.body)
     const report = await runInDurableObject(stub, (_instance: MarketReplica, state) => {
-      const held = durable.open(before.shard, state.storage, () => undefined, marketChecks())
+      const held = durable.open(
+        before.shard,
+        state.storage,
+        () => undefined,
+        marketChecks(operatorCheck()),
+      )
       held.peersToRepair = 1
       if (!held.state.ok) throw new Error('the repairing market is loaded')
       durable.applyRemote(

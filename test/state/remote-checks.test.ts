@@ -4,6 +4,7 @@
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
 import { hasPending } from '../../src/state/digest'
+import { generateOperatorKey, seal } from '../../src/state/operator-signature'
 import { refusal, shardChecks } from '../../src/state/remote-checks'
 import { shardOf } from '../../src/state/shard-of'
 
@@ -11,18 +12,26 @@ const shardCount = 4
 const alice = 'alice'
 const shard = shardOf(alice, shardCount)
 const foreign = ['bob', 'carol', 'dave', 'erin'].find((id) => shardOf(id, shardCount) !== shard)!
-const checks = shardChecks(shard, shardCount)
-
-const deposit = (node: string, amount = '100', accountId = alice) => ({
-  id: `deposit/${accountId}/d1`,
-  kind: 'deposit',
-  from: '@external',
-  to: accountId,
-  amount,
-  ts: node === 'a' ? 1_000 : 2_000,
-  node,
-  requestDigest: 'digest',
+const operator = generateOperatorKey()
+const checks = shardChecks(shard, shardCount, {
+  publicKey: operator.publicKey,
+  onForged: () => undefined,
 })
+
+/** Deposit `requestId` of `accountId` as node `node` records it, signed by the operator. */
+const deposit = (node: string, amount = '100', accountId = alice, requestId = 'd1') => {
+  const entry = {
+    id: `deposit/${accountId}/${requestId}`,
+    kind: 'deposit',
+    from: '@external',
+    to: accountId,
+    amount,
+    ts: node === 'a' ? 1_000 : 2_000,
+    node,
+    requestDigest: 'digest',
+  }
+  return { ...entry, signature: seal(operator.signingKey, 'transfers', entry) }
+}
 
 /** A node's document holding alice's deposit d1 as node `a` recorded it. */
 function local(): Y.Doc {
@@ -55,7 +64,7 @@ describe('updates from a peer', () => {
   it('take a new entry, and the same request merged from another node', () => {
     const doc = local()
     const fresh = peerUpdate(doc, (peer) =>
-      peer.getMap('transfers').set('deposit/alice/d2', { ...deposit('b'), id: 'deposit/alice/d2' }),
+      peer.getMap('transfers').set('deposit/alice/d2', deposit('b', '100', alice, 'd2')),
     )
     expect(applyFromPeer(doc, fresh)).toBeUndefined()
     // The same deposit id recorded concurrently on node b: the same write, merged.
@@ -81,19 +90,13 @@ describe('updates from a peer', () => {
       ['a list root', (peer) => peer.getArray('log').push([1]), /schema/],
       [
         'another shard account',
-        (peer) =>
-          peer.getMap('transfers').set(`deposit/${foreign}/d1`, {
-            ...deposit('b', '1', foreign),
-            id: `deposit/${foreign}/d1`,
-          }),
+        (peer) => peer.getMap('transfers').set(`deposit/${foreign}/d1`, deposit('b', '1', foreign)),
         /not in shard/,
       ],
       [
         'an amount that does not parse',
         (peer) =>
-          peer
-            .getMap('transfers')
-            .set('deposit/alice/d9', { ...deposit('b', 'a lot'), id: 'deposit/alice/d9' }),
+          peer.getMap('transfers').set('deposit/alice/d9', deposit('b', 'a lot', alice, 'd9')),
         /not a USD amount/,
       ],
       [
@@ -106,10 +109,24 @@ describe('updates from a peer', () => {
         (peer) =>
           peer
             .getMap('transfers')
-            .set('deposit/alice/d8', { ...deposit('b'), id: 'deposit/alice/d8', amount: 5n }),
+            .set('deposit/alice/d8', { ...deposit('b', '100', alice, 'd8'), amount: 5n }),
         /plain JSON/,
       ],
       ['a nested type', (peer) => peer.getMap('findings').set('f', new Y.Map()), /nested/],
+      [
+        "a key's rate limit that is not a rate",
+        (peer) =>
+          peer.getMap('keys').set('alice.k', {
+            keyId: 'alice.k',
+            accountId: alice,
+            scopes: ['read'],
+            label: '',
+            rateLimit: { perSecond: 0, burst: 10 ** 9 },
+            createdAt: 1,
+            node: 'b',
+          }),
+        /not a rate/,
+      ],
     ]
     for (const [what, change, why] of cases) {
       expect(applyFromPeer(local(), peerUpdate(local(), change)), what).toMatch(why)
@@ -121,9 +138,9 @@ describe('updates from a peer', () => {
     const peer = new Y.Doc()
     Y.applyUpdate(peer, Y.encodeStateAsUpdate(base))
     const start = Y.encodeStateVector(peer)
-    peer.getMap('transfers').set('deposit/alice/d2', { ...deposit('b'), id: 'deposit/alice/d2' })
+    peer.getMap('transfers').set('deposit/alice/d2', deposit('b', '100', alice, 'd2'))
     const middle = Y.encodeStateVector(peer)
-    peer.getMap('transfers').set('deposit/alice/d3', { ...deposit('b'), id: 'deposit/alice/d3' })
+    peer.getMap('transfers').set('deposit/alice/d3', deposit('b', '100', alice, 'd3'))
     expect(start).not.toEqual(middle)
     const onlySecond = Y.encodeStateAsUpdate(peer, middle)
     expect(applyFromPeer(base, onlySecond)).toMatch(/did not come with it/)

@@ -75,10 +75,14 @@ export function apiClient(fetcher: Fetch, base: string, adminToken: string) {
       accountId: string,
       deposit: string,
       scopes = ['read', 'trade', 'withdraw'],
+      rateLimit?: { perSecond: number; burst: number },
     ) {
       const account = await this.admin('POST', '/v1/admin/accounts', { accountId })
       if (account.status !== 201) throw new Error(`create account: ${JSON.stringify(account.body)}`)
-      const key = await this.admin('POST', `/v1/admin/accounts/${accountId}/keys`, { scopes })
+      const key = await this.admin('POST', `/v1/admin/accounts/${accountId}/keys`, {
+        scopes,
+        ...(rateLimit !== undefined && { rateLimit }),
+      })
       if (key.status !== 201) throw new Error(`create key: ${JSON.stringify(key.body)}`)
       if (deposit !== '0') {
         const recorded = await this.admin('POST', '/v1/admin/deposits', {

@@ -5,12 +5,15 @@ import type { AppEnv } from '../app-env'
 import { accountOfKeyId } from '../key-id'
 import { accountStub } from '../../replica/addressing'
 import { constantTimeEqual, hmacHex } from '../../hmac'
+import { reducesRisk } from '../reduces-risk'
 import { deriveKeySecret, signingPayload } from '../signing'
 import * as clock from '../../clock'
 
 /**
- * Admits only requests signed with a live API key that holds `scope`, and records the caller.
- * The signature is checked before any storage is read, so garbage costs one HMAC.
+ * Admits only requests signed with a live API key that holds `scope`, within the key's rate limit
+ * on this node (429 `rate_limited` past it; cancels and reduce-only orders have a bucket of their
+ * own), and records the caller. The signature is checked before any storage is read, so garbage
+ * costs one HMAC.
  *
  * @example
  * app.post('/v1/withdrawals', signedRequest('withdraw'), handler)
@@ -54,7 +57,8 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
     if (!constantTimeEqual(signature.toLowerCase(), expected)) {
       throw new ApiError(401, 'invalid_signature', 'the request signature does not match')
     }
-    const key = await accountStub(c.env, c.var.config, accountId).key(keyId)
+    const lane = (await reducesRisk(c)) ? 'reducing' : 'general'
+    const key = await accountStub(c.env, c.var.config, accountId).admitKey(keyId, lane)
     if (!key.ok) {
       if (key.code === 'shard_damaged') throw fromRejection(key)
       throw new ApiError(401, 'invalid_api_key', 'unknown API key')
@@ -63,6 +67,18 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
       throw new ApiError(401, 'api_key_revoked', 'this API key was revoked')
     if (!key.value.value.record.scopes.includes(scope)) {
       throw new ApiError(403, 'insufficient_scope', `this API key lacks the "${scope}" scope`)
+    }
+    const { retryAfterMs } = key.value.value
+    if (retryAfterMs !== null) {
+      throw new ApiError(429, 'rate_limited', 'this API key is over its rate limit on this node', {
+        retryable: true,
+        retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+        details: {
+          executionStatus: 'not_executed',
+          retryAfterMs,
+          rateLimit: key.value.value.record.rateLimit ?? c.var.config.keyRate,
+        },
+      })
     }
     c.set('caller', { keyId, accountId, scopes: key.value.value.record.scopes })
     await next()

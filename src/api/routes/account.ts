@@ -18,7 +18,7 @@ const getAccount = createRoute({
   summary: 'Collateral, equity, margin and what can be withdrawn',
   security,
   middleware: [signedRequest('read')] as const,
-  responses: { 200: json(schemas.AccountSummary, 'the account'), ...errorsOf(401, 403, 503) },
+  responses: { 200: json(schemas.AccountSummary, 'the account'), ...errorsOf(401, 403, 503, 429) },
 })
 
 const getLedger = createRoute({
@@ -29,7 +29,7 @@ const getLedger = createRoute({
   security,
   middleware: [signedRequest('read')] as const,
   request: { query: schemas.PageQuery },
-  responses: { 200: json(schemas.LedgerPage, 'one page'), ...errorsOf(400, 401, 403, 503) },
+  responses: { 200: json(schemas.LedgerPage, 'one page'), ...errorsOf(400, 401, 403, 503, 429) },
 })
 
 export const accountRoutes = createRouter()

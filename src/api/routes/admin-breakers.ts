@@ -6,6 +6,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { breakerModes, type Breaker, type BreakerScope } from '../../domain/breakers'
 import { marketStub, shardStub } from '../../replica/addressing'
+import { seal } from '../../state/operator-signature'
 import { ApiError } from '../api-error'
 import { adminAuth } from '../middleware/admin-auth'
 import { createRouter, errorsOf, json } from '../router'
@@ -31,6 +32,7 @@ const BreakerEntry = z
     reason: z.string(),
     ts: z.number().int(),
     node: z.string(),
+    signature: z.string().openapi({ description: "the operator's Ed25519 signature, base64url" }),
   })
   .openapi('Breaker')
 
@@ -53,7 +55,7 @@ const setBreaker = createRoute({
   },
   responses: {
     201: json(BreakerEntry, 'recorded here; every node obeys it once replicated'),
-    ...errorsOf(400, 401, 413, 415),
+    ...errorsOf(400, 401, 403, 413, 415),
   },
 })
 
@@ -81,8 +83,15 @@ export const adminBreakerRoutes = createRouter()
     }
     const instrument =
       body.instrument === undefined ? null : listed(config, body.instrument, 400).symbol
+    if (config.operatorSigningKey === null) {
+      throw new ApiError(
+        403,
+        'no_operator_key',
+        "this node does not hold the operator's signing key: set breakers on a node that does",
+      )
+    }
     const ts = clock.now()
-    const entry: Breaker = {
+    const unsigned: Breaker = {
       // Unique even for two breakers in one millisecond (the later by id wins a tie).
       id: `breaker/${scope}/${instrument ?? '*'}/${ts}/${config.nodeId}/${crypto.randomUUID()}`,
       scope,
@@ -92,6 +101,7 @@ export const adminBreakerRoutes = createRouter()
       ts,
       node: config.nodeId,
     }
+    const entry = { ...unsigned, signature: seal(config.operatorSigningKey, 'breakers', unsigned) }
     const symbols = instrument !== null ? [instrument] : [...config.instruments.keys()]
     if (scope === 'withdrawals') {
       await Promise.all(

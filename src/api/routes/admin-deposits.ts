@@ -16,7 +16,7 @@ const recordDeposit = createRoute({
   },
   responses: {
     201: json(schemas.Deposit, 'recorded or replayed'),
-    ...errorsOf(400, 413, 415, 401, 404, 409, 503),
+    ...errorsOf(400, 413, 415, 401, 403, 404, 409, 503),
   },
 })
 

@@ -38,7 +38,7 @@ const placeOrder = createRoute({
   },
   responses: {
     201: json(trading.OrderReply, 'decided by the matcher (or replayed)'),
-    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503),
+    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503, 429),
   },
 })
 
@@ -50,7 +50,7 @@ const getOrder = createRoute({
   security,
   middleware: [signedRequest('read')] as const,
   request: { params: z.object({ orderId: z.string().max(64) }) },
-  responses: { 200: json(trading.OrderReply, 'the order'), ...errorsOf(401, 403, 404, 503) },
+  responses: { 200: json(trading.OrderReply, 'the order'), ...errorsOf(401, 403, 404, 503, 429) },
 })
 
 const listOrders = createRoute({
@@ -63,7 +63,7 @@ const listOrders = createRoute({
   request: { query: trading.OrdersQuery },
   responses: {
     200: json(z.object({ orders: z.array(trading.Order) }), 'orders'),
-    ...errorsOf(400, 401, 403, 404, 503),
+    ...errorsOf(400, 401, 403, 404, 503, 429),
   },
 })
 
@@ -81,7 +81,7 @@ const cancelOrder = createRoute({
       trading.CancelRequested.extend({ reflects: Reflects }),
       'recorded here; takes effect when the home node matcher sees it',
     ),
-    ...errorsOf(401, 403, 404, 422, 503),
+    ...errorsOf(401, 403, 404, 422, 503, 429),
   },
 })
 
@@ -98,7 +98,7 @@ const cancelAll = createRoute({
       z.object({ cancelled: z.array(trading.Order), requested: z.array(trading.CancelRequested) }),
       'what was cancelled, and what was recorded for the home node matcher',
     ),
-    ...errorsOf(400, 401, 403, 404, 503),
+    ...errorsOf(400, 401, 403, 404, 503, 429),
   },
 })
 

@@ -23,7 +23,7 @@ const getPositions = createRoute({
       z.object({ positions: z.array(trading.Position), reflects: schemas.Reflects }),
       'positions',
     ),
-    ...errorsOf(401, 403, 503),
+    ...errorsOf(401, 403, 503, 429),
   },
 })
 
@@ -44,7 +44,7 @@ const getFills = createRoute({
       }),
       'one page',
     ),
-    ...errorsOf(400, 401, 403, 503),
+    ...errorsOf(400, 401, 403, 503, 429),
   },
 })
 

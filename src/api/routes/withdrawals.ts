@@ -33,7 +33,7 @@ const requestWithdrawal = createRoute({
   },
   responses: {
     201: json(schemas.Withdrawal, 'approved (or replayed)'),
-    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503),
+    ...errorsOf(400, 413, 415, 401, 403, 409, 422, 503, 429),
   },
 })
 
@@ -47,7 +47,7 @@ const getWithdrawal = createRoute({
   request: { params: z.object({ withdrawalId: schemas.Id('withdrawalId') }) },
   responses: {
     200: json(schemas.Withdrawal, 'the withdrawal'),
-    ...errorsOf(400, 401, 403, 404, 503),
+    ...errorsOf(400, 401, 403, 404, 503, 429),
   },
 })
 

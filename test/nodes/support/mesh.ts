@@ -8,6 +8,7 @@
 // structs or damage.
 
 import { randomBytes } from 'node:crypto'
+import { newOperatorSigningKey } from '../../../scripts/lib/secrets'
 import { rm } from 'node:fs/promises'
 import type { ApiClient } from '../../support/api-client'
 import { send, type Write } from './ledger-writes'
@@ -39,6 +40,8 @@ export type Mesh = {
   readonly nodes: MeshNode[]
   readonly adminToken: string
   readonly meshSecret: string
+  /** The operator's key every node of the mesh signs deposits and breakers with. */
+  readonly operatorSigningKey: string
   node(id: string): MeshNode
   client(id: string): ApiClient
   /** The proxy carrying `from`'s connections to `to` (proxied meshes only). */
@@ -68,6 +71,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     adminToken: `admin-${randomBytes(12).toString('hex')}`,
     keySecret: `keys-${randomBytes(12).toString('hex')}`,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
+    operatorSigningKey: newOperatorSigningKey(),
   }
   // Ports are fixed before any node starts: every node's peer list names them. They stay held
   // while the proxies take theirs, so no proxy is handed a node's port.
@@ -139,6 +143,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     nodes,
     adminToken: secrets.adminToken,
     meshSecret: secrets.meshSecret,
+    operatorSigningKey: secrets.operatorSigningKey,
     node,
     client: (id) => node(id).client(),
     proxy(from, to) {

@@ -42,7 +42,12 @@ export type TestNodeOptions = {
   /** The other nodes of a mesh, `b=http://127.0.0.1:8788,...` (NodeSpec.peers). */
   peers?: string
   /** Mesh-wide secrets; random ones of this node's own when unset. */
-  secrets?: { adminToken: string; keySecret: string; meshSecret?: string }
+  secrets?: {
+    adminToken: string
+    keySecret: string
+    meshSecret?: string
+    operatorSigningKey?: string
+  }
 }
 
 const running = new Set<NodeProcess>()
@@ -80,6 +85,9 @@ export async function startTestNode(
       CLEARMESH_KEY_SECRET: options.secrets?.keySecret ?? `keys-${randomBytes(12).toString('hex')}`,
       ...(options.secrets?.meshSecret !== undefined && {
         CLEARMESH_MESH_SECRET: options.secrets.meshSecret,
+      }),
+      ...(options.secrets?.operatorSigningKey !== undefined && {
+        CLEARMESH_OPERATOR_SIGNING_KEY: options.secrets.operatorSigningKey,
       }),
     },
   }
