@@ -5,12 +5,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as clock from '../../src/clock'
 import { readConfig, type Env } from '../../src/config'
 import { clockSkewMsMax } from '../../src/constants'
+import { generateOperatorKey } from '../../src/state/operator-signature'
+
+const operator = generateOperatorKey()
 
 const env = (vars: Partial<Env>): Env =>
   ({
     NODE_ID: 'a',
     ADMIN_TOKEN: 'test-admin-token-0123456789',
     KEY_SECRET: 'test-key-secret-0123456789',
+    OPERATOR_PUBLIC_KEY: operator.publicKey,
     ...vars,
   }) as Env
 
