@@ -6,8 +6,8 @@
 // A second cut leaves each side with more than 128 KiB of one shard the other lacks: the heal's
 // catch-up update is then larger than one stored log row, and must still converge.
 
-import { keyRateMax } from '../../src/constants'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { unlimitedRate } from '../support/api-client'
 import { depositAt } from './support/funding'
 import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
@@ -31,7 +31,6 @@ const random = seededRandom(seed)
 const cutWritingMs = 6_000
 /** Deposits to one account on each side of a second cut: ~175 KB of updates per shard. */
 const backlogDeposits = 400
-const unlimited = { perSecond: keyRateMax, burst: keyRateMax }
 
 const cents = (max: number) => `${1 + Math.floor(random() * max)}.${Math.floor(random() * 100)}`
 
@@ -60,7 +59,7 @@ describe(`an isolated node keeps serving and converges after the heal (seed ${se
       // rate limit allows: they are the test's eyes, not clients.
       const key = await mesh
         .client('a')
-        .fundedAccount(accountId, '0', ['read', 'withdraw'], unlimited)
+        .fundedAccount(accountId, '0', ['read', 'withdraw'], unlimitedRate)
       accounts.set(accountId, { accountId, key })
       for (const [node, amount] of Object.entries(byNode)) {
         writes.push(

@@ -8,7 +8,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { groupAlive } from '../../scripts/lib/node-process'
-import type { ApiClient } from '../support/api-client'
+import { unlimitedRate, type ApiClient } from '../support/api-client'
 import { depositAt } from './support/funding'
 import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
@@ -89,7 +89,7 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
     const a = mesh.client('a')
     for (let i = 0; i < accountCount; i++) {
       const accountId = `rec-${i}`
-      const key = await a.fundedAccount(accountId, '1000', ['read', 'withdraw'])
+      const key = await a.fundedAccount(accountId, '1000', ['read', 'withdraw'], unlimitedRate)
       accounts.push({ accountId, key })
       writes.push({
         kind: 'deposit',
@@ -229,7 +229,7 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
     // The catch-up of one shard arrives as one SyncStep2 update; here it is over 128 KiB, the
     // largest update a node stores as one log row.
     const accountId = 'backlog-'.padEnd(56, 'x') // 'initial-' + it is a 64-character deposit id
-    const key = await mesh.client('a').fundedAccount(accountId, '1', ['read'])
+    const key = await mesh.client('a').fundedAccount(accountId, '1', ['read'], unlimitedRate)
     const account = { accountId, key }
     accounts.push(account)
     writes.push({

@@ -2,6 +2,13 @@
 // signed with an API key. Runs in Node and inside the Workers runtime (fetch + WebCrypto only).
 
 import { signRequest } from '../../src/api/signing'
+import { keyRateMax } from '../../src/constants'
+
+/**
+ * The rate of a key that is a test's eyes, not a client: checks that read back every write on
+ * every node go faster than a client's rate limit allows.
+ */
+export const unlimitedRate = { perSecond: keyRateMax, burst: keyRateMax }
 
 export type Fetch = (url: string, init?: RequestInit) => Promise<Response>
 export type ApiKey = { keyId: string; secret: string }
