@@ -7,11 +7,19 @@
 // it counts as held, then acknowledged with Held. Heartbeats find dead links; a closed dialled link
 // redials with jittered exponential backoff. A malformed frame, or a write from a follower, closes
 // the link and changes nothing.
+//
+// Whether a peer is reachable is a fact about the node, not the link: when a dialled link to a
+// peer opens on its own backoff, the node is told (`onPeerUp`) and prompts every other replica's
+// link to that peer to redial at once (`prompt`), instead of each waiting out its own backoff. A
+// node that does not dial a peer (the larger id) says hello to it on start, so the peer redials
+// a restarted or wiped node at once. A catch-up larger than one stored value travels as a
+// sequence of bounded updates, each applied and persisted on its own (catch-up.ts).
 
 import * as Y from 'yjs'
 import type { Durability } from '../config'
 import { reject, type Rejected } from '../domain/result'
 import {
+  catchUpPieceBytesMax,
   dialTimeoutMs,
   fragmentBytesMax,
   frameBytesMax,
@@ -19,15 +27,17 @@ import {
   heartbeatTimeoutMs,
   linkUnacknowledgedMax,
   meshTokenLifetimeMs,
+  peerPromptIntervalMsMin,
   quorumTimeoutMs,
   reconnectDelayMsMax,
   reconnectDelayMsMin,
 } from '../constants'
 import * as durable from '../replica/durable-doc'
 import * as outbox from '../replica/outbox'
+import { catchUpPieces } from './catch-up'
 import * as protocol from './protocol'
 import * as token from './token'
-import { dial, type Dialer } from './transport'
+import { dial, hello, type Dialer } from './transport'
 
 export type MeshConfig = { nodeId: string; peers: Map<string, string>; meshSecret: string }
 
@@ -53,7 +63,12 @@ type Link = { socket: WebSocket; stats: LinkStats; fragments: Uint8Array[] }
 type Redial = {
   attempt: number
   reconnects: number
+  /** Redials made at once because the node learnt the peer is reachable (see `prompt`). */
+  prompted: number
+  promptedAt: number
   timer: ReturnType<typeof setTimeout> | null
+  /** A dial is in flight: neither a timer nor a prompt starts another. */
+  dialing: boolean
   lastError: string | null
 }
 
@@ -67,6 +82,8 @@ export type Replication = {
   heartbeat: ReturnType<typeof setInterval> | null
   /** Called after updates from a peer were made durable (markets catch their state up). */
   onRemote: () => void
+  /** Called when a link this replica dialled on its own backoff opens: the peer is reachable. */
+  onPeerUp: (peer: string) => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
 }
@@ -80,6 +97,7 @@ export function create(
   config: MeshConfig,
   fetcher: Dialer,
   onRemote: () => void,
+  onPeerUp: (peer: string) => void,
 ): Replication {
   const replication: Replication = {
     doc,
@@ -90,23 +108,81 @@ export function create(
     redials: new Map(),
     heartbeat: null,
     onRemote,
+    onPeerUp,
     quorumWaiters: new Set(),
   }
   outbox.subscribe(held.outbox, (update) => forward(replication, update))
   return replication
 }
 
-/** Dials every peer this node is the dialler for (the smaller id dials), once. */
+/**
+ * Dials every peer this node is the dialler for (the smaller id dials), once; on the first call,
+ * says hello to every peer that dials this node, so it redials now instead of on its backoff.
+ */
 export function start(replication: Replication): void {
   // A single node has no links: no dialling, and no heartbeat timer keeping it awake.
   if (replication.config.peers.size === 0) return
+  const first = replication.heartbeat === null
   for (const peer of replication.config.peers.keys()) {
     if (replication.config.nodeId < peer && !replication.redials.has(peer)) {
-      replication.redials.set(peer, { attempt: 0, reconnects: 0, timer: null, lastError: null })
-      void connect(replication, peer)
+      replication.redials.set(peer, {
+        attempt: 0,
+        reconnects: 0,
+        prompted: 0,
+        promptedAt: 0,
+        timer: null,
+        dialing: false,
+        lastError: null,
+      })
+      void connect(replication, peer, 'start')
     }
+    if (first && peer < replication.config.nodeId) void sayHello(replication, peer)
   }
   replication.heartbeat ??= setInterval(() => beat(replication), heartbeatIntervalMs)
+}
+
+/**
+ * The node learnt that `peer` is reachable (one of its links opened, or it said hello): if this
+ * replica dials it and its link is down, redial now with the backoff reset. At most once per
+ * `peerPromptIntervalMsMin`, so a peer whose links open and drop cannot make them redial in a
+ * tight loop.
+ */
+export function prompt(replication: Replication, peer: string): void {
+  const redial = replication.redials.get(peer)
+  if (redial === undefined || redial.dialing || linkOpen(replication, peer)) return
+  const now = Date.now()
+  if (now - redial.promptedAt < peerPromptIntervalMsMin) return
+  redial.promptedAt = now
+  if (redial.timer !== null) clearTimeout(redial.timer)
+  redial.timer = null
+  redial.attempt = 0
+  redial.prompted += 1
+  void connect(replication, peer, 'prompt')
+}
+
+/** Tells `peer` this replica is up; a peer down or unreachable dials on its backoff anyway. */
+async function sayHello(replication: Replication, peer: string): Promise<void> {
+  try {
+    await callPeer(replication, peer, hello)
+  } catch (error) {
+    console.error(JSON.stringify({ msg: 'mesh hello failed', peer, error: String(error) }))
+  }
+}
+
+/** Calls one of `peer`'s mesh endpoints for this document (transport.ts) with a fresh token. */
+async function callPeer<T>(
+  replication: Replication,
+  peer: string,
+  endpoint: (fetcher: Dialer, base: string, doc: string, token: string, ms: number) => Promise<T>,
+): Promise<T> {
+  const credential = await token.issue(
+    replication.config.meshSecret,
+    { role: 'node', id: replication.config.nodeId },
+    replication.doc,
+    Date.now() + meshTokenLifetimeMs,
+  )
+  const base = replication.config.peers.get(peer)!
+  return endpoint(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
 }
 
 /** Takes over an accepted inbound socket from a verified peer. */
@@ -115,34 +191,41 @@ export function accept(replication: Replication, socket: WebSocket, peer: token.
   open(replication, socket, peer, 'in')
 }
 
-async function connect(replication: Replication, peer: string): Promise<void> {
+async function connect(
+  replication: Replication,
+  peer: string,
+  cause: 'start' | 'backoff' | 'prompt',
+): Promise<void> {
   const redial = replication.redials.get(peer)!
   redial.timer = null
-  const base = replication.config.peers.get(peer)!
+  redial.dialing = true
+  let socket: WebSocket
   try {
-    const credential = await token.issue(
-      replication.config.meshSecret,
-      { role: 'node', id: replication.config.nodeId },
-      replication.doc,
-      Date.now() + meshTokenLifetimeMs,
-    )
-    const socket = await dial(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
-    redial.lastError = null
-    open(replication, socket, { role: 'node', id: peer }, 'out')
+    socket = await callPeer(replication, peer, dial)
   } catch (error) {
+    redial.dialing = false
     redial.lastError = String(error)
-    scheduleRedial(replication, peer)
+    return scheduleRedial(replication, peer)
   }
+  redial.dialing = false
+  redial.lastError = null
+  open(replication, socket, { role: 'node', id: peer }, 'out')
+  // Only a link that came back on its own backoff tells the node something new: on start every
+  // replica dials anyway, and a prompted link was itself told.
+  if (cause === 'backoff') replication.onPeerUp(peer)
 }
 
 function scheduleRedial(replication: Replication, peer: string): void {
   const redial = replication.redials.get(peer)
-  if (redial === undefined || redial.timer !== null) return
+  if (redial === undefined || redial.timer !== null || redial.dialing) return
   const ceiling = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** redial.attempt)
   redial.attempt += 1
   redial.reconnects += 1
   // Full jitter: peers that lost each other at once do not redial in lockstep.
-  redial.timer = setTimeout(() => void connect(replication, peer), Math.random() * ceiling)
+  redial.timer = setTimeout(
+    () => void connect(replication, peer, 'backoff'),
+    Math.random() * ceiling,
+  )
 }
 
 function open(
@@ -289,14 +372,21 @@ function handle(
   const { held } = replication
   if (!held.state.ok) return close(link, 1011, 'this replica is damaged')
   switch (frame.type) {
-    case 'sync_step1':
+    case 'sync_step1': {
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
       settleQuorums(replication)
-      return send(
-        link,
-        protocol.writeSyncStep2(Y.encodeStateAsUpdate(held.state.doc, frame.stateVector)),
+      // What the peer lacks, as updates it can apply and persist one by one: the first is the
+      // protocol's SyncStep2, the rest follow as Update frames (a stock client takes both).
+      const [first, ...rest] = catchUpPieces(
+        held.state.doc,
+        link.stats.peerStateVector,
+        catchUpPieceBytesMax,
       )
+      send(link, protocol.writeSyncStep2(first!))
+      for (const piece of rest) send(link, protocol.writeUpdate(piece))
+      return
+    }
     case 'sync_step2':
     case 'update':
       return applyFromPeer(replication, link, frame.update)
@@ -404,6 +494,10 @@ function beat(replication: Replication): void {
   }
 }
 
+/** Whether any link to node `peer` is open, live or not yet found dead. */
+const linkOpen = (replication: Replication, peer: string): boolean =>
+  [...replication.links].some(({ stats }) => stats.peer === peer && stats.role === 'node')
+
 /** Whether a live link to `peer` is up: opened, and heard from within the heartbeat timeout. */
 export function linkUp(replication: Replication, peer: string): boolean {
   const now = Date.now()
@@ -484,37 +578,46 @@ function peersHolding(replication: Replication, target: Map<number, number>): nu
   return holding.size
 }
 
-export type LinkStatus = Omit<LinkStats, 'peerStateVector'> & {
-  state: 'up'
-  /** Clock units the peer holds that this replica does not, by the peer's last word. */
-  behind: number
-  /** Clock units this replica holds that the peer does not, by the peer's last word. */
-  ahead: number
-}
+/** How often a dialled peer was redialled: on the backoff, and at once on a prompt. */
+export type RedialCounts = { reconnects: number; prompted: number }
 
-export type PeerStatus = {
+export type LinkStatus = Omit<LinkStats, 'peerStateVector'> &
+  Partial<RedialCounts> & {
+    state: 'up'
+    /** Clock units the peer holds that this replica does not, by the peer's last word. */
+    behind: number
+    /** Clock units this replica holds that the peer does not, by the peer's last word. */
+    ahead: number
+  }
+
+export type PeerStatus = RedialCounts & {
   peer: string
   state: 'down'
-  reconnects: number
   lastError: string | null
 }
+
+const redialCounts = ({ reconnects, prompted }: Redial): RedialCounts => ({ reconnects, prompted })
 
 /** Every link of this document, and every dialled peer that has none. */
 export function status(replication: Replication): (LinkStatus | PeerStatus)[] {
   const own = replication.held.state.ok
     ? Y.decodeStateVector(Y.encodeStateVector(replication.held.state.doc))
     : new Map<number, number>()
-  const up = [...replication.links].map(({ stats: { peerStateVector, ...stats } }) => ({
-    ...stats,
-    state: 'up' as const,
-    ...difference(own, peerStateVector),
-  }))
+  const up = [...replication.links].map(({ stats: { peerStateVector, ...stats } }) => {
+    const redial = stats.direction === 'out' ? replication.redials.get(stats.peer) : undefined
+    return {
+      ...stats,
+      ...(redial !== undefined && redialCounts(redial)),
+      state: 'up' as const,
+      ...difference(own, peerStateVector),
+    }
+  })
   const down = [...replication.redials]
     .filter(([peer]) => !up.some((link) => link.peer === peer))
     .map(([peer, redial]) => ({
       peer,
       state: 'down' as const,
-      reconnects: redial.reconnects,
+      ...redialCounts(redial),
       lastError: redial.lastError,
     }))
   return [...up, ...down]

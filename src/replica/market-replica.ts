@@ -90,7 +90,7 @@ export class MarketReplica extends DurableObject<Env> {
         },
         marketChecks(),
       )
-      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
+      this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => {
         // Steps from the home node's matcher: replay them through the matcher, in order. On the
         // home node, cancels recorded elsewhere arrive this way too.
         if (!this.#held.state.ok) return
@@ -111,6 +111,11 @@ export class MarketReplica extends DurableObject<Env> {
   /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
   override async fetch(request: Request): Promise<Response> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  /** Node `peer` is reachable (it said hello, or another replica's link to it opened). */
+  peerReachable(peer: string): void {
+    replication.prompt(this.#mesh, peer)
   }
 
   meshStatus(): MeshStatus {

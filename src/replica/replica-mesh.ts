@@ -1,11 +1,13 @@
 // What both replica classes do to take part in the mesh: hold the replication of their document,
-// accept the inbound sockets the Worker hands them, and keep their dialled links up from an alarm
-// that also runs compaction when it is due.
+// accept the inbound sockets the Worker hands them, keep their dialled links up from an alarm
+// that also runs compaction when it is due, and share with the node's other replicas that a peer
+// is reachable (so their links to it redial at once, not each on its own backoff).
 
-import type { NodeConfig } from '../config'
+import type { Env, NodeConfig } from '../config'
 import { maintenanceIntervalMs } from '../constants'
 import * as replication from '../mesh/replication'
 import type { PeerRole } from '../mesh/token'
+import { nodeReplicas } from './addressing'
 import * as durable from './durable-doc'
 
 /** Header by which the Worker, having verified a mesh token, tells a replica who connects. */
@@ -16,6 +18,7 @@ export const linkName = (replicaName: string): string =>
   replicaName.slice(replicaName.indexOf('/') + 1)
 
 export function attach(
+  env: Env,
   config: NodeConfig,
   held: durable.DurableDoc,
   onRemote: () => void,
@@ -26,9 +29,23 @@ export function attach(
     config,
     (url, init) => fetch(url, init),
     onRemote,
+    (peer) => promptOthers(env, config, held.name, peer),
   )
   replication.start(mesh)
   return mesh
+}
+
+/**
+ * Tells every other replica of this node that `peer` is reachable: each one whose link to it is
+ * down redials now. A replica that cannot be told redials on its own backoff.
+ */
+function promptOthers(env: Env, config: NodeConfig, self: string, peer: string): void {
+  for (const { name, stub } of nodeReplicas(env, config)) {
+    if (name === self) continue
+    stub.peerReachable(peer).catch((error: unknown) => {
+      console.error(JSON.stringify({ msg: 'peer prompt failed', to: name, error: String(error) }))
+    })
+  }
 }
 
 /** Answers the Worker's forwarded upgrade with the replica's end of a new socket. */

@@ -96,13 +96,18 @@ export class ShardReplica extends DurableObject<Env> {
         },
         shardChecks(shard, this.#config.shardCount),
       )
-      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => this.#afterRemote())
+      this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => this.#afterRemote())
     })
   }
 
   /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
   override async fetch(request: Request): Promise<Response> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  /** Node `peer` is reachable (it said hello, or another replica's link to it opened). */
+  peerReachable(peer: string): void {
+    replication.prompt(this.#mesh, peer)
   }
 
   meshStatus(): MeshStatus & { findings: shardDoc.Finding[] } {
