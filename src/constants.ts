@@ -71,9 +71,8 @@ export const linkUnacknowledgedMax = 1_024
 /** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
 export const maintenanceIntervalMs = 5_000
 /**
- * A link redials at once when its node learns the peer is reachable (another link to it opened,
- * or it said hello), at most this often: a peer whose links flap cannot make them redial in a
- * tight loop.
+ * A link redials at once when its node learns the peer is reachable (another link to it opened),
+ * at most this often: a peer whose links flap cannot make them redial in a tight loop.
  */
 export const peerPromptIntervalMsMin = 1_000
 
@@ -102,6 +101,8 @@ export const updateBytesMax = storedValueBytesMax
  * of folding its whole document into a new snapshot for every piece.
  */
 export const catchUpPieceBytesMax = 96 * 1024
+/** Catch-up pieces sent before the sender lets other work run (heartbeats, writes). */
+export const catchUpPiecesPerTurn = 8
 
 // Relations between limits, checked once at module load.
 if (snapshotChunkBytesMax >= storedValueBytesMax) throw new Error('snapshot chunk over value limit')

@@ -33,20 +33,24 @@ type Piece = {
 
 const emptyPiece = (): Piece => ({ runs: new Map(), bytes: pieceHeaderBytesMax })
 
-/** What `doc` holds beyond `remote` (a peer's state vector), as updates of at most `bytesMax`. */
-export function catchUpPieces(
+/**
+ * What `doc` holds beyond `remote` (a peer's state vector), as updates of at most `bytesMax`,
+ * each made when asked for: a caller may send one and let other work run before the next. If the
+ * document changes in between, later pieces carry what was added to writers not yet sent, and the
+ * delete set is read at the end; what was added to writers already sent is the caller's to send.
+ */
+export function* catchUpPieces(
   doc: Y.Doc,
   remote: ReadonlyMap<number, number>,
   bytesMax: number,
-): Uint8Array[] {
-  const pieces: Uint8Array[] = []
+): Generator<Uint8Array> {
   let piece = emptyPiece()
   for (const { client, clock, struct, offset, joined } of causalOrder(doc, remote)) {
     const encoder = new Y.UpdateEncoderV1()
     struct.write(encoder, offset)
     const bytes = encoder.toUint8Array()
     if (!joined && piece.runs.size > 0 && piece.bytes + costOf(piece, client, bytes) > bytesMax) {
-      pieces.push(encodePiece(piece, emptyDeleteSet))
+      yield encodePiece(piece, emptyDeleteSet)
       piece = emptyPiece()
     }
     piece.bytes += costOf(piece, client, bytes)
@@ -56,11 +60,10 @@ export function catchUpPieces(
   }
   const deleteSet = encodeDeleteSet(Y.createDeleteSetFromStructStore(doc.store))
   if (piece.runs.size > 0 && piece.bytes + deleteSet.byteLength > bytesMax) {
-    pieces.push(encodePiece(piece, emptyDeleteSet))
+    yield encodePiece(piece, emptyDeleteSet)
     piece = emptyPiece()
   }
-  pieces.push(encodePiece(piece, deleteSet))
-  return pieces
+  yield encodePiece(piece, deleteSet)
 }
 
 const costOf = (piece: Piece, client: number, bytes: Uint8Array): number =>
@@ -83,30 +86,30 @@ type Step = {
  */
 function* causalOrder(doc: Y.Doc, remote: ReadonlyMap<number, number>): Generator<Step> {
   const clients = doc.store.clients
-  // The next clock the peer lacks, per client: what it holds, then what was sent.
+  // The next clock the peer lacks, per client: what it holds, then what was sent. A writer that
+  // appears while the pieces are being sent (the document changed in between) starts where the
+  // peer stands.
   const sent = new Map<number, number>()
-  let structCount = 0
-  for (const [client, structs] of clients) {
-    sent.set(client, remote.get(client) ?? 0)
-    structCount += structs.length
-  }
-  const held = (id: Y.ID) => id.clock < (sent.get(id.client) ?? 0)
+  const sentOf = (client: number) => sent.get(client) ?? remote.get(client) ?? 0
+  const held = (id: Y.ID) => id.clock < sentOf(id.client)
   const end = (client: number) => {
     const last = clients.get(client)!.at(-1)!
     return last.id.clock + last.length
   }
   const next = (client: number): Struct => {
     const structs = clients.get(client)!
-    return structs[Y.findIndexSS(structs, sent.get(client)!)]!
+    return structs[Y.findIndexSS(structs, sentOf(client))]!
   }
   // Entries sent deleted whose superseding entry must follow in the same piece.
   const awaited = new Set<Y.Item>()
   // Superseded entries sent without waiting for their successor's writer: waiting closed a cycle.
   const unordered = new Set<Struct>()
-  // Causal dependencies form no cycle; waiting for a successor's writer can (see `supersededBy`).
-  // Pushes without a struct sent in between past this mean a cycle.
-  const pushesMax = 2 * clients.size + 2
-  const stepsMax = (structCount + 1) * (4 + pushesMax)
+  // Causal dependencies form no cycle, so between two structs sent the stack pushes each writer
+  // at most once; waiting for a successor's writer can close a cycle (see `supersededBy`), which
+  // pushing past that reveals.
+  const pushesMax = () => clients.size + 1
+  // Between two structs sent: at most every writer popped, and every cycle broken.
+  const stepsMax = () => (clients.size + 1) * (pushesMax() + 2)
   let steps = 0
   for (const root of clients.keys()) {
     const stack: { client: number; waitsForSuccessor: boolean }[] = [
@@ -114,9 +117,9 @@ function* causalOrder(doc: Y.Doc, remote: ReadonlyMap<number, number>): Generato
     ]
     let pushes = 0
     while (stack.length > 0) {
-      assert(++steps <= stepsMax, 'a catch-up orders each struct in a bounded number of steps')
+      assert(++steps <= stepsMax(), 'a catch-up sends a struct within a bounded number of steps')
       const frame = stack.at(-1)!
-      const clock = sent.get(frame.client)!
+      const clock = sentOf(frame.client)
       if (clock >= end(frame.client)) {
         stack.pop()
         continue
@@ -132,7 +135,7 @@ function* causalOrder(doc: Y.Doc, remote: ReadonlyMap<number, number>): Generato
       const causal = dependenciesOf(struct, offset).find((id) => !held(id))
       const missing = causal ?? (waits ? successorWriterBefore(successor) : undefined)
       if (missing !== undefined && !held(missing)) {
-        if (++pushes > pushesMax) {
+        if (++pushes > pushesMax()) {
           // Send the topmost entry that waits for its successor's writer without waiting.
           const waiting = stack.findLastIndex((f) => f.waitsForSuccessor)
           assert(waiting >= 0, 'a cycle of waits goes through a superseded entry')
@@ -147,6 +150,7 @@ function* causalOrder(doc: Y.Doc, remote: ReadonlyMap<number, number>): Generato
         continue
       }
       pushes = 0
+      steps = 0
       const joined = awaited.size > 0
       if (struct instanceof Y.Item) awaited.delete(struct)
       yield { client: frame.client, clock, struct, offset, joined }

@@ -11,15 +11,15 @@
 // Whether a peer is reachable is a fact about the node, not the link: when a dialled link to a
 // peer opens on its own backoff, the node is told (`onPeerUp`) and prompts every other replica's
 // link to that peer to redial at once (`prompt`), instead of each waiting out its own backoff. A
-// node that does not dial a peer (the larger id) says hello to it on start, so the peer redials
-// a restarted or wiped node at once. A catch-up larger than one stored value travels as a
-// sequence of bounded updates, each applied and persisted on its own (catch-up.ts).
+// catch-up travels as a sequence of bounded updates, each applied and persisted on its own
+// (catch-up.ts), asked of one peer at a time.
 
 import * as Y from 'yjs'
 import type { Durability } from '../config'
 import { reject, type Rejected } from '../domain/result'
 import {
   catchUpPieceBytesMax,
+  catchUpPiecesPerTurn,
   dialTimeoutMs,
   fragmentBytesMax,
   frameBytesMax,
@@ -37,7 +37,7 @@ import * as outbox from '../replica/outbox'
 import { catchUpPieces } from './catch-up'
 import * as protocol from './protocol'
 import * as token from './token'
-import { dial, hello, type Dialer } from './transport'
+import { dial, type Dialer } from './transport'
 
 export type MeshConfig = { nodeId: string; peers: Map<string, string>; meshSecret: string }
 
@@ -57,8 +57,28 @@ export type LinkStats = {
   unacknowledged: number
 }
 
-/** A link, and the fragments of a large frame it is receiving. */
-type Link = { socket: WebSocket; stats: LinkStats; fragments: Uint8Array[] }
+/**
+ * Where this replica stands in catching up from a link's peer: its SyncStep1 not sent yet
+ * (deferred while another link catches it up, since both peers would send the same; a Held tells
+ * the peer this replica's state meanwhile), sent, the peer's state vector known (what its answer
+ * will cover) and not covered yet, or caught up.
+ */
+type CatchUpFrom = 'deferred' | 'asked' | Map<number, number> | 'done'
+
+/**
+ * A link, the fragments of a large frame it is receiving, and, while catch-ups are being sent on
+ * it, how many and the updates that wait for them to end (they may depend on what is not sent).
+ */
+type Link = {
+  socket: WebSocket
+  stats: LinkStats
+  fragments: Uint8Array[]
+  catchUps: number
+  backlog: Uint8Array[]
+  from: CatchUpFrom
+  /** The state vector of the peer's SyncStep1, once it arrived. */
+  announced: Map<number, number> | null
+}
 
 type Redial = {
   attempt: number
@@ -115,14 +135,10 @@ export function create(
   return replication
 }
 
-/**
- * Dials every peer this node is the dialler for (the smaller id dials), once; on the first call,
- * says hello to every peer that dials this node, so it redials now instead of on its backoff.
- */
+/** Dials every peer this node is the dialler for (the smaller id dials), once. */
 export function start(replication: Replication): void {
   // A single node has no links: no dialling, and no heartbeat timer keeping it awake.
   if (replication.config.peers.size === 0) return
-  const first = replication.heartbeat === null
   for (const peer of replication.config.peers.keys()) {
     if (replication.config.nodeId < peer && !replication.redials.has(peer)) {
       replication.redials.set(peer, {
@@ -136,13 +152,12 @@ export function start(replication: Replication): void {
       })
       void connect(replication, peer, 'start')
     }
-    if (first && peer < replication.config.nodeId) void sayHello(replication, peer)
   }
   replication.heartbeat ??= setInterval(() => beat(replication), heartbeatIntervalMs)
 }
 
 /**
- * The node learnt that `peer` is reachable (one of its links opened, or it said hello): if this
+ * The node learnt that `peer` is reachable (another replica's link to it opened): if this
  * replica dials it and its link is down, redial now with the backoff reset. At most once per
  * `peerPromptIntervalMsMin`, so a peer whose links open and drop cannot make them redial in a
  * tight loop.
@@ -160,30 +175,13 @@ export function prompt(replication: Replication, peer: string): void {
   void connect(replication, peer, 'prompt')
 }
 
-/** Tells `peer` this replica is up; a peer down or unreachable dials on its backoff anyway. */
-async function sayHello(replication: Replication, peer: string): Promise<void> {
-  try {
-    await callPeer(replication, peer, hello)
-  } catch (error) {
-    console.error(JSON.stringify({ msg: 'mesh hello failed', peer, error: String(error) }))
-  }
-}
-
-/** Calls one of `peer`'s mesh endpoints for this document (transport.ts) with a fresh token. */
-async function callPeer<T>(
-  replication: Replication,
-  peer: string,
-  endpoint: (fetcher: Dialer, base: string, doc: string, token: string, ms: number) => Promise<T>,
-): Promise<T> {
-  const credential = await token.issue(
+const credential = (replication: Replication): Promise<string> =>
+  token.issue(
     replication.config.meshSecret,
     { role: 'node', id: replication.config.nodeId },
     replication.doc,
     Date.now() + meshTokenLifetimeMs,
   )
-  const base = replication.config.peers.get(peer)!
-  return endpoint(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
-}
 
 /** Takes over an accepted inbound socket from a verified peer. */
 export function accept(replication: Replication, socket: WebSocket, peer: token.Peer): void {
@@ -201,7 +199,9 @@ async function connect(
   redial.dialing = true
   let socket: WebSocket
   try {
-    socket = await callPeer(replication, peer, dial)
+    const base = replication.config.peers.get(peer)!
+    const presented = await credential(replication)
+    socket = await dial(replication.fetcher, base, replication.doc, presented, dialTimeoutMs)
   } catch (error) {
     redial.dialing = false
     redial.lastError = String(error)
@@ -240,6 +240,10 @@ function open(
   const link: Link = {
     socket,
     fragments: [],
+    catchUps: 0,
+    backlog: [],
+    from: 'deferred',
+    announced: null,
     stats: {
       peer: peer.id,
       role: peer.role,
@@ -258,12 +262,61 @@ function open(
   socket.addEventListener('message', (event) => receive(replication, link, event.data))
   socket.addEventListener('close', () => closed(replication, link))
   socket.addEventListener('error', () => closed(replication, link))
-  if (replication.held.state.ok)
-    send(link, protocol.writeSyncStep1(Y.encodeStateVector(replication.held.state.doc)))
+  if (!replication.held.state.ok) return
+  const own = Y.encodeStateVector(replication.held.state.doc)
+  if (peer.role !== 'node') {
+    // A follower writes nothing: its SyncStep1 answer is empty, nothing to catch up from.
+    link.from = 'done'
+    return send(link, protocol.writeSyncStep1(own))
+  }
+  settleCatchUps(replication)
+  // Deferred: the peer still learns what this replica holds (its quorum count, and what it will
+  // be asked to cover), without being asked for a catch-up yet.
+  if (link.from === 'deferred') send(link, protocol.writeHeld(own))
+}
+
+/**
+ * The first state vector a peer sends on a link (its SyncStep1, or the Held of a peer that
+ * deferred its own SyncStep1): what its answer to this replica's SyncStep1 will at least cover.
+ */
+function announced(replication: Replication, link: Link, stateVector: Map<number, number>): void {
+  if (link.announced !== null) return
+  link.announced = stateVector
+  if (link.from === 'asked') link.from = stateVector
+  settleCatchUps(replication)
+}
+
+/** Whether this replica is catching up from one of its links. */
+const catchingUp = (replication: Replication): boolean =>
+  [...replication.links].some((link) => link.from === 'asked' || link.from instanceof Map)
+
+/**
+ * Marks the catch-ups this replica's state now covers as done; then, while none is under way,
+ * asks the next link that waits (its SyncStep1, with the state this replica holds now): one peer
+ * at a time, so links that open together (a heal, a wiped node) do not all send the same.
+ */
+function settleCatchUps(replication: Replication): void {
+  const { held } = replication
+  if (!held.state.ok) return
+  const own = Y.decodeStateVector(Y.encodeStateVector(held.state.doc))
+  const covered = (target: Map<number, number>) =>
+    [...target].every(([client, clock]) => (own.get(client) ?? 0) >= clock)
+  for (const link of replication.links) {
+    if (link.from instanceof Map && covered(link.from)) link.from = 'done'
+  }
+  while (!catchingUp(replication)) {
+    const next = [...replication.links].find((link) => link.from === 'deferred')
+    if (next === undefined) return
+    send(next, protocol.writeSyncStep1(Y.encodeStateVector(held.state.doc)))
+    next.from =
+      next.announced === null ? 'asked' : covered(next.announced) ? 'done' : next.announced
+  }
 }
 
 function closed(replication: Replication, link: Link): void {
   if (!replication.links.delete(link)) return
+  // A link catching this replica up is gone: the next one that waits asks now.
+  settleCatchUps(replication)
   if (link.stats.direction !== 'out') return
   // Only a link that outlived a heartbeat timeout resets the backoff: one its peer drops right
   // after opening keeps backing off instead of redialling (and resending) in a tight loop.
@@ -372,32 +425,62 @@ function handle(
   const { held } = replication
   if (!held.state.ok) return close(link, 1011, 'this replica is damaged')
   switch (frame.type) {
-    case 'sync_step1': {
+    case 'sync_step1':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
       settleQuorums(replication)
-      // What the peer lacks, as updates it can apply and persist one by one: the first is the
-      // protocol's SyncStep2, the rest follow as Update frames (a stock client takes both).
-      const [first, ...rest] = catchUpPieces(
-        held.state.doc,
-        link.stats.peerStateVector,
-        catchUpPieceBytesMax,
-      )
-      send(link, protocol.writeSyncStep2(first!))
-      for (const piece of rest) send(link, protocol.writeUpdate(piece))
-      return
-    }
+      announced(replication, link, Y.decodeStateVector(frame.stateVector))
+      return void sendCatchUp(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'sync_step2':
     case 'update':
       return applyFromPeer(replication, link, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
-      return settleQuorums(replication)
+      settleQuorums(replication)
+      return announced(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'heartbeat':
     case 'awareness':
       return
   }
+}
+
+/**
+ * Sends what the peer lacks as updates it applies and persists one by one: the first is the
+ * protocol's SyncStep2, the rest follow as Update frames (a stock client takes both). Between
+ * batches it lets other work run (heartbeats, writes: a large document takes seconds to send,
+ * longer than the peer waits for a heartbeat); updates made meanwhile wait in the link's backlog
+ * and follow the last piece, since they may depend on structs not sent yet.
+ */
+async function sendCatchUp(
+  replication: Replication,
+  link: Link,
+  remote: Map<number, number>,
+): Promise<void> {
+  const { held } = replication
+  if (!held.state.ok) return
+  const doc = held.state.doc
+  link.catchUps += 1
+  let sent = 0
+  try {
+    for (const piece of catchUpPieces(doc, remote, catchUpPieceBytesMax)) {
+      send(link, sent === 0 ? protocol.writeSyncStep2(piece) : protocol.writeUpdate(piece))
+      if (++sent % catchUpPiecesPerTurn !== 0) continue
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      if (!replication.links.has(link)) return
+      // A reload dropped what was not durable: the rest would come from a document that is gone.
+      if (!held.state.ok || held.state.doc !== doc)
+        return close(link, 1011, 'document reloaded during a catch-up')
+    }
+  } catch (error) {
+    return close(link, 1011, `catch-up failed: ${String(error)}`)
+  } finally {
+    link.catchUps -= 1
+  }
+  if (link.catchUps > 0) return
+  const backlog = link.backlog
+  link.backlog = []
+  for (const frame of backlog) send(link, frame)
 }
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
@@ -434,6 +517,7 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
   }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
+  settleCatchUps(replication)
   replication.onRemote()
 }
 
@@ -477,7 +561,8 @@ function forward(replication: Replication, update: outbox.DurableUpdate): void {
     }
     link.stats.updatesOut += 1
     link.stats.unacknowledged += 1
-    send(link, frame)
+    if (link.catchUps > 0) link.backlog.push(frame)
+    else send(link, frame)
   }
 }
 

@@ -7,46 +7,6 @@ export type Dialer = (url: string, init: RequestInit) => Promise<Response>
 /** The path of a document's sync endpoint on any node, for peers and y-websocket followers. */
 export const syncPath = (doc: string): string => `/v1/mesh/sync/${doc}`
 
-/** The path by which a node tells a peer that its replica of a document is up. */
-export const helloPath = (doc: string): string => `/v1/mesh/hello/${doc}`
-
-/** Calls `fetcher` on `url`, failing if the peer has not answered within `timeoutMs`. */
-async function call(
-  fetcher: Dialer,
-  url: string,
-  init: RequestInit,
-  timeoutMs: number,
-): Promise<Response> {
-  const controller = new AbortController()
-  const timer = setTimeout(
-    () =>
-      controller.abort(new Error(`${new URL(url).origin} did not answer within ${timeoutMs} ms`)),
-    timeoutMs,
-  )
-  try {
-    return await fetcher(url, { ...init, signal: controller.signal })
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/**
- * Tells the peer at `base` that this node's replica of `doc` is up, presenting `token`, so the
- * peer's replica dials it now instead of on its backoff (a restarted or wiped node).
- */
-export async function hello(
-  fetcher: Dialer,
-  base: string,
-  doc: string,
-  token: string,
-  timeoutMs: number,
-): Promise<void> {
-  const url = `${base}${helloPath(doc)}?token=${encodeURIComponent(token)}`
-  const response = await call(fetcher, url, { method: 'POST' }, timeoutMs)
-  await response.body?.cancel()
-  if (response.status !== 204) throw new Error(`peer answered ${response.status} to hello`)
-}
-
 /**
  * Opens a WebSocket to `base` + the document's sync path, presenting `token`. A peer that has not
  * answered within `timeoutMs` fails the dial, so the caller redials instead of waiting forever on a
@@ -60,7 +20,17 @@ export async function dial(
   timeoutMs: number,
 ): Promise<WebSocket> {
   const url = `${base}${syncPath(doc)}?token=${encodeURIComponent(token)}`
-  const response = await call(fetcher, url, { headers: { Upgrade: 'websocket' } }, timeoutMs)
+  const controller = new AbortController()
+  const timer = setTimeout(
+    () => controller.abort(new Error(`${base} did not answer within ${timeoutMs} ms`)),
+    timeoutMs,
+  )
+  let response: Response
+  try {
+    response = await fetcher(url, { headers: { Upgrade: 'websocket' }, signal: controller.signal })
+  } finally {
+    clearTimeout(timer)
+  }
   const socket = response.webSocket
   if (response.status !== 101 || socket === null) {
     throw new Error(`peer answered ${response.status} instead of a WebSocket`)

@@ -113,7 +113,7 @@ export class MarketReplica extends DurableObject<Env> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
   }
 
-  /** Node `peer` is reachable (it said hello, or another replica's link to it opened). */
+  /** Node `peer` is reachable: another replica of this node has a link to it again. */
   peerReachable(peer: string): void {
     replication.prompt(this.#mesh, peer)
   }

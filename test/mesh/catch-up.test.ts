@@ -14,6 +14,7 @@ import { shardOf } from '../../src/state/shard-of'
 import { prng } from '../state/harness'
 
 const stateOf = (doc: Y.Doc) => Y.decodeStateVector(Y.encodeStateVector(doc))
+const piecesOf = (...args: Parameters<typeof catchUpPieces>) => [...catchUpPieces(...args)]
 
 /** Applies every piece in order, as a replica applies a peer's updates, checking each. */
 function receive(
@@ -84,7 +85,7 @@ describe('a catch-up split into bounded updates', () => {
   it('rebuilds a document of many writers piece by piece, each piece within the bound', () => {
     const sender = interleaved(7, 12, 3_000)
     const bytesMax = 2_048
-    const pieces = catchUpPieces(sender, new Map(), bytesMax)
+    const pieces = piecesOf(sender, new Map(), bytesMax)
     expect(pieces.length).toBeGreaterThan(10)
     for (const piece of pieces) expect(piece.byteLength).toBeLessThanOrEqual(bytesMax)
     const receiver = new Y.Doc()
@@ -102,7 +103,7 @@ describe('a catch-up split into bounded updates', () => {
           // The receiver holds what the same writers had written halfway.
           const receiver = new Y.Doc()
           Y.applyUpdate(receiver, Y.encodeStateAsUpdate(interleaved(seed, 6, 200)))
-          const pieces = catchUpPieces(sender, stateOf(receiver), bytesMax)
+          const pieces = piecesOf(sender, stateOf(receiver), bytesMax)
           expect(receive(receiver, pieces, noPending)).toEqual([])
           expectSameState(receiver, sender)
         },
@@ -120,7 +121,7 @@ describe('a catch-up split into bounded updates', () => {
     prefix.clientID = sender.clientID
     prefix.getText('text').insert(0, 'x'.repeat(2_500))
     Y.applyUpdate(holder, Y.encodeStateAsUpdate(prefix))
-    const pieces = catchUpPieces(sender, stateOf(holder), 1_024)
+    const pieces = piecesOf(sender, stateOf(holder), 1_024)
     expect(pieces.length).toBeGreaterThan(1)
     expect(receive(holder, pieces, noPending)).toEqual([])
     expectSameState(holder, sender)
@@ -141,7 +142,7 @@ describe('a catch-up split into bounded updates', () => {
     two.getArray('list').push(['b'.repeat(200)])
     two.getMap('m').set('k', 'second')
     Y.applyUpdate(one, Y.encodeStateAsUpdate(two))
-    const pieces = catchUpPieces(one, new Map(), 64)
+    const pieces = piecesOf(one, new Map(), 64)
     const receiver = new Y.Doc()
     const keyShown = (doc: Y.Doc, transaction: Y.Transaction, pendingBefore: boolean) => {
       const keys = transaction.changed.get(doc.getMap('m') as Y.AbstractType<any>)
@@ -153,14 +154,41 @@ describe('a catch-up split into bounded updates', () => {
     expect(receiver.getMap('m').get('k')).toBe('second')
   })
 
+  it('carries on when the document changes between pieces, with the updates made meanwhile', () => {
+    const sender = interleaved(5, 8, 1_500)
+    const other = new Y.Doc()
+    other.clientID = 77
+    Y.applyUpdate(other, Y.encodeStateAsUpdate(sender))
+    // What the sender makes durable meanwhile is forwarded on the link after the last piece.
+    const backlog: Uint8Array[] = []
+    sender.on('update', (update: Uint8Array) => backlog.push(update))
+    const receiver = new Y.Doc()
+    const problems: string[] = []
+    let n = 0
+    for (const piece of catchUpPieces(sender, new Map(), 1_024)) {
+      problems.push(...receive(receiver, [piece], noPending))
+      if (++n % 5 !== 0) continue
+      // A local write (a writer already sent, or not yet), and an update from another peer.
+      sender.getText('text').insert(0, `local-${n} `)
+      sender.getArray<string>('list').push([`pushed-${n}`])
+      other.getText('text').insert(other.getText('text').length, ` remote-${n}`)
+      Y.applyUpdate(sender, Y.encodeStateAsUpdate(other, Y.encodeStateVector(sender)))
+      if (n === 10) sender.getArray<string>('list').delete(0, 2)
+    }
+    expect(n).toBeGreaterThan(10)
+    problems.push(...receive(receiver, backlog, noPending))
+    expect(problems).toEqual([])
+    expectSameState(receiver, sender)
+  })
+
   it('is one update when everything fits, and an empty one when the peer lacks nothing', () => {
     const sender = interleaved(3, 3, 50)
-    const [whole, ...rest] = catchUpPieces(sender, new Map(), 1 << 20)
+    const [whole, ...rest] = piecesOf(sender, new Map(), 1 << 20)
     expect(rest).toEqual([])
     const receiver = new Y.Doc()
     Y.applyUpdate(receiver, whole!)
     expectSameState(receiver, sender)
-    const nothing = catchUpPieces(sender, stateOf(sender), 1 << 20)
+    const nothing = piecesOf(sender, stateOf(sender), 1 << 20)
     expect(nothing).toHaveLength(1)
     expect(Y.decodeUpdate(nothing[0]!).structs).toEqual([])
   })
@@ -218,7 +246,7 @@ describe('a shard catch-up in pieces', () => {
     expect(Y.createDeleteSetFromStructStore(sender.store).clients.size).toBeGreaterThan(0)
     const checks = shardChecks(0, shardCount)
     for (const bytesMax of [600, 1_500, 4_000]) {
-      const pieces = catchUpPieces(sender, new Map(), bytesMax)
+      const pieces = piecesOf(sender, new Map(), bytesMax)
       expect(pieces.length).toBeGreaterThan(20)
       const receiver = node(1_000)
       const problems = receive(receiver, pieces, (doc, transaction, pendingBefore) =>

@@ -4,9 +4,9 @@
 // before the kill; a request id left unanswered by the kill, retried at another node, takes effect
 // once. (b) c's data folder is deleted and c restarts empty with the same secrets and peers: it is
 // rebuilt from its peers with every acknowledged write. (c) c is down while one shard grows by
-// more than 128 KiB: its catch-up (an update larger than a stored log row) still lands. A wiped
-// node says hello to the peers that dial it as its replicas start: their links to it redial at
-// once instead of on their backoff.
+// more than 128 KiB: its catch-up (an update larger than a stored log row) still lands. Once the
+// first of a peer's links to the wiped node finds it serving again, that peer's other links to it
+// redial at once instead of each on its own backoff.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { groupAlive } from '../../scripts/lib/node-process'
@@ -216,7 +216,7 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
     stop = true
     await Promise.all(onAB)
     figures.wipeRestartToReadyMs = Math.round(restartMs)
-    // a and b redial c as soon as its replicas said hello, not on their backoff.
+    // a and b redial c once their first link finds it serving, not each on its own backoff.
     for (const id of ['a', 'b']) {
       const links = await waitFor(`every link from ${id} to the wiped c up`, async () => {
         const now = await dialledLinks(mesh, id, 'c')
@@ -224,7 +224,7 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
       })
       const prompted = links.filter((link, i) => link.prompted > promptedBefore.get(id)![i]!).length
       figures[`wipe${id.toUpperCase()}PromptedLinks`] = prompted
-      expect(prompted, `links of ${id} redialled on c's hello`).toBeGreaterThanOrEqual(
+      expect(prompted, `links of ${id} redialled on a prompt`).toBeGreaterThanOrEqual(
         links.length / 2,
       )
     }

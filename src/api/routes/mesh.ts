@@ -1,6 +1,5 @@
-// The mesh's HTTP faces: the sync endpoint peers and y-websocket followers open (a WebSocket per
-// document, admitted by a mesh token), the hello by which a peer's replica says it is up (so this
-// node's replica dials it now), and the operator's view of links and digests.
+// The mesh's two HTTP faces: the sync endpoint peers and y-websocket followers open (a WebSocket
+// per document, admitted by a mesh token), and the operator's view of links and digests.
 
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
@@ -22,15 +21,10 @@ function replicaOf(config: NodeConfig, env: AppEnv['Bindings'], kind: string, na
   return undefined
 }
 
-function documentOf(c: Context<AppEnv>) {
+async function openSync(c: Context<AppEnv>) {
   const { kind, name } = c.req.param() as { kind: string; name: string }
   const replica = replicaOf(c.var.config, c.env, kind, name)
   if (replica === undefined) throw new ApiError(404, 'not_found', `no document ${kind}/${name}`)
-  return { kind, name, replica }
-}
-
-async function openSync(c: Context<AppEnv>) {
-  const { kind, name, replica } = documentOf(c)
   if (c.req.header('Upgrade') !== 'websocket') {
     throw new ApiError(426, 'upgrade_required', 'the sync endpoint speaks WebSocket')
   }
@@ -38,15 +32,6 @@ async function openSync(c: Context<AppEnv>) {
   const headers = new Headers(c.req.raw.headers)
   headers.set(peerHeader, `${peer.role}.${peer.id}`)
   return replica.fetch(new Request(c.req.raw, { headers }))
-}
-
-/** A peer node's replica of this document is up: this node's replica dials it now if it dials. */
-async function hello(c: Context<AppEnv>) {
-  const { kind, name, replica } = documentOf(c)
-  const peer = await verifiedPeer(c, c.req.query('token') ?? '', `${kind}/${name}`)
-  if (peer.role !== 'node') throw new ApiError(403, 'forbidden', 'only a node says hello')
-  await replica.peerReachable(peer.id)
-  return c.body(null, 204)
 }
 
 const meshStatus = createRoute({
@@ -67,7 +52,6 @@ const meshStatus = createRoute({
 
 export const meshRoutes = createRouter()
 meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
-meshRoutes.post('/v1/mesh/hello/:kind/:name', hello)
 meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
   const replicas = nodeReplicas(c.env, config)
