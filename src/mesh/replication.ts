@@ -76,7 +76,7 @@ type Link = {
   catchUps: number
   backlog: Uint8Array[]
   from: CatchUpFrom
-  /** The state vector of the peer's SyncStep1, once it arrived. */
+  /** The first state vector the peer sent (its SyncStep1, or a Held if it deferred asking). */
   announced: Map<number, number> | null
 }
 
