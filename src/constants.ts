@@ -76,6 +76,11 @@ export const fragmentBytesMax = 512 * 1024
 export const linkUnacknowledgedMax = 1_024
 /** How often a replica with a link down wakes itself to redial, if nothing else wakes it. */
 export const maintenanceIntervalMs = 5_000
+/**
+ * A link redials at once when its node learns the peer is reachable (another link to it opened),
+ * at most this often: a peer whose links flap cannot make them redial in a tight loop.
+ */
+export const peerPromptIntervalMsMin = 1_000
 
 /** Retry-After of every retryable refusal (503, 504): each clears within seconds. */
 export const retryAfterSeconds = 1
@@ -124,10 +129,20 @@ export const matcherCallTimeoutMs = quorumTimeoutMs + 2_000
 
 /** One update larger than this is refused before it reaches storage. */
 export const updateBytesMax = storedValueBytesMax
+/**
+ * A catch-up travels as updates of about this size at most (one struct larger than it travels
+ * alone): under one stored value with margin, so the receiver appends each as a log row instead
+ * of folding its whole document into a new snapshot for every piece.
+ */
+export const catchUpPieceBytesMax = 96 * 1024
+/** Catch-up pieces sent before the sender lets other work run (heartbeats, writes). */
+export const catchUpPiecesPerTurn = 8
 
 // Relations between limits, checked once at module load.
 if (snapshotChunkBytesMax >= storedValueBytesMax) throw new Error('snapshot chunk over value limit')
 if (updateBytesMax > storedValueBytesMax) throw new Error('update over value limit')
+if (catchUpPieceBytesMax >= updateBytesMax) throw new Error('catch-up pieces over one log row')
+if (catchUpPieceBytesMax > frameBytesMax) throw new Error('catch-up pieces over the frame limit')
 if (fragmentBytesMax >= 1024 * 1024) throw new Error('fragments must fit a WebSocket message')
 if (heartbeatIntervalMs * 3 > heartbeatTimeoutMs) throw new Error('heartbeat timeout under 3 beats')
 if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')

@@ -7,11 +7,19 @@
 // it counts as held, then acknowledged with Held. Heartbeats find dead links; a closed dialled link
 // redials with jittered exponential backoff. A malformed frame, or a write from a follower, closes
 // the link and changes nothing.
+//
+// Whether a peer is reachable is a fact about the node, not the link: when a dialled link to a
+// peer opens on its own backoff, the node is told (`onPeerUp`) and prompts every other replica's
+// link to that peer to redial at once (`prompt`), instead of each waiting out its own backoff. A
+// catch-up travels as a sequence of bounded updates, each applied and persisted on its own
+// (catch-up.ts), asked of one peer at a time.
 
 import * as Y from 'yjs'
 import type { Durability } from '../config'
 import { reject, type Rejected } from '../domain/result'
 import {
+  catchUpPieceBytesMax,
+  catchUpPiecesPerTurn,
   dialTimeoutMs,
   fragmentBytesMax,
   frameBytesMax,
@@ -19,12 +27,14 @@ import {
   heartbeatTimeoutMs,
   linkUnacknowledgedMax,
   meshTokenLifetimeMs,
+  peerPromptIntervalMsMin,
   quorumTimeoutMs,
   reconnectDelayMsMax,
   reconnectDelayMsMin,
 } from '../constants'
 import * as durable from '../replica/durable-doc'
 import * as outbox from '../replica/outbox'
+import { catchUpPieces } from './catch-up'
 import * as protocol from './protocol'
 import * as token from './token'
 import { dial, type Dialer } from './transport'
@@ -48,13 +58,38 @@ export type LinkStats = {
   unacknowledged: number
 }
 
-/** A link, and the fragments of a large frame it is receiving. */
-type Link = { socket: WebSocket; stats: LinkStats; fragments: Uint8Array[] }
+/**
+ * Where this replica stands in catching up from a link's peer: its SyncStep1 not sent yet
+ * (deferred while another link catches it up, since both peers would send the same; a Held tells
+ * the peer this replica's state meanwhile), sent, the peer's state vector known (what its answer
+ * will cover) and not covered yet, or caught up.
+ */
+type CatchUpFrom = 'deferred' | 'asked' | Map<number, number> | 'done'
+
+/**
+ * A link, the fragments of a large frame it is receiving, and, while catch-ups are being sent on
+ * it, how many and the updates that wait for them to end (they may depend on what is not sent).
+ */
+type Link = {
+  socket: WebSocket
+  stats: LinkStats
+  fragments: Uint8Array[]
+  catchUps: number
+  backlog: Uint8Array[]
+  from: CatchUpFrom
+  /** The first state vector the peer sent (its SyncStep1, or a Held if it deferred asking). */
+  announced: Map<number, number> | null
+}
 
 type Redial = {
   attempt: number
   reconnects: number
+  /** Redials made at once because the node learnt the peer is reachable (see `prompt`). */
+  prompted: number
+  promptedAt: number
   timer: ReturnType<typeof setTimeout> | null
+  /** A dial is in flight: neither a timer nor a prompt starts another. */
+  dialing: boolean
   lastError: string | null
 }
 
@@ -71,6 +106,8 @@ export type Replication = {
    * `sync_step2`, the peer's whole answer to this replica's state vector is in (repair counts it).
    */
   onRemote: (peer: string, frame: 'sync_step2' | 'update') => void
+  /** Called when a link this replica dialled on its own backoff opens: the peer is reachable. */
+  onPeerUp: (peer: string) => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
 }
@@ -84,6 +121,7 @@ export function create(
   config: MeshConfig,
   fetcher: Dialer,
   onRemote: Replication['onRemote'],
+  onPeerUp: (peer: string) => void,
 ): Replication {
   const replication: Replication = {
     doc,
@@ -94,6 +132,7 @@ export function create(
     redials: new Map(),
     heartbeat: null,
     onRemote,
+    onPeerUp,
     quorumWaiters: new Set(),
   }
   outbox.subscribe(held.outbox, (update) => forward(replication, update))
@@ -106,12 +145,47 @@ export function start(replication: Replication): void {
   if (replication.config.peers.size === 0) return
   for (const peer of replication.config.peers.keys()) {
     if (replication.config.nodeId < peer && !replication.redials.has(peer)) {
-      replication.redials.set(peer, { attempt: 0, reconnects: 0, timer: null, lastError: null })
-      void connect(replication, peer)
+      replication.redials.set(peer, {
+        attempt: 0,
+        reconnects: 0,
+        prompted: 0,
+        promptedAt: 0,
+        timer: null,
+        dialing: false,
+        lastError: null,
+      })
+      void connect(replication, peer, 'start')
     }
   }
   replication.heartbeat ??= setInterval(() => beat(replication), heartbeatIntervalMs)
 }
+
+/**
+ * The node learnt that `peer` is reachable (another replica's link to it opened): if this
+ * replica dials it and its link is down, redial now with the backoff reset. At most once per
+ * `peerPromptIntervalMsMin`, so a peer whose links open and drop cannot make them redial in a
+ * tight loop.
+ */
+export function prompt(replication: Replication, peer: string): void {
+  const redial = replication.redials.get(peer)
+  if (redial === undefined || redial.dialing || linkOpen(replication, peer)) return
+  const now = clock.now()
+  if (now - redial.promptedAt < peerPromptIntervalMsMin) return
+  redial.promptedAt = now
+  if (redial.timer !== null) clearTimeout(redial.timer)
+  redial.timer = null
+  redial.attempt = 0
+  redial.prompted += 1
+  void connect(replication, peer, 'prompt')
+}
+
+const credential = (replication: Replication): Promise<string> =>
+  token.issue(
+    replication.config.meshSecret,
+    { role: 'node', id: replication.config.nodeId },
+    replication.doc,
+    clock.now() + meshTokenLifetimeMs,
+  )
 
 /** Takes over an accepted inbound socket from a verified peer. */
 export function accept(replication: Replication, socket: WebSocket, peer: token.Peer): void {
@@ -119,34 +193,43 @@ export function accept(replication: Replication, socket: WebSocket, peer: token.
   open(replication, socket, peer, 'in')
 }
 
-async function connect(replication: Replication, peer: string): Promise<void> {
+async function connect(
+  replication: Replication,
+  peer: string,
+  cause: 'start' | 'backoff' | 'prompt',
+): Promise<void> {
   const redial = replication.redials.get(peer)!
   redial.timer = null
-  const base = replication.config.peers.get(peer)!
+  redial.dialing = true
+  let socket: WebSocket
   try {
-    const credential = await token.issue(
-      replication.config.meshSecret,
-      { role: 'node', id: replication.config.nodeId },
-      replication.doc,
-      clock.now() + meshTokenLifetimeMs,
-    )
-    const socket = await dial(replication.fetcher, base, replication.doc, credential, dialTimeoutMs)
-    redial.lastError = null
-    open(replication, socket, { role: 'node', id: peer }, 'out')
+    const base = replication.config.peers.get(peer)!
+    const presented = await credential(replication)
+    socket = await dial(replication.fetcher, base, replication.doc, presented, dialTimeoutMs)
   } catch (error) {
+    redial.dialing = false
     redial.lastError = String(error)
-    scheduleRedial(replication, peer)
+    return scheduleRedial(replication, peer)
   }
+  redial.dialing = false
+  redial.lastError = null
+  open(replication, socket, { role: 'node', id: peer }, 'out')
+  // Only a link that came back on its own backoff tells the node something new: on start every
+  // replica dials anyway, and a prompted link was itself told.
+  if (cause === 'backoff') replication.onPeerUp(peer)
 }
 
 function scheduleRedial(replication: Replication, peer: string): void {
   const redial = replication.redials.get(peer)
-  if (redial === undefined || redial.timer !== null) return
+  if (redial === undefined || redial.timer !== null || redial.dialing) return
   const ceiling = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** redial.attempt)
   redial.attempt += 1
   redial.reconnects += 1
   // Full jitter: peers that lost each other at once do not redial in lockstep.
-  redial.timer = setTimeout(() => void connect(replication, peer), Math.random() * ceiling)
+  redial.timer = setTimeout(
+    () => void connect(replication, peer, 'backoff'),
+    Math.random() * ceiling,
+  )
 }
 
 function open(
@@ -161,6 +244,10 @@ function open(
   const link: Link = {
     socket,
     fragments: [],
+    catchUps: 0,
+    backlog: [],
+    from: 'deferred',
+    announced: null,
     stats: {
       peer: peer.id,
       role: peer.role,
@@ -179,12 +266,61 @@ function open(
   socket.addEventListener('message', (event) => receive(replication, link, event.data))
   socket.addEventListener('close', () => closed(replication, link))
   socket.addEventListener('error', () => closed(replication, link))
-  if (replication.held.state.ok)
-    send(link, protocol.writeSyncStep1(Y.encodeStateVector(replication.held.state.doc)))
+  if (!replication.held.state.ok) return
+  const own = Y.encodeStateVector(replication.held.state.doc)
+  if (peer.role !== 'node') {
+    // A follower writes nothing: its SyncStep1 answer is empty, nothing to catch up from.
+    link.from = 'done'
+    return send(link, protocol.writeSyncStep1(own))
+  }
+  settleCatchUps(replication)
+  // Deferred: the peer still learns what this replica holds (its quorum count, and what it will
+  // be asked to cover), without being asked for a catch-up yet.
+  if (link.from === 'deferred') send(link, protocol.writeHeld(own))
+}
+
+/**
+ * The first state vector a peer sends on a link (its SyncStep1, or the Held of a peer that
+ * deferred its own SyncStep1): what its answer to this replica's SyncStep1 will at least cover.
+ */
+function announced(replication: Replication, link: Link, stateVector: Map<number, number>): void {
+  if (link.announced !== null) return
+  link.announced = stateVector
+  if (link.from === 'asked') link.from = stateVector
+  settleCatchUps(replication)
+}
+
+/** Whether this replica is catching up from one of its links. */
+const catchingUp = (replication: Replication): boolean =>
+  [...replication.links].some((link) => link.from === 'asked' || link.from instanceof Map)
+
+/**
+ * Marks the catch-ups this replica's state now covers as done; then, while none is under way,
+ * asks the next link that waits (its SyncStep1, with the state this replica holds now): one peer
+ * at a time, so links that open together (a heal, a wiped node) do not all send the same.
+ */
+function settleCatchUps(replication: Replication): void {
+  const { held } = replication
+  if (!held.state.ok) return
+  const own = Y.decodeStateVector(Y.encodeStateVector(held.state.doc))
+  const covered = (target: Map<number, number>) =>
+    [...target].every(([client, clock]) => (own.get(client) ?? 0) >= clock)
+  for (const link of replication.links) {
+    if (link.from instanceof Map && covered(link.from)) link.from = 'done'
+  }
+  while (!catchingUp(replication)) {
+    const next = [...replication.links].find((link) => link.from === 'deferred')
+    if (next === undefined) return
+    send(next, protocol.writeSyncStep1(Y.encodeStateVector(held.state.doc)))
+    next.from =
+      next.announced === null ? 'asked' : covered(next.announced) ? 'done' : next.announced
+  }
 }
 
 function closed(replication: Replication, link: Link): void {
   if (!replication.links.delete(link)) return
+  // A link catching this replica up is gone: the next one that waits asks now.
+  settleCatchUps(replication)
   if (link.stats.direction !== 'out') return
   // Only a link that outlived a heartbeat timeout resets the backoff: one its peer drops right
   // after opening keeps backing off instead of redialling (and resending) in a tight loop.
@@ -297,21 +433,58 @@ function handle(
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
       settleQuorums(replication)
-      return send(
-        link,
-        protocol.writeSyncStep2(Y.encodeStateAsUpdate(held.state.doc, frame.stateVector)),
-      )
+      announced(replication, link, Y.decodeStateVector(frame.stateVector))
+      return void sendCatchUp(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'sync_step2':
     case 'update':
       return applyFromPeer(replication, link, frame.type, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
-      return settleQuorums(replication)
+      settleQuorums(replication)
+      return announced(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'heartbeat':
     case 'awareness':
       return
   }
+}
+
+/**
+ * Sends what the peer lacks as updates it applies and persists one by one: the first is the
+ * protocol's SyncStep2, the rest follow as Update frames (a stock client takes both). Between
+ * batches it lets other work run (heartbeats, writes: a large document takes seconds to send,
+ * longer than the peer waits for a heartbeat); updates made meanwhile wait in the link's backlog
+ * and follow the last piece, since they may depend on structs not sent yet.
+ */
+async function sendCatchUp(
+  replication: Replication,
+  link: Link,
+  remote: Map<number, number>,
+): Promise<void> {
+  const { held } = replication
+  if (!held.state.ok) return
+  const doc = held.state.doc
+  link.catchUps += 1
+  let sent = 0
+  try {
+    for (const piece of catchUpPieces(doc, remote, catchUpPieceBytesMax)) {
+      send(link, sent === 0 ? protocol.writeSyncStep2(piece) : protocol.writeUpdate(piece))
+      if (++sent % catchUpPiecesPerTurn !== 0) continue
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      if (!replication.links.has(link)) return
+      // A reload dropped what was not durable: the rest would come from a document that is gone.
+      if (!held.state.ok || held.state.doc !== doc)
+        return close(link, 1011, 'document reloaded during a catch-up')
+    }
+  } catch (error) {
+    return close(link, 1011, `catch-up failed: ${String(error)}`)
+  } finally {
+    link.catchUps -= 1
+  }
+  if (link.catchUps > 0) return
+  const backlog = link.backlog
+  link.backlog = []
+  for (const frame of backlog) send(link, frame)
 }
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
@@ -353,6 +526,7 @@ function applyFromPeer(
   }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
+  settleCatchUps(replication)
   replication.onRemote(link.stats.peer, kind)
 }
 
@@ -396,7 +570,8 @@ function forward(replication: Replication, update: outbox.DurableUpdate): void {
     }
     link.stats.updatesOut += 1
     link.stats.unacknowledged += 1
-    send(link, frame)
+    if (link.catchUps > 0) link.backlog.push(frame)
+    else send(link, frame)
   }
 }
 
@@ -412,6 +587,10 @@ function beat(replication: Replication): void {
     send(link, protocol.writeHeartbeat(now))
   }
 }
+
+/** Whether any link to node `peer` is open, live or not yet found dead. */
+const linkOpen = (replication: Replication, peer: string): boolean =>
+  [...replication.links].some(({ stats }) => stats.peer === peer && stats.role === 'node')
 
 /** Whether a live link to `peer` is up: opened, and heard from within the heartbeat timeout. */
 export function linkUp(replication: Replication, peer: string): boolean {
@@ -493,37 +672,46 @@ function peersHolding(replication: Replication, target: Map<number, number>): nu
   return holding.size
 }
 
-export type LinkStatus = Omit<LinkStats, 'peerStateVector'> & {
-  state: 'up'
-  /** Clock units the peer holds that this replica does not, by the peer's last word. */
-  behind: number
-  /** Clock units this replica holds that the peer does not, by the peer's last word. */
-  ahead: number
-}
+/** How often a dialled peer was redialled: on the backoff, and at once on a prompt. */
+export type RedialCounts = { reconnects: number; prompted: number }
 
-export type PeerStatus = {
+export type LinkStatus = Omit<LinkStats, 'peerStateVector'> &
+  Partial<RedialCounts> & {
+    state: 'up'
+    /** Clock units the peer holds that this replica does not, by the peer's last word. */
+    behind: number
+    /** Clock units this replica holds that the peer does not, by the peer's last word. */
+    ahead: number
+  }
+
+export type PeerStatus = RedialCounts & {
   peer: string
   state: 'down'
-  reconnects: number
   lastError: string | null
 }
+
+const redialCounts = ({ reconnects, prompted }: Redial): RedialCounts => ({ reconnects, prompted })
 
 /** Every link of this document, and every dialled peer that has none. */
 export function status(replication: Replication): (LinkStatus | PeerStatus)[] {
   const own = replication.held.state.ok
     ? Y.decodeStateVector(Y.encodeStateVector(replication.held.state.doc))
     : new Map<number, number>()
-  const up = [...replication.links].map(({ stats: { peerStateVector, ...stats } }) => ({
-    ...stats,
-    state: 'up' as const,
-    ...difference(own, peerStateVector),
-  }))
+  const up = [...replication.links].map(({ stats: { peerStateVector, ...stats } }) => {
+    const redial = stats.direction === 'out' ? replication.redials.get(stats.peer) : undefined
+    return {
+      ...stats,
+      ...(redial !== undefined && redialCounts(redial)),
+      state: 'up' as const,
+      ...difference(own, peerStateVector),
+    }
+  })
   const down = [...replication.redials]
     .filter(([peer]) => !up.some((link) => link.peer === peer))
     .map(([peer, redial]) => ({
       peer,
       state: 'down' as const,
-      reconnects: redial.reconnects,
+      ...redialCounts(redial),
       lastError: redial.lastError,
     }))
   return [...up, ...down]

@@ -31,3 +31,20 @@ export function marketStub(
   assert(config.instruments.has(symbol), 'a market stub is for a listed instrument')
   return env.MARKET.get(env.MARKET.idFromName(marketName(config.nodeId, symbol)))
 }
+
+/** Every replica of this node, by name: each shard's, then each instrument's market. */
+export function nodeReplicas(
+  env: Env,
+  config: NodeConfig,
+): { name: string; stub: DurableObjectStub<ShardReplica> | DurableObjectStub<MarketReplica> }[] {
+  return [
+    ...Array.from({ length: config.shardCount }, (_, shard) => ({
+      name: shardName(config.nodeId, shard),
+      stub: shardStub(env, config, shard),
+    })),
+    ...[...config.instruments.keys()].map((symbol) => ({
+      name: marketName(config.nodeId, symbol),
+      stub: marketStub(env, config, symbol),
+    })),
+  ]
+}

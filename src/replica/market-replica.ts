@@ -96,7 +96,7 @@ export class MarketReplica extends DurableObject<Env> {
           onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
         }),
       )
-      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => {
+      this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => {
         // Steps from the home node's matcher: replay them through the matcher, in order. On the
         // home node, cancels recorded elsewhere arrive this way too.
         if (!this.#held.state.ok) return
@@ -119,6 +119,11 @@ export class MarketReplica extends DurableObject<Env> {
   /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
   override async fetch(request: Request): Promise<Response> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  /** Node `peer` is reachable: another replica of this node has a link to it again. */
+  peerReachable(peer: string): void {
+    replication.prompt(this.#mesh, peer)
   }
 
   meshStatus(): MeshStatus & { findings: Finding[] } {

@@ -1,13 +1,15 @@
 // What both replica classes do to take part in the mesh: hold the replication of their document,
 // accept the inbound sockets the Worker hands them, finish a repair of damaged storage once enough
-// peers have synced, and keep their dialled links up from an alarm that also runs compaction when
-// it is due.
+// peers have synced, keep their dialled links up from an alarm that also runs compaction when it
+// is due, and share with the node's other replicas that a peer is reachable (so their links to it
+// redial at once, not each on its own backoff).
 
-import type { NodeConfig } from '../config'
+import type { Env, NodeConfig } from '../config'
 import { maintenanceIntervalMs } from '../constants'
 import * as replication from '../mesh/replication'
 import type { PeerRole } from '../mesh/token'
 import { findings, writeOnce } from '../state/shard-doc'
+import { nodeReplicas } from './addressing'
 import * as durable from './durable-doc'
 import * as clock from '../clock'
 
@@ -27,6 +29,7 @@ const peersToRepair = (config: NodeConfig): number =>
   config.peers.size + 1 - replication.majorityOf(config) + 1
 
 export function attach(
+  env: Env,
   config: NodeConfig,
   held: durable.DurableDoc,
   onRemote: () => void,
@@ -44,6 +47,7 @@ export function attach(
       }
       onRemote()
     },
+    (peer) => promptOthers(env, config, held.name, peer),
   )
   replication.start(mesh)
   return mesh
@@ -78,6 +82,19 @@ function recordRepair(
       node: config.nodeId,
     }),
   )
+}
+
+/**
+ * Tells every other replica of this node that `peer` is reachable: each one whose link to it is
+ * down redials now. A replica that cannot be told redials on its own backoff.
+ */
+function promptOthers(env: Env, config: NodeConfig, self: string, peer: string): void {
+  for (const { name, stub } of nodeReplicas(env, config)) {
+    if (name === self) continue
+    stub.peerReachable(peer).catch((error: unknown) => {
+      console.error(JSON.stringify({ msg: 'peer prompt failed', to: name, error: String(error) }))
+    })
+  }
 }
 
 /** Answers the Worker's forwarded upgrade with the replica's end of a new socket. */

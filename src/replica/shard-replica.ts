@@ -107,13 +107,18 @@ export class ShardReplica extends DurableObject<Env> {
           onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
         }),
       )
-      this.#mesh = replicaMesh.attach(this.#config, this.#held, () => this.#afterRemote())
+      this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => this.#afterRemote())
     })
   }
 
   /** Inbound mesh links, forwarded by the Worker after it verified the peer's token. */
   override async fetch(request: Request): Promise<Response> {
     return replicaMesh.acceptUpgrade(this.#mesh, request)
+  }
+
+  /** Node `peer` is reachable: another replica of this node has a link to it again. */
+  peerReachable(peer: string): void {
+    replication.prompt(this.#mesh, peer)
   }
 
   meshStatus(): MeshStatus & { findings: shardDoc.Finding[] } {

@@ -5,11 +5,14 @@
 // every node converges (I1) with no acknowledged write lost (I2) and no request id doubled (I3).
 // A second cut leaves each side with more than 128 KiB of one shard the other lacks: the heal's
 // catch-up update is then larger than one stored log row, and must still converge.
+// Peer liveness is per node: at the heal, the first of a node's links to c that redials on its
+// own backoff makes every other document's link to c redial at once (a prompt), so all come back
+// long before the slowest backoff (5 s at its cap) would have fired.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { unlimitedRate } from '../support/api-client'
 import { depositAt } from './support/funding'
-import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
+import { bulkDeposits, dialledLinks, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
   checkLedgers,
   checkShards,
@@ -155,8 +158,34 @@ describe(`an isolated node keeps serving and converges after the heal (seed ${se
     const stats = ['a', 'b'].map((id) => mesh.proxy(id, 'c').stats())
     figures.refusedWhileCut = stats.reduce((n, s) => n + s.refused, 0)
 
+    // Every document's link from a and from b to c is down, and has backed off.
+    const before = new Map<string, Awaited<ReturnType<typeof dialledLinks>>>()
+    for (const id of ['a', 'b']) {
+      const links = await dialledLinks(mesh, id, 'c')
+      expect(links.filter((link) => link.state !== 'down').map((link) => link.doc)).toEqual([])
+      before.set(id, links)
+    }
     const healedAt = performance.now()
     mesh.healAll()
+    for (const id of ['a', 'b']) {
+      const links = await waitFor(`every link from ${id} to c up`, async () => {
+        const now = await dialledLinks(mesh, id, 'c')
+        return now.every((link) => link.state === 'up') ? now : undefined
+      })
+      figures[`${id}AllLinksUpAfterHealMs`] = Math.round(performance.now() - healedAt)
+      // Nearly every link came back on a prompt, not on its own backoff: at most the first few
+      // found the peer by themselves before the node told the others.
+      const prompted = links.filter(
+        (link, i) => link.prompted > before.get(id)![i]!.prompted,
+      ).length
+      figures[`${id}PromptedLinks`] = prompted
+      expect(prompted, `links of ${id} brought back by a prompt`).toBeGreaterThanOrEqual(
+        links.length / 2,
+      )
+    }
+    // Generous: backoff is at its 5 s cap, so the last of 18 links redialling on its own would
+    // come back ~4.7 s after the heal on average. b was waited for after a: this is the later.
+    expect(figures.bAllLinksUpAfterHealMs).toBeLessThan(4_000)
     figures.convergeAfterHealMs = await mesh.converge('heal', { timeoutMs: 30_000 })
     figures.partitionMs = Math.round(healedAt - cutAt)
     console.log(

@@ -4,13 +4,15 @@
 // before the kill; a request id left unanswered by the kill, retried at another node, takes effect
 // once. (b) c's data folder is deleted and c restarts empty with the same secrets and peers: it is
 // rebuilt from its peers with every acknowledged write. (c) c is down while one shard grows by
-// more than 128 KiB: its catch-up (one SyncStep2 update larger than a stored log row) still lands.
+// more than 128 KiB: its catch-up (an update larger than a stored log row) still lands. Once the
+// first of a peer's links to the wiped node finds it serving again, that peer's other links to it
+// redial at once instead of each on its own backoff.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { groupAlive } from '../../scripts/lib/node-process'
 import { unlimitedRate, type ApiClient } from '../support/api-client'
 import { depositAt } from './support/funding'
-import { bulkDeposits, startMesh, waitFor, type Mesh } from './support/mesh'
+import { bulkDeposits, dialledLinks, startMesh, waitFor, type Mesh } from './support/mesh'
 import {
   checkLedgers,
   checkShards,
@@ -203,11 +205,30 @@ describe(`a mesh node killed, restarted and wiped (seed ${seed})`, () => {
         () => stop,
       ),
     )
+    const promptedBefore = new Map<string, number[]>()
+    for (const id of ['a', 'b'])
+      promptedBefore.set(
+        id,
+        (await dialledLinks(mesh, id, 'c')).map((link) => link.prompted),
+      )
     const restartMs = await c.wipe()
     const readyAt = performance.now()
     stop = true
     await Promise.all(onAB)
     figures.wipeRestartToReadyMs = Math.round(restartMs)
+    // a and b redial c once their first link finds it serving, not each on its own backoff.
+    for (const id of ['a', 'b']) {
+      const links = await waitFor(`every link from ${id} to the wiped c up`, async () => {
+        const now = await dialledLinks(mesh, id, 'c')
+        return now.every((link) => link.state === 'up') ? now : undefined
+      })
+      const prompted = links.filter((link, i) => link.prompted > promptedBefore.get(id)![i]!).length
+      figures[`wipe${id.toUpperCase()}PromptedLinks`] = prompted
+      expect(prompted, `links of ${id} redialled on a prompt`).toBeGreaterThanOrEqual(
+        links.length / 2,
+      )
+    }
+    figures.wipeReadyToLinksUpMs = Math.round(performance.now() - readyAt)
     // c starts empty: the accounts arrive from its peers.
     await waitFor('c serves an account it only knows from its peers', async () =>
       (await mesh.client('c').signed(accounts[0]!.key, 'GET', '/v1/account')).status === 200

@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { NodeConfig } from '../../config'
-import { marketStub, shardStub } from '../../replica/addressing'
+import { marketStub, nodeReplicas, shardStub } from '../../replica/addressing'
 import { peerHeader } from '../../replica/replica-mesh'
 import { ApiError } from '../api-error'
 import type { AppEnv } from '../app-env'
@@ -54,10 +54,7 @@ export const meshRoutes = createRouter()
 meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
 meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
-  const replicas = [
-    ...Array.from({ length: config.shardCount }, (_, shard) => shardStub(c.env, config, shard)),
-    ...[...config.instruments.keys()].map((symbol) => marketStub(c.env, config, symbol)),
-  ]
-  const documents = await Promise.all(replicas.map((replica) => replica.meshStatus()))
+  const replicas = nodeReplicas(c.env, config)
+  const documents = await Promise.all(replicas.map(({ stub }) => stub.meshStatus()))
   return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
 })

@@ -196,6 +196,29 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   return mesh
 }
 
+/** The link `id` dials to `peer` of every document (by document name), with its redial counters. */
+export async function dialledLinks(
+  mesh: Mesh,
+  id: string,
+  peer: string,
+): Promise<{ doc: string; state: string; reconnects: number; prompted: number }[]> {
+  const reply = await mesh.client(id).admin('GET', '/v1/mesh/status')
+  if (reply.status !== 200) throw new Error(`${id} mesh status: ${reply.status}`)
+  return (reply.body.documents as any[]).map((document) => {
+    const link = (document.links as any[]).find(
+      (candidate) =>
+        candidate.peer === peer && (candidate.state === 'down' || candidate.direction === 'out'),
+    )
+    if (link === undefined) throw new Error(`${id} does not dial ${peer} for ${document.shard}`)
+    return {
+      doc: String(document.shard),
+      state: link.state,
+      reconnects: link.reconnects,
+      prompted: link.prompted,
+    }
+  })
+}
+
 /** Polls `check` until it returns a value other than undefined; throws `what` past the deadline. */
 export async function waitFor<T>(
   what: string,
