@@ -2,12 +2,12 @@
 
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { bodyBytesMax, retryAfterSeconds } from '../constants'
 import { readConfig, type NodeConfig } from '../config'
-import { ApiError } from './api-error'
+import { ApiError, knownError } from './api-error'
 import type { AppEnv } from './app-env'
+import { isolateRequests, requestMetrics } from './metrics/requests'
 import { adminAuth } from './middleware/admin-auth'
 import { accountRoutes } from './routes/account'
 import { adminAccountRoutes } from './routes/admin-accounts'
@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
 import { matcherRoutes } from './routes/matcher'
 import { meshRoutes } from './routes/mesh'
+import { metricsRoutes } from './routes/metrics'
 import { orderRoutes } from './routes/orders'
 import { positionRoutes } from './routes/positions'
 import { withdrawalRoutes } from './routes/withdrawals'
@@ -33,6 +34,7 @@ app.use(async function nodeConfig(c, next) {
   c.set('config', config)
   await next()
 })
+app.use(requestMetrics(isolateRequests))
 app.use(
   bodyLimit({
     maxSize: bodyBytesMax,
@@ -98,6 +100,7 @@ app
   .route('/', positionRoutes)
   .route('/', meshRoutes)
   .route('/', matcherRoutes)
+  .route('/', metricsRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',
@@ -114,12 +117,7 @@ app.notFound((c) => {
 
 app.onError((error, c) => {
   const id = c.get('requestId') ?? 'unknown'
-  const known =
-    error instanceof ApiError
-      ? error
-      : error instanceof HTTPException && error.status === 400
-        ? new ApiError(400, 'malformed_json', 'the request body is not valid JSON')
-        : undefined
+  const known = knownError(error)
   if (known !== undefined) {
     // A retryable refusal says when to come back (every one of them clears within seconds).
     if (known.options.retryable === true) c.header('Retry-After', String(retryAfterSeconds))

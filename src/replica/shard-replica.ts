@@ -33,11 +33,12 @@ import type { OrderView } from '../state/market-state'
 import { hasPending } from '../state/digest'
 import { shardChecks } from '../state/remote-checks'
 import * as shardDoc from '../state/shard-doc'
-import { withAccountLock, type AccountLocks } from './account-lock'
+import { lockQueueDepth, withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
+import * as replicaMetrics from './replica-metrics'
 import type { MarketRejection } from './market-replica'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
@@ -116,6 +117,14 @@ export class ShardReplica extends DurableObject<Env> {
       links: replication.status(this.#mesh),
       findings: findings.sort((x, y) => y.ts - x.ts).slice(0, findingsShownMax),
     }
+  }
+
+  /** Counters and queue depths for `GET /metrics`; no digests, so it is cheap to scrape. */
+  metrics(): replicaMetrics.ReplicaMetrics {
+    return replicaMetrics.gather(this.#held, this.#mesh, {
+      lockQueueDepth: lockQueueDepth(this.#locks),
+      settlement: null,
+    })
   }
 
   // --- writes -------------------------------------------------------------------------------

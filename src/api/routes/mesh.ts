@@ -7,6 +7,7 @@ import type { NodeConfig } from '../../config'
 import { marketStub, shardStub } from '../../replica/addressing'
 import { peerHeader } from '../../replica/replica-mesh'
 import { ApiError } from '../api-error'
+import { replicasOf } from '../metrics/gather'
 import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
 import { verifiedPeer } from '../middleware/mesh-peer'
@@ -54,10 +55,8 @@ export const meshRoutes = createRouter()
 meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
 meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
-  const replicas = [
-    ...Array.from({ length: config.shardCount }, (_, shard) => shardStub(c.env, config, shard)),
-    ...[...config.instruments.keys()].map((symbol) => marketStub(c.env, config, symbol)),
-  ]
-  const documents = await Promise.all(replicas.map((replica) => replica.meshStatus()))
+  const documents = await Promise.all(
+    replicasOf(c.env, config).map((replica) => replica.meshStatus()),
+  )
   return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
 })
