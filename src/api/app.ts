@@ -15,6 +15,7 @@ import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminBreakerRoutes } from './routes/admin-breakers'
 import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
+import { dashboardRoutes } from './routes/dashboard'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
 import { matcherRoutes } from './routes/matcher'
@@ -101,6 +102,7 @@ app
   .route('/', meshRoutes)
   .route('/', matcherRoutes)
   .route('/', metricsRoutes)
+  .route('/', dashboardRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',
