@@ -101,6 +101,9 @@ export const latencyBucketsMs = [
 /** A peer's view asked for by the dashboard that has not come back by then: unreachable. */
 export const peerViewTimeoutMs = 1_500
 
+/** A snapshot restore's body (one document's whole state) above this is refused with 413. */
+export const snapshotBytesMax = 24 * 1024 * 1024
+
 /** One update larger than this is refused before it reaches storage. */
 export const updateBytesMax = storedValueBytesMax
 

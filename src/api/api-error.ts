@@ -51,6 +51,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   market_restricted: { status: 503, retryable: true },
   withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
+  snapshot_refused: { status: 422, retryable: false },
 }
 
 /**

@@ -15,6 +15,7 @@ import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminBreakerRoutes } from './routes/admin-breakers'
 import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
+import { snapshotRoutes } from './routes/admin-snapshots'
 import { dashboardRoutes } from './routes/dashboard'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
@@ -36,6 +37,9 @@ app.use(async function nodeConfig(c, next) {
   await next()
 })
 app.use(requestMetrics(isolateRequests))
+// Ahead of the body limit and the JSON check: a restore's body is one document's whole state as
+// bytes, bounded by the route itself.
+app.route('/', snapshotRoutes)
 app.use(
   bodyLimit({
     maxSize: bodyBytesMax,

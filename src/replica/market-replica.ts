@@ -120,6 +120,16 @@ export class MarketReplica extends DurableObject<Env> {
     return { ...durable.status(this.#held), links: replication.status(this.#mesh) }
   }
 
+  /** This document's whole state at one instant, for a snapshot export. */
+  snapshot(): ReturnType<typeof replicaMesh.snapshot> {
+    return replicaMesh.snapshot(this.#held)
+  }
+
+  /** Loads a snapshot's update as a peer's update is taken (remote checks, durable append). */
+  restore(update: Uint8Array): ReturnType<typeof replicaMesh.restore> {
+    return replicaMesh.restore(this.#mesh, update)
+  }
+
   /** Counters and queue depths for `GET /metrics`, with this market's settlements. */
   metrics(): replicaMetrics.ReplicaMetrics {
     const epochs = this.#held.state.ok ? [...this.#state.settledEpochs.keys()] : []

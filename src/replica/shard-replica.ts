@@ -119,6 +119,16 @@ export class ShardReplica extends DurableObject<Env> {
     }
   }
 
+  /** This document's whole state at one instant, for a snapshot export. */
+  snapshot(): ReturnType<typeof replicaMesh.snapshot> {
+    return replicaMesh.snapshot(this.#held)
+  }
+
+  /** Loads a snapshot's update as a peer's update is taken (remote checks, durable append). */
+  restore(update: Uint8Array): ReturnType<typeof replicaMesh.restore> {
+    return replicaMesh.restore(this.#mesh, update)
+  }
+
   /** Counters and queue depths for `GET /metrics`; no digests, so it is cheap to scrape. */
   metrics(): replicaMetrics.ReplicaMetrics {
     return replicaMetrics.gather(this.#held, this.#mesh, {
