@@ -68,6 +68,27 @@ describe('GET /metrics', () => {
     }
   })
 
+  it("counts a market's settle calls by outcome", async () => {
+    const settles = (samples: Map<string, number>) =>
+      [...samples]
+        .filter(([series]) =>
+          series.startsWith('clearmesh_settlements_total{instrument="BTC-PERP"'),
+        )
+        .reduce((n, [, value]) => n + value, 0)
+    const before = await scrape()
+    // No mark has been set in this file's storage: the settle call is refused, and counted.
+    const reply = await api.admin('POST', '/v1/admin/settlements', {
+      instrument: 'BTC-PERP',
+      epoch: 1,
+    })
+    expect(reply.status).toBe(503)
+    const after = await scrape()
+    expect(settles(after) - settles(before)).toBe(1)
+    const refused = `clearmesh_settlements_total{instrument="BTC-PERP",outcome="${reply.body.error.code}"}`
+    expect(sample(after, refused) - sample(before, refused)).toBe(1)
+    expect(after.get('clearmesh_settlement_last_epoch{instrument="BTC-PERP"}')).toBe(-1)
+  })
+
   it("reports the replicas' durable writes, documents and queues", async () => {
     const before = await scrape()
     const { accountId } = await newAccount('0')
