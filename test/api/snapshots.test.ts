@@ -31,6 +31,19 @@ const digestOfShard0 = async () => {
 }
 
 describe('snapshot export and restore of one document', () => {
+  it('is in the OpenAPI document, with the admin token and byte bodies', async () => {
+    const doc = (await api.plain('GET', '/v1/openapi.json')).body
+    const operations = doc.paths['/v1/admin/snapshots/{kind}/{name}']
+    expect(operations.get.security).toEqual([{ adminToken: [] }])
+    expect(Object.keys(operations.get.responses['200'].content)).toEqual([
+      'application/octet-stream',
+    ])
+    expect(Object.keys(operations.post.requestBody.content)).toEqual(['application/octet-stream'])
+    expect(Object.keys(operations.post.responses)).toEqual(
+      expect.arrayContaining(['200', '401', '413', '415', '422']),
+    )
+  })
+
   it('needs the admin token', async () => {
     expect((await fetcher(`${base}${path}`)).status).toBe(401)
     const response = await fetcher(`${base}${path}`, { method: 'POST', body: new Uint8Array(1) })

@@ -5,13 +5,14 @@
 // rest up from its peers. Bodies are bytes, so these routes are registered ahead of the API's JSON
 // body checks (app.ts) and bound their own bodies.
 
+import { z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { snapshotBytesMax } from '../../constants'
 import { checksum } from '../../replica/checksum'
 import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
-import { createRouter } from '../router'
+import { createRouter, errorsOf, json } from '../router'
 import { replicaOf } from './mesh'
 
 export const snapshotPath = '/v1/admin/snapshots/:kind/:name'
@@ -59,6 +60,53 @@ async function boundedBody(c: Context<AppEnv>): Promise<Uint8Array> {
 }
 
 export const snapshotRoutes = createRouter()
+
+// Documented by hand: the bodies are bytes, which the routes check themselves.
+const documented = {
+  path: '/v1/admin/snapshots/{kind}/{name}',
+  tags: ['admin'],
+  security: [{ adminToken: [] }],
+  request: {
+    params: z.object({
+      kind: z.enum(['shard', 'market']),
+      name: z.string().openapi({ description: 'shard number or instrument symbol' }),
+    }),
+  },
+}
+const headers = {
+  [checksumHeader]: { schema: { type: 'string' as const }, description: 'checksum of the bytes' },
+  [stateVectorHeader]: { schema: { type: 'string' as const }, description: 'base64 state vector' },
+}
+snapshotRoutes.openAPIRegistry.registerPath({
+  ...documented,
+  method: 'get',
+  summary: "One document's whole state as a Yjs update, with its state vector and checksum",
+  responses: {
+    200: {
+      description: 'the update',
+      headers,
+      content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+    },
+    ...errorsOf(401, 404, 503),
+  },
+})
+snapshotRoutes.openAPIRegistry.registerPath({
+  ...documented,
+  method: 'post',
+  summary: "Restore a document from a snapshot's update, taken as a peer's update is",
+  request: {
+    ...documented.request,
+    headers: z.object({ [checksumHeader]: z.string() }),
+    body: {
+      required: true,
+      content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+    },
+  },
+  responses: {
+    200: json(z.object({ restored: z.literal(true), stateVector: z.string() }), 'restored'),
+    ...errorsOf(400, 401, 404, 413, 415, 422, 503),
+  },
+})
 snapshotRoutes.get(snapshotPath, adminAuth(), async (c) => {
   const taken = await replica(c).snapshot()
   if (!taken.ok) throw fromRejection(taken)
