@@ -146,6 +146,12 @@ describe('the dashboard shows the mesh, a partition and the heal', () => {
       'unreachable',
     )
     await page.screenshot({ path: screenshot, fullPage: true })
+    // GET /metrics says the same of a's links.
+    const metrics = String((await mesh.client('a').admin('GET', '/metrics')).body)
+    for (const doc of ['shard/0', 'market/BTC-PERP']) {
+      expect(metrics).toContain(`clearmesh_link_up{doc="${doc}",peer="b"} 1\n`)
+      expect(metrics).toContain(`clearmesh_link_up{doc="${doc}",peer="c"} 0\n`)
+    }
   })
 
   it('shows every link up and every document agreeing again after the heal', async () => {
