@@ -139,7 +139,10 @@ export class MarketReplica extends DurableObject<Env> {
         instrument: this.#instrument.symbol,
         outcomes: { ...this.#settleOutcomes },
         epochs: epochs.length,
-        lastEpoch: epochs.length === 0 ? null : Math.max(...epochs),
+        lastEpoch: epochs.reduce<number | null>(
+          (last, e) => (last === null || e > last ? e : last),
+          null,
+        ),
       },
     })
   }
