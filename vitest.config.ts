@@ -20,6 +20,8 @@ export const testSecrets = {
 
 export default defineConfig({
   test: {
+    // The Worker under test logs one JSON line per request: kept out of the test report.
+    onConsoleLog: (log) => !log.startsWith('{"msg":"request"'),
     projects: [
       {
         test: {
@@ -29,6 +31,7 @@ export default defineConfig({
             'test/state/**/*.test.ts',
             'test/mesh/**/*.test.ts',
             'test/chaos/**/*.test.ts',
+            'test/metrics/**/*.test.ts',
           ],
         },
       },

@@ -127,6 +127,16 @@ export const quorumTimeoutMs = 5_000
 /** A call to another node's matcher: its own quorum wait, plus the round trip. */
 export const matcherCallTimeoutMs = quorumTimeoutMs + 2_000
 
+/** Upper bounds of the latency histograms `GET /metrics` serves (requests, durable writes). */
+export const latencyBucketsMs = [
+  0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000,
+] as const
+/** A peer's view asked for by the dashboard that has not come back by then: unreachable. */
+export const peerViewTimeoutMs = 1_500
+
+/** A snapshot restore's body (one document's whole state) above this is refused with 413. */
+export const snapshotBytesMax = 24 * 1024 * 1024
+
 /** One update larger than this is refused before it reaches storage. */
 export const updateBytesMax = storedValueBytesMax
 /**

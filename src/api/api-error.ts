@@ -1,6 +1,7 @@
 // The one error type of the HTTP API and the one envelope every error is answered with:
 // {"error":{"code","message","retryable","requestId",...details}} (design.md §6).
 
+import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 
 export class ApiError extends Error {
@@ -57,6 +58,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
   no_operator_key: { status: 403, retryable: false },
+  snapshot_refused: { status: 422, retryable: false },
 }
 
 /**
@@ -80,4 +82,12 @@ export function fromRejection(
     retryable: mapped.retryable,
     details: { ...execution, ...details },
   })
+}
+
+/** The client's error for a thrown error, or undefined for an unexpected one (answered 500). */
+export function knownError(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error
+  if (error instanceof HTTPException && error.status === 400)
+    return new ApiError(400, 'malformed_json', 'the request body is not valid JSON')
+  return undefined
 }

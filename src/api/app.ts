@@ -3,12 +3,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { bodyBytesMax, retryAfterSeconds } from '../constants'
 import { readConfig, type NodeConfig } from '../config'
-import { ApiError } from './api-error'
+import { ApiError, knownError } from './api-error'
 import type { AppEnv } from './app-env'
+import { isolateRequests, requestMetrics } from './metrics/requests'
 import { adminAuth } from './middleware/admin-auth'
 import { loadShedding } from './middleware/load-shedding'
 import { accountRoutes } from './routes/account'
@@ -17,10 +17,13 @@ import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminBreakerRoutes } from './routes/admin-breakers'
 import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
+import { snapshotRoutes } from './routes/admin-snapshots'
+import { dashboardRoutes } from './routes/dashboard'
 import { healthRoutes } from './routes/health'
 import { marketRoutes } from './routes/market'
 import { matcherRoutes } from './routes/matcher'
 import { meshRoutes } from './routes/mesh'
+import { metricsRoutes } from './routes/metrics'
 import { orderRoutes } from './routes/orders'
 import { positionRoutes } from './routes/positions'
 import { withdrawalRoutes } from './routes/withdrawals'
@@ -35,6 +38,10 @@ app.use(async function nodeConfig(c, next) {
   c.set('config', config)
   await next()
 })
+app.use(requestMetrics(isolateRequests))
+// Ahead of the body limit and the JSON check: a restore's body is one document's whole state as
+// bytes, bounded by the route itself.
+app.route('/', snapshotRoutes)
 app.use(
   bodyLimit({
     maxSize: bodyBytesMax,
@@ -101,6 +108,8 @@ app
   .route('/', positionRoutes)
   .route('/', meshRoutes)
   .route('/', matcherRoutes)
+  .route('/', metricsRoutes)
+  .route('/', dashboardRoutes)
 
 app.doc31('/v1/openapi.json', {
   openapi: '3.1.0',
@@ -120,12 +129,7 @@ app.onError(errorResponse)
 /** The one place errors become responses: the envelope for known ones, a logged 500 otherwise. */
 export function errorResponse(error: Error, c: Context<AppEnv>): Response {
   const id = c.get('requestId') ?? 'unknown'
-  const known =
-    error instanceof ApiError
-      ? error
-      : error instanceof HTTPException && error.status === 400
-        ? new ApiError(400, 'malformed_json', 'the request body is not valid JSON')
-        : undefined
+  const known = knownError(error)
   if (known !== undefined) {
     // A retryable refusal says when to come back (every one of them clears within seconds).
     if (known.options.retryable === true) {

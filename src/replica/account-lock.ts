@@ -35,3 +35,7 @@ export function withAccountLock<T>(
   })
   return next
 }
+
+/** Calls holding or waiting for any account's lock. */
+export const lockQueueDepth = (locks: AccountLocks): number =>
+  [...locks.values()].reduce((n, queue) => n + queue.depth, 0)

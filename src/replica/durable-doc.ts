@@ -22,9 +22,11 @@ import {
   compactionLogRowsMax,
   quarantineEvidenceShownMax,
   quarantineHeadBytesMax,
+  latencyBucketsMs,
   updateBytesMax,
 } from '../constants'
 import { assert } from '../domain/assert'
+import * as histogram from '../histogram'
 import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
 import { refusal, type EntryCheck } from '../state/remote-checks'
 import * as outbox from './outbox'
@@ -50,7 +52,12 @@ export type DurableDoc = {
   onLoad: (doc: Y.Doc) => void
   /** What peers may change in this document: the root maps and each entry's check. */
   remoteChecks: ReadonlyMap<string, EntryCheck>
+  /** Time from a change's start to its update being appended, by who made it (`GET /metrics`). */
+  writeMs: Record<WriteSource, histogram.Histogram>
 }
+
+/** A write made on this node (a client's command, a reconciler step) or applied from a peer. */
+export type WriteSource = 'local' | 'peer'
 
 /** A peer's update that breaks the document's rules: nothing of it is kept. */
 export class RemoteRefused extends Error {
@@ -126,6 +133,10 @@ export function open(
     logTail: { rows: 0, bytes: 0 },
     onLoad,
     remoteChecks,
+    writeMs: {
+      local: histogram.create(latencyBucketsMs),
+      peer: histogram.create(latencyBucketsMs),
+    },
   }
   reload(held)
   return held
@@ -302,6 +313,7 @@ export function write<T>(
   oversize: 'refuse' | 'fold' = 'refuse',
 ): T {
   assert(held.state.ok, 'a damaged document is never written')
+  const startedAt = performance.now()
   const doc = held.state.doc
   const updates: Uint8Array[] = []
   const capture = (update: Uint8Array) => updates.push(update)
@@ -317,7 +329,12 @@ export function write<T>(
   }
   assert(updates.length <= 1, 'one transaction makes at most one update')
   const update = updates[0]
-  if (update !== undefined) persist(held, update, origin, oversize)
+  if (update !== undefined) {
+    persist(held, update, origin, oversize)
+    // Peers' updates carry the origins replication gives them (`peer:<id>`).
+    const source = origin.startsWith('peer:') ? 'peer' : 'local'
+    histogram.observe(held.writeMs[source], performance.now() - startedAt)
+  }
   return result
 }
 

@@ -29,6 +29,7 @@ import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import { accountStub } from './addressing'
 import * as replicaMesh from './replica-mesh'
+import * as replicaMetrics from './replica-metrics'
 import type { MeshStatus } from './shard-replica'
 import * as storage from './shard-storage'
 import * as clock from '../clock'
@@ -72,6 +73,8 @@ export class MarketReplica extends DurableObject<Env> {
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
   #mesh!: replication.Replication
+  /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
+  readonly #settleOutcomes: Record<string, number> = {}
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -132,6 +135,33 @@ export class MarketReplica extends DurableObject<Env> {
       links: replication.status(this.#mesh),
       findings: recentFindings(this.#held),
     }
+  }
+
+  /** This document's whole state at one instant, for a snapshot export. */
+  snapshot(): ReturnType<typeof replicaMesh.snapshot> {
+    return replicaMesh.snapshot(this.#held)
+  }
+
+  /** Loads a snapshot's update as a peer's update is taken (remote checks, durable append). */
+  restore(update: Uint8Array): ReturnType<typeof replicaMesh.restore> {
+    return replicaMesh.restore(this.#mesh, update)
+  }
+
+  /** Counters and queue depths for `GET /metrics`, with this market's settlements. */
+  metrics(): replicaMetrics.ReplicaMetrics {
+    const epochs = this.#held.state.ok ? [...this.#state.settledEpochs.keys()] : []
+    return replicaMetrics.gather(this.#held, this.#mesh, {
+      lockQueueDepth: 0,
+      settlement: {
+        instrument: this.#instrument.symbol,
+        outcomes: { ...this.#settleOutcomes },
+        epochs: epochs.length,
+        lastEpoch: epochs.reduce<number | null>(
+          (last, e) => (last === null || e > last ? e : last),
+          null,
+        ),
+      },
+    })
   }
 
   /**
@@ -344,6 +374,14 @@ export class MarketReplica extends DurableObject<Env> {
    * Positions that do not net to zero afterwards are recorded as a finding, never repaired.
    */
   async settle(epoch: number): Promise<MarketResult<SettlementReport>> {
+    const replay = this.#held.state.ok && this.#state.settledEpochs.has(epoch)
+    const settled = await this.#settle(epoch)
+    const outcome = !settled.ok ? settled.code : replay ? 'replayed' : 'settled'
+    this.#settleOutcomes[outcome] = (this.#settleOutcomes[outcome] ?? 0) + 1
+    return settled
+  }
+
+  async #settle(epoch: number): Promise<MarketResult<SettlementReport>> {
     const refused = this.#refuseMatching()
     if (refused !== undefined) return refused
     if (this.#state.settledEpochs.has(epoch)) return this.#answer(this.#report(epoch))

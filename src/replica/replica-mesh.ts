@@ -4,12 +4,15 @@
 // is due, and share with the node's other replicas that a peer is reachable (so their links to it
 // redial at once, not each on its own backoff).
 
+import * as Y from 'yjs'
 import type { Env, NodeConfig } from '../config'
 import { maintenanceIntervalMs } from '../constants'
+import { ok, reject, type Result } from '../domain/result'
 import * as replication from '../mesh/replication'
 import type { PeerRole } from '../mesh/token'
 import { findings, writeOnce } from '../state/shard-doc'
 import { nodeReplicas } from './addressing'
+import { checksum } from './checksum'
 import * as durable from './durable-doc'
 import * as clock from '../clock'
 
@@ -123,4 +126,60 @@ export async function maintain(
   const down = replication.status(mesh).some((link) => link.state === 'down')
   if (down && (await storage.getAlarm()) === null)
     await storage.setAlarm(clock.schedulerTime(clock.now() + maintenanceIntervalMs))
+}
+
+/** A document's whole state at one instant: the update that rebuilds it, its state vector. */
+export type Snapshot = {
+  doc: string
+  update: Uint8Array
+  stateVector: Uint8Array
+  checksum: string
+}
+
+export function snapshot(held: durable.DurableDoc): Result<Snapshot, 'shard_damaged'> {
+  if (!held.state.ok) return reject('shard_damaged', durable.damageMessage(held))
+  const update = Y.encodeStateAsUpdate(held.state.doc)
+  return ok({
+    doc: linkName(held.name),
+    update,
+    stateVector: Y.encodeStateVector(held.state.doc),
+    checksum: checksum(update),
+  })
+}
+
+/** Updates of a restore are applied under this origin: forwarded to every peer, as a peer's are. */
+const restoreOrigin = 'peer:snapshot'
+
+/**
+ * Loads a snapshot's update the way a peer's update is taken: decoded first, then the document's
+ * remote checks and the durable apply-and-append in one storage transaction, then whatever
+ * follows a peer's update (markets catch their matcher state up). Anything refused changes nothing.
+ */
+export function restore(
+  mesh: replication.Replication,
+  update: Uint8Array,
+): Result<{ stateVector: Uint8Array }, 'shard_damaged' | 'snapshot_refused'> {
+  const { held } = mesh
+  if (!held.state.ok) return reject('shard_damaged', durable.damageMessage(held))
+  try {
+    Y.decodeUpdate(update)
+  } catch (error) {
+    return reject('snapshot_refused', `the snapshot is not a Yjs update: ${String(error)}`)
+  }
+  try {
+    durable.applyRemote(held, restoreOrigin, update)
+  } catch (error) {
+    if (error instanceof durable.RemoteRefused) {
+      return reject(
+        'snapshot_refused',
+        `the snapshot breaks ${held.name}'s rules: ${error.message}`,
+      )
+    }
+    throw error
+  }
+  // Like a peer's live update: replicas fold it in; it is no peer's sync, so no repair counts it.
+  mesh.onRemote('snapshot', 'update')
+  return held.state.ok
+    ? ok({ stateVector: Y.encodeStateVector(held.state.doc) })
+    : reject('shard_damaged', durable.damageMessage(held))
 }

@@ -35,11 +35,12 @@ import { hasPending } from '../state/digest'
 import { seal, verified, type SignedMap } from '../state/operator-signature'
 import { shardChecks } from '../state/remote-checks'
 import * as shardDoc from '../state/shard-doc'
-import { withAccountLock, type AccountLocks } from './account-lock'
+import { lockQueueDepth, withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import * as replicaMesh from './replica-mesh'
+import * as replicaMetrics from './replica-metrics'
 import type { MarketRejection } from './market-replica'
 import { forgedRecorder, recentFindings } from './forged-findings'
 import * as outbox from './outbox'
@@ -127,6 +128,24 @@ export class ShardReplica extends DurableObject<Env> {
       links: replication.status(this.#mesh),
       findings: recentFindings(this.#held),
     }
+  }
+
+  /** This document's whole state at one instant, for a snapshot export. */
+  snapshot(): ReturnType<typeof replicaMesh.snapshot> {
+    return replicaMesh.snapshot(this.#held)
+  }
+
+  /** Loads a snapshot's update as a peer's update is taken (remote checks, durable append). */
+  restore(update: Uint8Array): ReturnType<typeof replicaMesh.restore> {
+    return replicaMesh.restore(this.#mesh, update)
+  }
+
+  /** Counters and queue depths for `GET /metrics`; no digests, so it is cheap to scrape. */
+  metrics(): replicaMetrics.ReplicaMetrics {
+    return replicaMetrics.gather(this.#held, this.#mesh, {
+      lockQueueDepth: lockQueueDepth(this.#locks),
+      settlement: null,
+    })
   }
 
   // --- writes -------------------------------------------------------------------------------

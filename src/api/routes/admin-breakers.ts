@@ -4,7 +4,13 @@
 // as it has replicated there; cancels are always taken, so clients can reduce risk.
 
 import { createRoute, z } from '@hono/zod-openapi'
-import { breakerModes, type Breaker, type BreakerScope } from '../../domain/breakers'
+import type { Env, NodeConfig } from '../../config'
+import {
+  breakerModes,
+  type Breaker,
+  type BreakerMode,
+  type BreakerScope,
+} from '../../domain/breakers'
 import { marketStub, shardStub } from '../../replica/addressing'
 import { seal } from '../../state/operator-signature'
 import { ApiError } from '../api-error'
@@ -116,17 +122,19 @@ export const adminBreakerRoutes = createRouter()
     }
     return c.json(entry, 201)
   })
-  .openapi(getBreakers, async (c) => {
-    const { config } = c.var
-    const withdrawals = await shardStub(c.env, config, 0).withdrawalsMode()
-    const instruments = await Promise.all(
-      [...config.instruments.keys()].map(async (symbol) => [
-        symbol,
-        (await marketStub(c.env, config, symbol).mode()).mode,
-      ]),
-    )
-    return c.json(
-      { withdrawals: withdrawals.mode, instruments: Object.fromEntries(instruments) },
-      200,
-    )
-  })
+  .openapi(getBreakers, async (c) => c.json(await breakerState(c.env, c.var.config), 200))
+
+/** The breaker modes in force on this node: withdrawals, and each instrument's. */
+export async function breakerState(
+  env: Env,
+  config: NodeConfig,
+): Promise<{ withdrawals: BreakerMode; instruments: Record<string, BreakerMode> }> {
+  const withdrawals = await shardStub(env, config, 0).withdrawalsMode()
+  const instruments = await Promise.all(
+    [...config.instruments.keys()].map(async (symbol) => [
+      symbol,
+      (await marketStub(env, config, symbol).mode()).mode,
+    ]),
+  )
+  return { withdrawals: withdrawals.mode, instruments: Object.fromEntries(instruments) }
+}

@@ -13,7 +13,7 @@ import { verifiedPeer } from '../middleware/mesh-peer'
 import { createRouter, errorsOf, json } from '../router'
 
 /** The replica of document `kind/name` on this node, or undefined when there is none. */
-function replicaOf(config: NodeConfig, env: AppEnv['Bindings'], kind: string, name: string) {
+export function replicaOf(config: NodeConfig, env: AppEnv['Bindings'], kind: string, name: string) {
   if (kind === 'shard' && /^[0-9]{1,3}$/.test(name) && Number(name) < config.shardCount) {
     return shardStub(env, config, Number(name))
   }
