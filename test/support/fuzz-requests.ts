@@ -54,6 +54,8 @@ export type Operation = {
   auth: 'public' | 'admin' | 'signed' | 'mesh'
   params: Param[]
   body: JsonSchema | undefined
+  /** The route takes raw bytes (`application/octet-stream`, a snapshot), not JSON. */
+  binaryBody: boolean
   /** False for the routes a client can reach that the document does not describe. */
   documented: boolean
 }
@@ -95,6 +97,7 @@ export function operationsOf(doc: any): Operation[] {
         auth,
         params,
         body,
+        binaryBody: op.requestBody?.content?.['application/octet-stream'] !== undefined,
         documented: true,
       })
     }
@@ -107,6 +110,7 @@ export function operationsOf(doc: any): Operation[] {
       auth: 'public',
       params: [],
       body: undefined,
+      binaryBody: false,
       documented: false,
     },
     {
@@ -120,6 +124,7 @@ export function operationsOf(doc: any): Operation[] {
         { name: 'token', in: 'query', required: false, schema: { type: 'string' } },
       ],
       body: undefined,
+      binaryBody: false,
       documented: false,
     },
   )
@@ -660,16 +665,22 @@ export function defectsFor(
   // The body and how it is encoded.
   if (canCarryBody) {
     defects.push(
-      fc.constantFrom(...contentTypes).map((contentType) => ({
-        kind: 'content_type' as const,
-        contentType,
-      })),
-      fc.record({
-        kind: fc.constant('huge_body' as const),
-        bytes: fc.integer({ min: bodyBytesMax + 1, max: options.maxBodyBytes }),
-        filler: fc.constantFrom('field' as const, 'whitespace' as const, 'array' as const),
-      }),
+      fc
+        .constantFrom(...contentTypes)
+        // Raw bytes are what a binary route takes: not a wrong type there.
+        .filter((type) => !(op.binaryBody && type === 'application/octet-stream'))
+        .map((contentType) => ({ kind: 'content_type' as const, contentType })),
     )
+    // A binary route (a snapshot) bounds its own bytes far above what the fuzz sends.
+    if (!op.binaryBody) {
+      defects.push(
+        fc.record({
+          kind: fc.constant('huge_body' as const),
+          bytes: fc.integer({ min: bodyBytesMax + 1, max: options.maxBodyBytes }),
+          filler: fc.constantFrom('field' as const, 'whitespace' as const, 'array' as const),
+        }),
+      )
+    }
   }
   if (hasBody) {
     defects.push(
@@ -1082,7 +1093,8 @@ export function buildRequest(world: World, fuzz: FuzzCase): BuiltRequest & { sig
   let entries = baseEntries(op, world)
   let bodyText: string | undefined
   let bodyBytes: Uint8Array | undefined
-  let contentType: string | null = 'application/json'
+  const mediaType = op.binaryBody ? 'application/octet-stream' : 'application/json'
+  let contentType: string | null = mediaType
   let mustReject = true
   let statuses: number[] | undefined
   const signing: Signing = { mode: op.auth === 'signed' ? 'valid' : 'none' }
@@ -1262,7 +1274,7 @@ export function buildRequest(world: World, fuzz: FuzzCase): BuiltRequest & { sig
   // Over HTTP a bodiless request other than GET and HEAD may still carry `Content-Length: 0`,
   // which the node reads as a body (see the "bodiless POST" test in test/api/fuzz.test.ts).
   if (bodyBytes === undefined && sendsBody) {
-    headers['content-type'] = 'application/json'
+    headers['content-type'] = mediaType
   }
   if (op.auth === 'admin' && d.kind !== 'admin_auth') {
     headers.authorization = `Bearer ${world.adminToken}`

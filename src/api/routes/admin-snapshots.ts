@@ -17,6 +17,8 @@ import { replicaOf } from './mesh'
 
 export const snapshotPath = '/v1/admin/snapshots/:kind/:name'
 export const checksumHeader = 'X-Snapshot-Checksum'
+/** What `checksum` gives: 32 lower-case hex digits. */
+const checksumPattern = /^[0-9a-f]{32}$/
 export const stateVectorHeader = 'X-Snapshot-State-Vector'
 
 const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes))
@@ -96,7 +98,7 @@ snapshotRoutes.openAPIRegistry.registerPath({
   summary: "Restore a document from a snapshot's update, taken as a peer's update is",
   request: {
     ...documented.request,
-    headers: z.object({ [checksumHeader]: z.string() }),
+    headers: z.object({ [checksumHeader]: z.string().regex(checksumPattern) }),
     body: {
       required: true,
       content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
@@ -123,11 +125,11 @@ snapshotRoutes.post(snapshotPath, adminAuth(), async (c) => {
     throw new ApiError(415, 'unsupported_media_type', 'a snapshot is application/octet-stream')
   }
   const expected = c.req.header(checksumHeader)
-  if (expected === undefined) {
+  if (expected === undefined || !checksumPattern.test(expected)) {
     throw new ApiError(
       400,
       'validation_failed',
-      `send the snapshot's checksum as ${checksumHeader}`,
+      `send the snapshot's checksum (32 hex digits) as ${checksumHeader}`,
     )
   }
   const update = await boundedBody(c)
