@@ -3,11 +3,12 @@
 // of them: several clients hit the same accounts at several nodes at once) and a node, and sends
 // it through the node's client proxy. A timeout or a 5xx is retried under the same request id at
 // another node, up to `attemptsMax` tries. Every try is an invocation and a completion in the
-// history. A mark feed posts a seeded random walk of marks to every node, as the operator's
-// feed would.
+// history. A few leveraged accounts trade near their margin limit, each always on one side, and
+// the mark feed (a seeded random walk posted to every node, as the operator's feed would) now and
+// then swings far and back, so settlements liquidate one of them.
 
 import { orderIdOf } from '../../src/state/shard-doc'
-import type { Instrument } from '../../src/domain/instrument'
+import { rateDecimals, type Instrument } from '../../src/domain/instrument'
 import * as money from '../../src/domain/money'
 import { apiClient, type ApiClient, type ApiKey, type Reply } from '../../test/support/api-client'
 import { fork, integerBetween, pick } from '../lib/random'
@@ -16,10 +17,19 @@ import type { CompletionEvent, HistoryWriter, Op, Outcome, ReplySummary } from '
 
 export type Account = { accountId: string; key: ApiKey }
 
+/** An account that only ever opens positions on `side`, each near its margin limit. */
+export type LeveragedAccount = {
+  account: Account
+  side: 'buy' | 'sell'
+  /** Its first deposit (USD units): it is topped up when its equity falls below half. */
+  deposit: bigint
+}
+
 export type WorkloadOptions = {
   cluster: Cluster
   history: HistoryWriter
   accounts: Account[]
+  leveraged: LeveragedAccount[]
   instruments: Instrument[]
   processes: number
   random: () => number
@@ -171,6 +181,24 @@ export function startWorkload(options: WorkloadOptions): Workload {
   }
 }
 
+/** The account as `node` reads it (GET /v1/account), or undefined when it cannot say. */
+async function readAccount(
+  options: WorkloadOptions,
+  account: Account,
+  node: string,
+): Promise<Reply['body'] | undefined> {
+  const client = clientOf(options.cluster, node, options.requestTimeoutMs)
+  const read = await client.signed(account.key, 'GET', '/v1/account').catch(() => undefined)
+  return read?.status === 200 ? read.body : undefined
+}
+
+/** A USD amount of an account read; undefined when absent or not one. */
+function amountOf(text: unknown): bigint | undefined {
+  if (typeof text !== 'string') return undefined
+  const parsed = money.parse(text, { ...money.usdTransfer, allowZero: true, allowNegative: true })
+  return parsed.ok ? parsed.value : undefined
+}
+
 /** 80-100% of what `node` reports withdrawable, or undefined when it cannot say or it is little. */
 async function drainable(
   options: WorkloadOptions,
@@ -178,13 +206,10 @@ async function drainable(
   node: string,
   random: () => number,
 ): Promise<string | undefined> {
-  const client = clientOf(options.cluster, node, options.requestTimeoutMs)
-  const read = await client.signed(account.key, 'GET', '/v1/account').catch(() => undefined)
-  if (read?.status !== 200 || typeof read.body?.withdrawable !== 'string') return undefined
-  const withdrawable = money.parse(read.body.withdrawable, money.usdTransfer)
-  if (!withdrawable.ok) return undefined
+  const withdrawable = amountOf((await readAccount(options, account, node))?.withdrawable)
+  if (withdrawable === undefined || withdrawable < 0n) return undefined
   const share = BigInt(integerBetween(random, 80, 100))
-  const cents = (withdrawable.value * share) / 100n / 10_000n
+  const cents = (withdrawable * share) / 100n / 10_000n
   return cents < 100n ? undefined : money.format(cents * 10_000n, 6)
 }
 
@@ -217,6 +242,13 @@ async function clientStep(
   id: string,
 ): Promise<void> {
   const { random } = context
+  if (options.leveraged.length > 0 && random() < leveragedShare) {
+    const leveraged = pick(random, options.leveraged)
+    const node = pick(random, options.cluster.members())
+    const op = await leveragedOp(options, random, leveraged, node, id)
+    if (op !== undefined) await perform(options, context, leveraged.account, op, node)
+    return
+  }
   const account = pick(random, options.accounts)
   const node = pick(random, options.cluster.members())
   const roll = random()
@@ -254,6 +286,57 @@ async function clientStep(
       clientOrderId: op.requestId,
       instrument: op.instrument,
     })
+}
+
+/** Share of operations that go to a leveraged account. */
+const leveragedShare = 0.1
+/**
+ * A leveraged order's initial margin, as a percent of what the node lets it spend: a market
+ * order's margin is taken at the band's edge, 10% off the mark, and its fee on top.
+ */
+const leveragedMarginShare = 75n
+
+/**
+ * A market order on the account's side whose initial margin is most of what `node` lets it
+ * spend, taking it near its limit; when that buys not one lot and a liquidation has eaten the
+ * account's equity below half its first deposit, a top-up instead.
+ */
+async function leveragedOp(
+  options: WorkloadOptions,
+  random: () => number,
+  { account, side, deposit }: LeveragedAccount,
+  node: string,
+  id: string,
+): Promise<Op | undefined> {
+  const { accountId } = account
+  const read = await readAccount(options, account, node)
+  const usable = amountOf(read?.rights?.usableHere)
+  const equity = amountOf(read?.equity)
+  if (usable === undefined || equity === undefined) return undefined
+  const instrument = pick(random, options.instruments)
+  const notional =
+    (usable * leveragedMarginShare * 10n ** BigInt(rateDecimals)) /
+    100n /
+    instrument.initialMarginRate
+  const lotValue =
+    options.marks.price(instrument.symbol) * instrument.lot * instrument.notionalScale
+  const lots = notional / lotValue
+  if (lots < 1n)
+    return equity < deposit / 2n
+      ? { f: 'deposit', requestId: `d-${id}`, accountId, amount: cents(random, 100, 300) }
+      : undefined
+  return {
+    f: 'order',
+    requestId: `o-${id}`,
+    accountId,
+    orderId: orderIdOf(accountId, `o-${id}`),
+    instrument: instrument.symbol,
+    side,
+    type: 'market',
+    price: null,
+    size: money.format(instrument.lot * lots, instrument.sizeDecimals),
+    timeInForce: 'IOC',
+  }
 }
 
 function orderOp(
