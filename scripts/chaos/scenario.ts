@@ -63,7 +63,7 @@ const initialDeposit = '10000'
  * always short, so a swing of the mark either way brings one below maintenance margin.
  */
 const leveragedSides = ['buy', 'sell'] as const
-const leveragedDeposit = '300'
+const leveragedDeposit = '100'
 const startMarks: Record<string, string> = { 'BTC-PERP': '60000', 'ETH-PERP': '3000' }
 
 export const replayCommand = (o: ChaosOptions) =>

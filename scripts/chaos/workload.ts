@@ -289,17 +289,21 @@ async function clientStep(
 }
 
 /** Share of operations that go to a leveraged account. */
-const leveragedShare = 0.1
+const leveragedShare = 0.2
 /**
- * A leveraged order's initial margin, as a percent of what the node lets it spend: a market
- * order's margin is taken at the band's edge, 10% off the mark, and its fee on top.
+ * A leveraged order's initial margin, as a percent of what the node lets it spend: the node also
+ * holds back the order's loss against the mark and its taker fee.
  */
-const leveragedMarginShare = 75n
+const leveragedMarginShare = 90n
+/** How far through the mark a leveraged order is priced (millionths): past the resting orders. */
+const leveragedThrough = 5_000n
 
 /**
- * A market order on the account's side whose initial margin is most of what `node` lets it
- * spend, taking it near its limit; when that buys not one lot and a liquidation has eaten the
- * account's equity below half its first deposit, a top-up instead.
+ * A GTC limit order on the account's side, priced 0.5% through the mark (a market order's margin
+ * would be held at the band's edge, 10% off), whose initial margin is most of what `node` lets it
+ * spend, taking it near its limit (what the book cannot fill rests until another order takes
+ * it); when that buys not one lot and a liquidation has eaten the account's equity below half
+ * its first deposit, a top-up instead.
  */
 async function leveragedOp(
   options: WorkloadOptions,
@@ -318,9 +322,8 @@ async function leveragedOp(
     (usable * leveragedMarginShare * 10n ** BigInt(rateDecimals)) /
     100n /
     instrument.initialMarginRate
-  const lotValue =
-    options.marks.price(instrument.symbol) * instrument.lot * instrument.notionalScale
-  const lots = notional / lotValue
+  const mark = options.marks.price(instrument.symbol)
+  const lots = notional / (mark * instrument.lot * instrument.notionalScale)
   if (lots < 1n)
     return equity < deposit / 2n
       ? { f: 'deposit', requestId: `d-${id}`, accountId, amount: cents(random, 100, 300) }
@@ -332,10 +335,10 @@ async function leveragedOp(
     orderId: orderIdOf(accountId, `o-${id}`),
     instrument: instrument.symbol,
     side,
-    type: 'market',
-    price: null,
+    type: 'limit',
+    price: tickPrice(instrument, mark, side === 'buy' ? leveragedThrough : -leveragedThrough),
     size: money.format(instrument.lot * lots, instrument.sizeDecimals),
-    timeInForce: 'IOC',
+    timeInForce: 'GTC',
   }
 }
 
@@ -355,9 +358,7 @@ function orderOp(
   )
   const mark = options.marks.price(instrument.symbol)
   // Within ±0.3% of the mark, on the tick: about half the limit orders cross.
-  const offset = BigInt(Math.round((random() * 2 - 1) * 3_000))
-  const raw = (mark * (1_000_000n + offset)) / 1_000_000n
-  const price = money.format((raw / instrument.tick) * instrument.tick, instrument.priceDecimals)
+  const price = tickPrice(instrument, mark, BigInt(Math.round((random() * 2 - 1) * 3_000)))
   const tif = market ? 'IOC' : pick(random, ['GTC', 'GTC', 'IOC', 'POST_ONLY'] as const)
   return {
     f: 'order',
@@ -373,12 +374,29 @@ function orderOp(
   }
 }
 
+/** The price `offset` millionths off the mark, on the tick. */
+function tickPrice(instrument: Instrument, mark: bigint, offset: bigint): string {
+  const raw = (mark * (1_000_000n + offset)) / 1_000_000n
+  return money.format((raw / instrument.tick) * instrument.tick, instrument.priceDecimals)
+}
+
 const cents = (random: () => number, min: number, max: number) =>
   `${integerBetween(random, min, max - 1)}.${String(integerBetween(random, 0, 99)).padStart(2, '0')}`
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The operator's mark feed: a seeded random walk per instrument, posted to every live node. */
+/** Share of mark ticks that swing far instead of walking. */
+const swingShare = 0.2
+/**
+ * A swing's size in millionths: 6-8%, past what a position near its 10% initial margin can lose
+ * before its 5% maintenance margin, short of what its deposit can lose (no bankrupt liquidation).
+ */
+const swingMillionths: [number, number] = [60_000, 80_000]
+
+/**
+ * The operator's mark feed: a seeded random walk per instrument, posted to every live node, that
+ * now and then swings far and (at its next swing) back.
+ */
 export type MarkFeed = {
   price(symbol: string): bigint
   start(): void
@@ -416,10 +434,17 @@ export function markFeed(
       ),
     )
   }
+  // Each instrument's next swing goes the other way: the mark swings out and back, never far off.
+  const swingSign = new Map(instruments.map((i) => [i.symbol, random() < 0.5 ? 1n : -1n]))
   const tick = async () => {
     for (const instrument of instruments) {
       const price = prices.get(instrument.symbol)!
-      const step = BigInt(Math.round((random() * 2 - 1) * 1_000)) // ±0.1%
+      let step = BigInt(Math.round((random() * 2 - 1) * 1_000)) // ±0.1%
+      if (random() < swingShare) {
+        const sign = -swingSign.get(instrument.symbol)!
+        swingSign.set(instrument.symbol, sign)
+        step = sign * BigInt(integerBetween(random, ...swingMillionths))
+      }
       const next = (price * (1_000_000n + step)) / 1_000_000n
       prices.set(instrument.symbol, (next / instrument.tick) * instrument.tick)
     }
