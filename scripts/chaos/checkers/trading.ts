@@ -219,7 +219,7 @@ function answersMoveForward(r: Report, context: Context, request: Request) {
 export function checkLiquidations(input: CheckInput): CheckResult {
   const r = report('C9', 'liquidation at most once')
   const context = contextOf(input)
-  /** Instrument → epoch → the settle step as the first node holding it has it. */
+  /** Instrument → epoch → its settle steps as the first node holding them has them. */
   const reference = new Map<string, Map<number, { node: string; text: string }>>()
   let settlements = 0
   let liquidations = 0
