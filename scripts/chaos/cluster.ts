@@ -47,6 +47,8 @@ export type ClusterOptions = {
   readyTimeoutMs?: number
   /** Nodes in every peer list that do not start with the others: they join mid-run. */
   absent?: string[]
+  /** Settlement epoch length passed to every node (`--settle-every`); 0 or unset: none. */
+  settleEveryMs?: number
 }
 
 export type Cluster = {
@@ -160,6 +162,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     port: node(id).port,
     data: node(id).data,
     shards: options.shards,
+    ...(options.settleEveryMs !== undefined && { settleEveryMs: options.settleEveryMs }),
     ...(node(id).clockSkewMs !== 0 && { clockSkewMs: node(id).clockSkewMs }),
     peers: ids
       .filter((other) => other !== id)

@@ -3,10 +3,11 @@
 // final.json beside the history, so a run can be checked again from its results folder.
 //
 // Document contents are read as a y-websocket follower reads them (SyncStep2 of the whole state),
-// so they are the replicas' own entries: transfers, order records, matcher steps, and whatever maps
-// later work adds (escrow rights, liquidations), which the checkers use when present.
+// so they are the replicas' own entries: transfers, escrow grants, order records, matcher steps
+// (orders, cancels, and settlements with their liquidations and funding).
 
 import { usdDecimals } from '../../src/constants'
+import type { Grant } from '../../src/domain/escrow'
 import type { InstrumentSpec } from '../../src/domain/instrument'
 import * as money from '../../src/domain/money'
 
@@ -77,6 +78,7 @@ export type OrderRecord = {
   node?: string
 }
 
+/** A matcher decision as stored (src/state/market-doc.ts WireDecision), every field optional. */
 export type Decision = {
   type: string
   orderId?: string
@@ -94,9 +96,15 @@ export type Decision = {
   makerFee?: string
   takerRealized?: string
   makerRealized?: string
+  /** Where the taker's fee went when not to the fees account: a liquidation's to the fund. */
+  feeTo?: string
+  fundingId?: string
+  /** Of a funding decision: signed, positive received, negative paid. */
+  accountId?: string
+  amount?: string
 }
 
-export type StepInput = {
+export type OrderStepInput = {
   kind: 'order' | 'cancel'
   orderId: string
   accountId: string
@@ -104,6 +112,19 @@ export type StepInput = {
   size?: string
   price?: string | null
 }
+
+/** One epoch's settlement (src/state/market-doc.ts SettleInput). */
+export type SettleStepInput = {
+  kind: 'settle'
+  epoch: number
+  /** The mark in price units, an integer string. */
+  mark: string
+  /** Rate units, signed, an integer string. */
+  fundingRate: string
+  liquidate: string[]
+}
+
+export type StepInput = OrderStepInput | SettleStepInput
 
 export type Step = {
   seq: number
@@ -118,25 +139,15 @@ export type NodeView = {
   /** Documents whose content could not be read: checks that need them skip this node. */
   unreadable: string[]
   transfers: Map<string, Transfer>
+  /** Escrow rights one node gave another. */
+  grants: Map<string, Grant>
   orders: Map<string, OrderRecord>
   accounts: Set<string>
   /** Instrument → its matcher's steps in sequence order. */
   steps: Map<string, Step[]>
   /** Order id → the cancel recorded for it where it arrived (taken when the matcher sees it). */
   cancelRequests: Map<string, { instrument: string; accountId: string; node?: string }>
-  /** Extra maps found in shard or market documents (e.g. rights, liquidations), by map name. */
-  extra: Map<string, Map<string, unknown>>
 }
-
-const knownMaps = new Set([
-  'accounts',
-  'keys',
-  'revocations',
-  'transfers',
-  'orders',
-  'steps',
-  'cancelRequests',
-])
 
 /** Folds every document of one node into one view. */
 export function nodeView(node: NodeFinal): NodeView {
@@ -144,11 +155,11 @@ export function nodeView(node: NodeFinal): NodeView {
     node: node.node,
     unreadable: [],
     transfers: new Map(),
+    grants: new Map(),
     orders: new Map(),
     accounts: new Set(),
     steps: new Map(),
     cancelRequests: new Map(),
-    extra: new Map(),
   }
   for (const [name, doc] of Object.entries(node.docs)) {
     if (doc.content === undefined) {
@@ -158,6 +169,8 @@ export function nodeView(node: NodeFinal): NodeView {
     const maps = doc.content
     for (const [key, value] of Object.entries(maps.transfers ?? {}))
       view.transfers.set(key, value as Transfer)
+    for (const [key, value] of Object.entries(maps.grants ?? {}))
+      view.grants.set(key, value as Grant)
     for (const [key, value] of Object.entries(maps.orders ?? {}))
       view.orders.set(key, value as OrderRecord)
     for (const key of Object.keys(maps.accounts ?? {})) view.accounts.add(key)
@@ -173,12 +186,6 @@ export function nodeView(node: NodeFinal): NodeView {
         view.cancelRequests.set(orderId, { instrument, ...request })
       }
     }
-    for (const [mapName, entries] of Object.entries(maps)) {
-      if (knownMaps.has(mapName)) continue
-      let extra = view.extra.get(mapName)
-      if (extra === undefined) view.extra.set(mapName, (extra = new Map()))
-      for (const [key, value] of Object.entries(entries)) extra.set(`${name}:${key}`, value)
-    }
   }
   return view
 }
@@ -188,6 +195,9 @@ export const fillsOf = (steps: readonly Step[]) =>
     step.decisions.filter((d) => d.type === 'fill').map((fill) => ({ step, fill })),
   )
 
+export const isSettle = (step: Step): step is Step & { input: SettleStepInput } =>
+  step.input.kind === 'settle'
+
 /** Prefix of each instrument's clearing account (the counterparty of realized PnL). */
 export const clearingPrefix = '@clearing/'
 export const externalAccount = '@external'
@@ -195,28 +205,31 @@ export const feesAccount = '@fees'
 export const insuranceAccount = '@insurance'
 export const isSystemAccount = (account: string) => account.startsWith('@')
 
+export type Movement = { from: string; to: string; amount: bigint }
+
 /**
- * The movements a fill implies on the ledger: each side's fee to the fee account, each side's
- * realized PnL against the instrument's clearing account (negative amounts flow the other way).
+ * The movements a fill or a funding decision implies on the ledger: each side's fee to the fee
+ * account (a liquidation's to the insurance fund), each side's realized PnL and each funding
+ * payment against the instrument's clearing account (negative amounts flow the other way).
  */
-export function fillMovements(
-  symbol: string,
-  fill: Decision,
-): { from: string; to: string; amount: bigint }[] {
-  const movements: { from: string; to: string; amount: bigint }[] = []
+export function decisionMovements(symbol: string, decision: Decision): Movement[] {
+  const movements: Movement[] = []
   const add = (from: string, to: string, text: string | undefined) => {
     const amount = usd(text ?? '0')
     if (amount > 0n) movements.push({ from, to, amount })
     if (amount < 0n) movements.push({ from: to, to: from, amount: -amount })
   }
-  add(fill.taker!, feesAccount, fill.takerFee)
-  add(fill.maker!, feesAccount, fill.makerFee)
-  add(`${clearingPrefix}${symbol}`, fill.taker!, fill.takerRealized)
-  add(`${clearingPrefix}${symbol}`, fill.maker!, fill.makerRealized)
+  const clearing = `${clearingPrefix}${symbol}`
+  if (decision.type === 'funding') add(clearing, decision.accountId!, decision.amount)
+  if (decision.type !== 'fill') return movements
+  add(decision.taker!, decision.feeTo ?? feesAccount, decision.takerFee)
+  add(decision.maker!, feesAccount, decision.makerFee)
+  add(clearing, decision.taker!, decision.takerRealized)
+  add(clearing, decision.maker!, decision.makerRealized)
   return movements
 }
 
-/** Every ledger account's balance on one node: transfers plus what the fills imply. */
+/** Every ledger account's balance on one node: transfers plus what the matcher's steps imply. */
 export function balancesOf(view: NodeView): Map<string, bigint> {
   const balances = new Map<string, bigint>()
   const move = (from: string, to: string, amount: bigint) => {
@@ -226,9 +239,9 @@ export function balancesOf(view: NodeView): Map<string, bigint> {
   for (const transfer of view.transfers.values())
     move(transfer.from, transfer.to, usd(transfer.amount))
   for (const [symbol, steps] of view.steps) {
-    for (const { fill } of fillsOf(steps)) {
-      for (const m of fillMovements(symbol, fill)) move(m.from, m.to, m.amount)
-    }
+    for (const step of steps)
+      for (const decision of step.decisions)
+        for (const m of decisionMovements(symbol, decision)) move(m.from, m.to, m.amount)
   }
   return balances
 }

@@ -20,6 +20,7 @@ export const usage = `usage: npm run chaos -- [--seed <n>] [--duration <s>] [--n
   --drain             percent of operations that withdraw 80-100% of what a node says is
                       withdrawable (default 3): across a partition they overdraw without escrow
   --request-timeout   ms before an unanswered request counts as unknown (default 3000)
+  --settle-every      settlement epoch length in ms on every node (default 5000; 0 for none)
   --converge-timeout  seconds to wait for convergence after the final heal (default 60)
   --out               folder for results (default .mesh/chaos)
   --keep              keep the nodes' data folders even when every checker passed
@@ -51,6 +52,7 @@ export const chaosOptionSpec = {
   accounts: { type: 'string' },
   clients: { type: 'string' },
   'request-timeout': { type: 'string', default: '3000' },
+  'settle-every': { type: 'string', default: '5000' },
   drain: { type: 'string', default: '3' },
   'converge-timeout': { type: 'string', default: '60' },
   out: { type: 'string', default: '.mesh/chaos' },
@@ -66,6 +68,7 @@ type ChaosValues = {
   accounts?: string
   clients?: string
   'request-timeout': string
+  'settle-every': string
   drain: string
   'converge-timeout': string
   out: string
@@ -102,6 +105,7 @@ export function chaosOptionsOf(values: ChaosValues): ChaosOptions {
     convergeTimeoutS: integerOption('--converge-timeout', values['converge-timeout'], 1, 3_600),
     requestTimeoutMs: integerOption('--request-timeout', values['request-timeout'], 100, 600_000),
     drainPercent: integerOption('--drain', values.drain, 0, 50),
+    settleEveryMs: integerOption('--settle-every', values['settle-every'], 0, 86_400_000),
   }
 }
 

@@ -4,7 +4,7 @@
 // the harness never uses (design.md §5). Each plant names the checkers it must fail.
 
 import type { CheckInput } from './checkers'
-import { decimal, usd, type FinalState, type Transfer } from './final-state'
+import { decimal, usd, type FinalState, type Step, type Transfer } from './final-state'
 import type { CompletionEvent, HistoryEvent } from './history'
 
 export type Plant = {
@@ -119,6 +119,30 @@ export const plants: Record<string, Plant> = {
       if (holder === undefined) throw new Error('the run holds no open position to plant on')
       const [symbol] = Object.keys(holder.positions!)
       delete holder.positions![symbol!]
+      return doctored
+    },
+  },
+  'double-liquidation': {
+    bug: 'a settlement retried after a restart took its epoch again and liquidated again',
+    expect: ['C9'],
+    apply(input) {
+      const doctored = copy(input)
+      const isLiquidation = (step: Step) =>
+        step.input.kind === 'settle' && step.decisions.some((d) => d.type === 'fill')
+      let planted = false
+      // On every node, as the merged document would hold it.
+      for (const node of doctored.final.nodes) {
+        const doc = Object.values(node.docs).find((d) =>
+          Object.values(d.content?.steps ?? {}).some((step) => isLiquidation(step as Step)),
+        )
+        const steps = doc?.content?.steps as Record<string, Step> | undefined
+        if (steps === undefined) continue
+        const settled = Object.values(steps).find(isLiquidation)!
+        const seq = Math.max(...Object.values(steps).map((step) => step.seq)) + 1
+        steps[String(seq).padStart(12, '0')] = { ...structuredClone(settled), seq }
+        planted = true
+      }
+      if (!planted) throw new Error('the run liquidated no account to plant on')
       return doctored
     },
   },

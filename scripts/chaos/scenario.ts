@@ -6,6 +6,7 @@
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { usdDecimals } from '../../src/constants'
 import { settlementNodeOf } from '../../src/domain/escrow'
 import { readCatalog } from '../../src/instruments'
 import { apiClient } from '../../test/support/api-client'
@@ -35,6 +36,8 @@ export type ChaosOptions = {
   requestTimeoutMs: number
   /** Percent of operations that withdraw 80-100% of what the node says is withdrawable. */
   drainPercent: number
+  /** Settlement epoch length on every node (0: no settlement, so no liquidations, C9 n/a). */
+  settleEveryMs: number
 }
 
 export type RunResult = {
@@ -55,12 +58,18 @@ export type RunResult = {
 const nodeIds = 'abcdefghijklmnopqrstuvwxyz'
 const homes = () => [...readCatalog(undefined).values()].map((i) => i.spec.homeNode)
 const initialDeposit = '10000'
+/**
+ * Accounts besides the shared ones that trade near their margin limit, one always long and one
+ * always short, so a swing of the mark either way brings one below maintenance margin.
+ */
+const leveragedSides = ['buy', 'sell'] as const
+const leveragedDeposit = '100'
 const startMarks: Record<string, string> = { 'BTC-PERP': '60000', 'ETH-PERP': '3000' }
 
 export const replayCommand = (o: ChaosOptions) =>
   `npm run chaos -- --seed ${o.seed} --duration ${o.durationS} --nodes ${o.nodes} ` +
   `--faults ${o.faultsText} --shards ${o.shards} --accounts ${o.accounts} --clients ${o.clients} ` +
-  `--drain ${o.drainPercent}`
+  `--drain ${o.drainPercent} --settle-every ${o.settleEveryMs}`
 
 export async function runScenario(
   options: ChaosOptions,
@@ -87,6 +96,7 @@ export async function runScenario(
     logDir: join(dir, 'logs'),
     random: fork(random),
     absent: joiner === undefined ? [] : [joiner],
+    settleEveryMs: options.settleEveryMs,
   })
   const stopOnSignal = () => void cluster.stop().finally(() => process.exit(130))
   process.once('SIGINT', stopOnSignal)
@@ -139,6 +149,12 @@ async function drive(
   const feed = markFeed(cluster, instruments, startMarks, fork(random))
   await Promise.all(cluster.members().map((id) => feed.post(id)))
   const accounts = await createAccounts(options, cluster, history)
+  const shared = accounts.slice(0, options.accounts)
+  const leveraged = accounts.slice(options.accounts).map((account, i) => ({
+    account,
+    side: leveragedSides[i]!,
+    deposit: BigInt(leveragedDeposit) * 10n ** BigInt(usdDecimals),
+  }))
   phase('setup', { accounts: accounts.length, ms: Math.round(performance.now() - startedAt) })
   const converged = await converge(cluster, 120_000)
   if (!converged.converged)
@@ -149,7 +165,8 @@ async function drive(
   const workload = startWorkload({
     cluster,
     history,
-    accounts,
+    accounts: shared,
+    leveraged,
     instruments,
     processes: options.clients,
     random: fork(random),
@@ -184,8 +201,7 @@ async function drive(
       ? `chaos: converged ${convergence.ms} ms after the heal`
       : `chaos: NOT converged ${options.convergeTimeoutS} s after the heal`,
   )
-  // A node that left is not judged: what it acknowledged must be on the others (C2).
-  const nodes = await Promise.all(cluster.members().map((id) => readFinal(cluster, id, accounts)))
+  const nodes = await readSettledFinal(cluster, accounts, convergence.converged)
   phase('final')
   return {
     final: {
@@ -199,15 +215,20 @@ async function drive(
   }
 }
 
-/** Accounts with an API key of every scope and an initial deposit, recorded in the history. */
+/**
+ * Accounts with an API key of every scope and an initial deposit, recorded in the history: the
+ * shared ones (`acct-<n>`), then the leveraged ones (`lev-<n>`) with a small deposit.
+ */
 async function createAccounts(
   options: ChaosOptions,
   cluster: Cluster,
   history: HistoryWriter,
 ): Promise<Account[]> {
   const accounts: Account[] = []
-  for (let i = 0; i < options.accounts; i++) {
-    const accountId = `acct-${i}`
+  for (let i = 0; i < options.accounts + leveragedSides.length; i++) {
+    const shared = i < options.accounts
+    const accountId = shared ? `acct-${i}` : `lev-${i - options.accounts}`
+    const amount = shared ? initialDeposit : leveragedDeposit
     const node = cluster.members()[i % cluster.members().length]!
     const admin = cluster.admin(node, 30_000)
     const created = await admin.admin('POST', '/v1/admin/accounts', { accountId })
@@ -223,7 +244,7 @@ async function createAccounts(
       { cluster, history, requestTimeoutMs: 30_000, attemptsMax: 3 },
       { process: 0, random: () => 0, stopping: () => false },
       account,
-      { f: 'deposit', requestId: `initial-${accountId}`, accountId, amount: initialDeposit },
+      { f: 'deposit', requestId: `initial-${accountId}`, accountId, amount },
       node,
     )
     if (deposit.type !== 'ok') throw new Error(`initial deposit of ${accountId}: ${deposit.status}`)
@@ -247,6 +268,37 @@ async function converge(cluster: Cluster, timeoutMs: number, since = performance
     if (performance.now() - since > timeoutMs)
       return { converged: false, ms: null, timeoutMs, detail }
     await sleep(100)
+  }
+}
+
+/** Final reads tried at most, when settle steps keep landing during the reading. */
+const finalReadTriesMax = 10
+
+/**
+ * Every member's final state (a node that left is not judged: what it acknowledged must be on the
+ * others, C2). Epochs keep settling after the heal, until the marks go stale: a settle step landing
+ * while a node is read would set its accounts apart from its documents, or one node apart from the
+ * others, so the mesh is read again, converged first, until no document changed during a reading.
+ */
+async function readSettledFinal(
+  cluster: Cluster,
+  accounts: Account[],
+  converged: boolean,
+): Promise<NodeFinal[]> {
+  for (let tries = 1; ; tries++) {
+    const members = cluster.members()
+    const nodes = await Promise.all(members.map((id) => readFinal(cluster, id, accounts)))
+    if (!converged || tries === finalReadTriesMax) return nodes
+    const after = await Promise.all(
+      members.map((id) => cluster.meshStatus(id, 10_000).catch(() => new Map())),
+    )
+    const unchanged = nodes.every((node, i) =>
+      [...after[i]!].every(
+        ([name, digest]) => node.docs[name]?.contentDigest === digest.contentDigest,
+      ),
+    )
+    if (unchanged) return nodes
+    await converge(cluster, 30_000)
   }
 }
 

@@ -3,11 +3,12 @@
 // of them: several clients hit the same accounts at several nodes at once) and a node, and sends
 // it through the node's client proxy. A timeout or a 5xx is retried under the same request id at
 // another node, up to `attemptsMax` tries. Every try is an invocation and a completion in the
-// history. A mark feed posts a seeded random walk of marks to every node, as the operator's
-// feed would.
+// history. A few leveraged accounts trade near their margin limit, each always on one side, and
+// the mark feed (a seeded random walk posted to every node, as the operator's feed would) now and
+// then swings far and back, so settlements liquidate one of them.
 
 import { orderIdOf } from '../../src/state/shard-doc'
-import type { Instrument } from '../../src/domain/instrument'
+import { rateDecimals, type Instrument } from '../../src/domain/instrument'
 import * as money from '../../src/domain/money'
 import { apiClient, type ApiClient, type ApiKey, type Reply } from '../../test/support/api-client'
 import { fork, integerBetween, pick } from '../lib/random'
@@ -16,10 +17,19 @@ import type { CompletionEvent, HistoryWriter, Op, Outcome, ReplySummary } from '
 
 export type Account = { accountId: string; key: ApiKey }
 
+/** An account that only ever opens positions on `side`, each near its margin limit. */
+export type LeveragedAccount = {
+  account: Account
+  side: 'buy' | 'sell'
+  /** Its first deposit (USD units): it is topped up when its equity falls below half. */
+  deposit: bigint
+}
+
 export type WorkloadOptions = {
   cluster: Cluster
   history: HistoryWriter
   accounts: Account[]
+  leveraged: LeveragedAccount[]
   instruments: Instrument[]
   processes: number
   random: () => number
@@ -171,6 +181,24 @@ export function startWorkload(options: WorkloadOptions): Workload {
   }
 }
 
+/** The account as `node` reads it (GET /v1/account), or undefined when it cannot say. */
+async function readAccount(
+  options: WorkloadOptions,
+  account: Account,
+  node: string,
+): Promise<Reply['body'] | undefined> {
+  const client = clientOf(options.cluster, node, options.requestTimeoutMs)
+  const read = await client.signed(account.key, 'GET', '/v1/account').catch(() => undefined)
+  return read?.status === 200 ? read.body : undefined
+}
+
+/** A USD amount of an account read; undefined when absent or not one. */
+function amountOf(text: unknown): bigint | undefined {
+  if (typeof text !== 'string') return undefined
+  const parsed = money.parse(text, { ...money.usdTransfer, allowZero: true, allowNegative: true })
+  return parsed.ok ? parsed.value : undefined
+}
+
 /** 80-100% of what `node` reports withdrawable, or undefined when it cannot say or it is little. */
 async function drainable(
   options: WorkloadOptions,
@@ -178,13 +206,10 @@ async function drainable(
   node: string,
   random: () => number,
 ): Promise<string | undefined> {
-  const client = clientOf(options.cluster, node, options.requestTimeoutMs)
-  const read = await client.signed(account.key, 'GET', '/v1/account').catch(() => undefined)
-  if (read?.status !== 200 || typeof read.body?.withdrawable !== 'string') return undefined
-  const withdrawable = money.parse(read.body.withdrawable, money.usdTransfer)
-  if (!withdrawable.ok) return undefined
+  const withdrawable = amountOf((await readAccount(options, account, node))?.withdrawable)
+  if (withdrawable === undefined || withdrawable < 0n) return undefined
   const share = BigInt(integerBetween(random, 80, 100))
-  const cents = (withdrawable.value * share) / 100n / 10_000n
+  const cents = (withdrawable * share) / 100n / 10_000n
   return cents < 100n ? undefined : money.format(cents * 10_000n, 6)
 }
 
@@ -217,6 +242,13 @@ async function clientStep(
   id: string,
 ): Promise<void> {
   const { random } = context
+  if (options.leveraged.length > 0 && random() < leveragedShare) {
+    const leveraged = pick(random, options.leveraged)
+    const node = pick(random, options.cluster.members())
+    const op = await leveragedOp(options, random, leveraged, node, id)
+    if (op !== undefined) await perform(options, context, leveraged.account, op, node)
+    return
+  }
   const account = pick(random, options.accounts)
   const node = pick(random, options.cluster.members())
   const roll = random()
@@ -256,6 +288,60 @@ async function clientStep(
     })
 }
 
+/** Share of operations that go to a leveraged account. */
+const leveragedShare = 0.2
+/**
+ * A leveraged order's initial margin, as a percent of what the node lets it spend: the node also
+ * holds back the order's loss against the mark and its taker fee.
+ */
+const leveragedMarginShare = 90n
+/** How far through the mark a leveraged order is priced (millionths): past the resting orders. */
+const leveragedThrough = 5_000n
+
+/**
+ * A GTC limit order on the account's side, priced 0.5% through the mark (a market order's margin
+ * would be held at the band's edge, 10% off), whose initial margin is most of what `node` lets it
+ * spend, taking it near its limit (what the book cannot fill rests until another order takes
+ * it); when that buys not one lot and a liquidation has eaten the account's equity below half
+ * its first deposit, a top-up instead.
+ */
+async function leveragedOp(
+  options: WorkloadOptions,
+  random: () => number,
+  { account, side, deposit }: LeveragedAccount,
+  node: string,
+  id: string,
+): Promise<Op | undefined> {
+  const { accountId } = account
+  const read = await readAccount(options, account, node)
+  const usable = amountOf(read?.rights?.usableHere)
+  const equity = amountOf(read?.equity)
+  if (usable === undefined || equity === undefined) return undefined
+  const instrument = pick(random, options.instruments)
+  const notional =
+    (usable * leveragedMarginShare * 10n ** BigInt(rateDecimals)) /
+    100n /
+    instrument.initialMarginRate
+  const mark = options.marks.price(instrument.symbol)
+  const lots = notional / (mark * instrument.lot * instrument.notionalScale)
+  if (lots < 1n)
+    return equity < deposit / 2n
+      ? { f: 'deposit', requestId: `d-${id}`, accountId, amount: cents(random, 100, 300) }
+      : undefined
+  return {
+    f: 'order',
+    requestId: `o-${id}`,
+    accountId,
+    orderId: orderIdOf(accountId, `o-${id}`),
+    instrument: instrument.symbol,
+    side,
+    type: 'limit',
+    price: tickPrice(instrument, mark, side === 'buy' ? leveragedThrough : -leveragedThrough),
+    size: money.format(instrument.lot * lots, instrument.sizeDecimals),
+    timeInForce: 'GTC',
+  }
+}
+
 function orderOp(
   options: WorkloadOptions,
   random: () => number,
@@ -272,9 +358,7 @@ function orderOp(
   )
   const mark = options.marks.price(instrument.symbol)
   // Within ±0.3% of the mark, on the tick: about half the limit orders cross.
-  const offset = BigInt(Math.round((random() * 2 - 1) * 3_000))
-  const raw = (mark * (1_000_000n + offset)) / 1_000_000n
-  const price = money.format((raw / instrument.tick) * instrument.tick, instrument.priceDecimals)
+  const price = tickPrice(instrument, mark, BigInt(Math.round((random() * 2 - 1) * 3_000)))
   const tif = market ? 'IOC' : pick(random, ['GTC', 'GTC', 'IOC', 'POST_ONLY'] as const)
   return {
     f: 'order',
@@ -290,12 +374,29 @@ function orderOp(
   }
 }
 
+/** The price `offset` millionths off the mark, on the tick. */
+function tickPrice(instrument: Instrument, mark: bigint, offset: bigint): string {
+  const raw = (mark * (1_000_000n + offset)) / 1_000_000n
+  return money.format((raw / instrument.tick) * instrument.tick, instrument.priceDecimals)
+}
+
 const cents = (random: () => number, min: number, max: number) =>
   `${integerBetween(random, min, max - 1)}.${String(integerBetween(random, 0, 99)).padStart(2, '0')}`
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The operator's mark feed: a seeded random walk per instrument, posted to every live node. */
+/** Share of mark ticks that swing far instead of walking. */
+const swingShare = 0.2
+/**
+ * A swing's size in millionths: 6-8%, past what a position near its 10% initial margin can lose
+ * before its 5% maintenance margin, short of what its deposit can lose (no bankrupt liquidation).
+ */
+const swingMillionths: [number, number] = [60_000, 80_000]
+
+/**
+ * The operator's mark feed: a seeded random walk per instrument, posted to every live node, that
+ * now and then swings far and (at its next swing) back.
+ */
 export type MarkFeed = {
   price(symbol: string): bigint
   start(): void
@@ -333,10 +434,17 @@ export function markFeed(
       ),
     )
   }
+  // Each instrument's next swing goes the other way: the mark swings out and back, never far off.
+  const swingSign = new Map(instruments.map((i) => [i.symbol, random() < 0.5 ? 1n : -1n]))
   const tick = async () => {
     for (const instrument of instruments) {
       const price = prices.get(instrument.symbol)!
-      const step = BigInt(Math.round((random() * 2 - 1) * 1_000)) // ±0.1%
+      let step = BigInt(Math.round((random() * 2 - 1) * 1_000)) // ±0.1%
+      if (random() < swingShare) {
+        const sign = -swingSign.get(instrument.symbol)!
+        swingSign.set(instrument.symbol, sign)
+        step = sign * BigInt(integerBetween(random, ...swingMillionths))
+      }
       const next = (price * (1_000_000n + step)) / 1_000_000n
       prices.set(instrument.symbol, (next / instrument.tick) * instrument.tick)
     }

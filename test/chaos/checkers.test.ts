@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { runCheckers, type CheckInput, type CheckResult } from '../../scripts/chaos/checkers'
 import { plants } from '../../scripts/chaos/plant'
 import type { Op } from '../../scripts/chaos/history'
-import { order, orderInput, world, type World } from './world'
+import { order, orderInput, world, type Decision, type Step, type World } from './world'
 
 const deposit = (accountId: string, requestId: string, amount: string): Op => ({
   f: 'deposit',
@@ -78,6 +78,57 @@ function clean(): World {
   return w
 }
 
+/**
+ * Epoch 7 settles the clean run at a mark of 57000 with a funding rate of 0.01%: alice (long 0.01
+ * from 60000) is liquidated, her position to the insurance fund at the mark (she realizes -30 and
+ * pays 1% of 570 into the fund); then the fund, now long, pays 570 × 0.0001 = 0.057 to bob, short.
+ */
+const liquidation = {
+  type: 'fill',
+  fillId: 'BTC-PERP/000000000003/0000',
+  takerOrderId: 'liquidation/7/alice',
+  makerOrderId: 'insurance/7/alice',
+  taker: 'alice',
+  maker: '@insurance',
+  takerSide: 'sell' as const,
+  price: '57000',
+  size: '0.01',
+  takerFee: '5.7',
+  makerFee: '0',
+  takerRealized: '-30',
+  makerRealized: '0',
+  feeTo: '@insurance',
+}
+const settleStep = (
+  seq: number,
+  epoch: number,
+  decisions: Decision[],
+  { fundingRate = '100', liquidate = ['alice'] } = {},
+): Step => ({
+  seq,
+  ts: 20,
+  node: 'a',
+  input: { kind: 'settle', epoch, mark: '570000', fundingRate, liquidate },
+  decisions,
+})
+const funding = (accountId: string, amount: string): Decision => ({
+  type: 'funding',
+  fundingId: `BTC-PERP/000000000003/funding/${accountId}`,
+  accountId,
+  amount,
+})
+const settlementDecisions = () => [
+  liquidation,
+  funding('@insurance', '-0.057'),
+  funding('bob', '0.057'),
+]
+
+function settled(): World {
+  const w = clean()
+  w.step('BTC-PERP', settleStep(3, 7, settlementDecisions()))
+  return w
+}
+
 const verdicts = (input: CheckInput) =>
   Object.fromEntries(runCheckers(input).map((r) => [r.id, r.status]))
 const result = (input: CheckInput, id: CheckResult['id']) =>
@@ -91,7 +142,7 @@ const failures = (input: CheckInput) =>
   )
 
 describe('a clean run', () => {
-  it('passes every checker; rights and liquidations are not applicable yet', () => {
+  it('passes every checker; liquidations are not applicable without settlement', () => {
     expect(verdicts(clean().input())).toEqual({
       C1: 'pass',
       C2: 'pass',
@@ -102,8 +153,19 @@ describe('a clean run', () => {
       C7: 'pass',
       C8: 'pass',
       C9: 'n/a',
-      C10: 'n/a',
+      C10: 'pass',
     })
+  })
+
+  it('settled, with a liquidation and funding, passes every checker', () => {
+    const input = settled().input()
+    expect(failures(input)).toEqual({})
+    expect(input.final.nodes[0]!.accounts).toEqual({
+      alice: { collateral: '864', positions: {} },
+      bob: { collateral: '999.937', positions: { 'BTC-PERP': '-0.01' } },
+    })
+    expect(result(input, 'C9').figures).toEqual({ settlements: 1, liquidations: 1 })
+    expect(result(input, 'C3').figures.fees).toBe('0.42')
   })
 
   it('reads as worked by hand: fees, collateral, positions, convergence time', () => {
@@ -260,16 +322,26 @@ describe('C4 overdraft', () => {
     w.transfer('withdrawal', 'bob', 'left', '999')
     w.attempt(withdraw('bob', 'right', '999'), 'c', 'ok')
     w.transfer('withdrawal', 'bob', 'right', '999')
-    expect(failures(w.input()).C4).toEqual(['overdraft', 'overdraft-read'])
+    expect(failures(w.input()).C4).toEqual(['negative-rights-sum', 'overdraft', 'overdraft-read'])
   })
 
-  it('fails on negative escrow rights, and counts them when present', () => {
+  it("checks every account's rights at every node that holds any", () => {
+    const input = clean().input()
+    expect(result(input, 'C4').figures).toEqual({ rightsChecked: 6, gainsPaidBelowRights: 0 })
+  })
+
+  it('fails when a node granted rights it did not hold (negative at one node)', () => {
     const w = clean()
-    w.put('shard/0', 'rights', 'bob/a', { accountId: 'bob', node: 'a', amount: '-5' })
-    w.put('shard/0', 'rights', 'bob/b', { accountId: 'bob', node: 'b', amount: '3' })
-    const input = w.input()
-    expect(failures(input).C4).toEqual(['negative-rights'])
-    expect(result(input, 'C4').figures.rightsEntries).toBe(6)
+    const grant = { id: 'g1', accountId: 'bob', from: 'b', to: 'c', amount: '50', ts: 30 }
+    w.put('shard/1', 'grants', 'g1', grant)
+    expect(failures(w.input()).C4).toEqual(['negative-rights'])
+  })
+
+  it('fails when the rights sum below zero with no gains to pay it', () => {
+    const w = clean()
+    w.attempt(withdraw('bob', 'big', '1500'), 'a', 'ok')
+    w.transfer('withdrawal', 'bob', 'big', '1500')
+    expect(failures(w.input()).C4).toEqual(['negative-rights-sum', 'overdraft', 'overdraft-read'])
   })
 })
 
@@ -427,28 +499,60 @@ describe('C8 reference model', () => {
   })
 })
 
+describe('C8 on settle steps', () => {
+  it('fails when a funding payment is not notional × rate', () => {
+    const w = clean()
+    const decisions = [liquidation, funding('@insurance', '-0.06'), funding('bob', '0.06')]
+    w.step('BTC-PERP', settleStep(3, 7, decisions))
+    expect(failures(w.input()).C8).toEqual(['collateral', 'funding-figures'])
+  })
+
+  it('fails when a liquidation is not at the mark or its fee not to the fund', () => {
+    const w = clean()
+    const decisions = [
+      { ...liquidation, price: '57500', feeTo: '@fees' },
+      ...settlementDecisions().slice(1),
+    ]
+    w.step('BTC-PERP', settleStep(3, 7, decisions))
+    expect(failures(w.input()).C8).toEqual(['liquidation-fee-to', 'liquidation-price'])
+  })
+})
+
 describe('C9 liquidation at most once', () => {
-  it('is not applicable before the reconciler exists', () => {
+  it('is not applicable without settle steps', () => {
     expect(result(clean().input(), 'C9').status).toBe('n/a')
   })
 
-  it('fails when one account is liquidated twice for one settlement', () => {
+  it('fails when one account is liquidated twice in one epoch', () => {
     const w = clean()
-    w.put('shard/0', 'liquidations', 'liq-1', { accountId: 'bob', settlementId: 's-7' })
-    w.put('shard/0', 'liquidations', 'liq-2', { accountId: 'bob', settlementId: 's-7' })
-    expect(failures(w.input()).C9).toEqual(['twice'])
+    const decisions = [liquidation, { ...liquidation, fillId: 'BTC-PERP/000000000003/0001' }]
+    w.step('BTC-PERP', settleStep(3, 7, decisions))
+    expect(failures(w.input()).C9).toEqual(['liquidated-again', 'twice-in-epoch'])
   })
 
-  it('passes one liquidation per account and settlement, the same everywhere', () => {
+  it('fails when an epoch is settled twice, liquidating again with no trade between', () => {
+    const w = settled()
+    w.step('BTC-PERP', settleStep(4, 7, [{ ...liquidation, takerSide: 'buy' }]))
+    expect(failures(w.input()).C9).toEqual(['epoch-twice', 'liquidated-again'])
+  })
+
+  it('fails when two nodes hold different settle steps for one epoch', () => {
     const w = clean()
-    w.put('shard/0', 'liquidations', 'liq-1', { accountId: 'bob', settlementId: 's-7' })
-    expect(result(w.input(), 'C9')).toMatchObject({ status: 'pass', figures: { liquidations: 1 } })
+    w.step('BTC-PERP', settleStep(3, 7, settlementDecisions()), ['a', 'b'])
+    w.step('BTC-PERP', settleStep(3, 7, [], { fundingRate: '0', liquidate: [] }), ['c'])
+    expect(failures(w.input()).C9).toEqual(['differs'])
+  })
+
+  it('fails when a node lacks an epoch the others settled', () => {
+    const w = clean()
+    w.step('BTC-PERP', settleStep(3, 7, settlementDecisions()), ['a', 'b'])
+    expect(failures(w.input()).C9).toEqual(['differs'])
   })
 })
 
 describe('C10 refusals for lack of local rights', () => {
-  it('is not applicable before escrow exists', () => {
-    expect(result(clean().input(), 'C10').status).toBe('n/a')
+  it('is not applicable without withdrawals', () => {
+    expect(result(world().input(), 'C10').status).toBe('n/a')
   })
 
   it('fails on a refusal that is not marked retryable, and reports the share', () => {
@@ -471,7 +575,7 @@ describe('C10 refusals for lack of local rights', () => {
 
 describe('planted bugs on a recorded run', () => {
   it('each plant fails the checkers it names', () => {
-    const base = clean().input()
+    const base = settled().input()
     for (const [name, plant] of Object.entries(plants)) {
       const failed = runCheckers(plant.apply(base))
         .filter((r) => r.status === 'fail')

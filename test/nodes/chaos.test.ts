@@ -28,6 +28,8 @@ const scenario = (seed: number, faults: string, durationS = 15): ChaosOptions =>
   // No drains: without escrow (issue 6) two drains on two sides of a partition overdraw (I4),
   // which `npm run chaos` shows; this suite keeps to what the mesh promises today.
   drainPercent: 0,
+  // Epochs settle every 5 s: leveraged accounts are liquidated when the mark swings (C9).
+  settleEveryMs: 5_000,
 })
 
 // Seeds chosen so that each plan holds two faults (see plan.json of a run).

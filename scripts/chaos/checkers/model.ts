@@ -5,9 +5,23 @@
 // so a wrong fold in the node cannot hide behind the same code in the checker. Every step must be
 // one a single sequencer could have taken: contiguous sequence numbers, each order accepted once,
 // no fill beyond an order's size, none for a cancelled order, both legs on opposite sides.
+// A settle step is replayed from its inputs (the epoch's mark, funding rate and accounts to
+// liquidate, which the reconciler decided): each liquidated account loses its resting orders and
+// hands its whole position to the insurance fund at the mark, paying 1% of the notional into the
+// fund; then every open position pays (rounded up) or receives (rounded down) notional × rate
+// against the clearing account. The step's stated figures must be the model's.
 
+import { liquidationFeeRate } from '../../../src/constants'
 import type { Instrument } from '../../../src/domain/instrument'
-import { usd, units, type Decision, type NodeView, type Step } from '../final-state'
+import {
+  insuranceAccount,
+  usd,
+  units,
+  type Decision,
+  type NodeView,
+  type SettleStepInput,
+  type Step,
+} from '../final-state'
 
 export type Position = { size: bigint; cost: bigint }
 
@@ -30,6 +44,10 @@ export type TradingModel = {
   positions: Map<string, Map<string, Position>>
   realized: Map<string, bigint>
   fees: Map<string, bigint>
+  /** Account → net funding, received minus paid. */
+  funding: Map<string, bigint>
+  /** Instrument → net funding its clearing account took in (paid minus received). */
+  clearingFunding: Map<string, bigint>
   orders: Map<string, ModelOrder>
   fillCount: number
   problems: Problem[]
@@ -70,6 +88,8 @@ export function replayTrading(view: NodeView, instruments: Map<string, Instrumen
     positions: new Map(),
     realized: new Map(),
     fees: new Map(),
+    funding: new Map(),
+    clearingFunding: new Map(),
     orders: new Map(),
     fillCount: 0,
     problems: [],
@@ -95,9 +115,13 @@ export function replayTrading(view: NodeView, instruments: Map<string, Instrumen
 }
 
 function takeStep(model: TradingModel, instrument: Instrument, step: Step, where: string): void {
-  const { input } = step
   const problem = (type: string, message: string) =>
     model.problems.push({ type, message: `${where}: ${message}` })
+  const { input } = step
+  if (input.kind === 'settle') {
+    takeSettle(model, instrument, step, input, problem)
+    return
+  }
   for (const decision of step.decisions) {
     if (decision.type === 'accepted') {
       if (input.kind !== 'order' || decision.orderId !== input.orderId) {
@@ -118,23 +142,133 @@ function takeStep(model: TradingModel, instrument: Instrument, step: Step, where
         cancelledAt: null,
       })
     } else if (decision.type === 'cancelled') {
-      const order = model.orders.get(decision.orderId ?? '')
-      if (order === undefined) {
-        problem('cancel-unknown', `cancelled ${decision.orderId}, never accepted`)
-        continue
-      }
-      if (order.cancelled) problem('double-cancel', `${decision.orderId} cancelled twice`)
-      // A reduce-only order's capped part never works; the rest of the order does.
-      if (decision.reason === 'reduce_only_capped')
-        order.size -= units(decision.remaining ?? '0', instrument.sizeDecimals)
-      else {
-        order.cancelled = true
-        order.cancelledAt = step.seq
-      }
+      takeCancel(model, instrument, step, decision, problem)
     } else if (decision.type === 'fill') {
       takeFill(model, instrument, step, decision, problem)
     }
   }
+}
+
+type ProblemOf = (type: string, message: string) => void
+
+function takeCancel(
+  model: TradingModel,
+  instrument: Instrument,
+  step: Step,
+  decision: Decision,
+  problem: ProblemOf,
+): ModelOrder | undefined {
+  const order = model.orders.get(decision.orderId ?? '')
+  if (order === undefined) {
+    problem('cancel-unknown', `cancelled ${decision.orderId}, never accepted`)
+    return undefined
+  }
+  if (order.cancelled) problem('double-cancel', `${decision.orderId} cancelled twice`)
+  // A reduce-only order's capped part never works; the rest of the order does.
+  if (decision.reason === 'reduce_only_capped')
+    order.size -= units(decision.remaining ?? '0', instrument.sizeDecimals)
+  else {
+    order.cancelled = true
+    order.cancelledAt = step.seq
+  }
+  return order
+}
+
+function takeSettle(
+  model: TradingModel,
+  instrument: Instrument,
+  step: Step,
+  input: SettleStepInput,
+  problem: ProblemOf,
+): void {
+  const mark = BigInt(input.mark)
+  const liquidated = new Set(input.liquidate)
+  const stated: Decision[] = []
+  for (const decision of step.decisions) {
+    if (decision.type === 'cancelled') {
+      const order = takeCancel(model, instrument, step, decision, problem)
+      if (decision.reason !== 'liquidated' || !liquidated.has(order?.accountId ?? ''))
+        problem('settle-cancel', `${decision.orderId} cancelled (${decision.reason}) at settlement`)
+    } else if (decision.type === 'fill') {
+      takeLiquidation(model, instrument, mark, liquidated, decision, problem)
+    } else if (decision.type === 'funding') {
+      stated.push(decision)
+    } else problem('settle-decision', `a ${decision.type} decision in a settle step`)
+  }
+  const book = positionsOf(model, instrument.symbol)
+  for (const accountId of liquidated) {
+    if ((book.get(accountId)?.size ?? 0n) !== 0n)
+      problem('liquidation-missing', `${accountId} liquidated but still holds a position`)
+    for (const [orderId, order] of model.orders)
+      if (order.accountId === accountId && order.instrument === instrument.symbol)
+        if (!order.cancelled && order.filled < order.size)
+          problem('liquidation-orders', `${accountId} liquidated, ${orderId} still rests`)
+  }
+  const expected = fundingDue(instrument, book, mark, BigInt(input.fundingRate))
+  const text = (list: { accountId?: string; amount: bigint }[]) =>
+    list.map((f) => `${f.accountId} ${f.amount}`).join(', ')
+  const statedText = text(stated.map((f) => ({ ...f, amount: usd(f.amount ?? '0') })))
+  if (statedText !== text(expected))
+    problem('funding-figures', `funding [${statedText}], model [${text(expected)}] (e-6)`)
+  for (const { accountId, amount } of expected) {
+    add(model.funding, accountId, amount)
+    add(model.clearingFunding, instrument.symbol, -amount)
+  }
+}
+
+/** Each open position's funding at `rate`, in account order: payers round up, receivers down. */
+function fundingDue(
+  instrument: Instrument,
+  book: Map<string, Position>,
+  mark: bigint,
+  rate: bigint,
+): { accountId: string; amount: bigint }[] {
+  if (rate === 0n) return []
+  return [...book]
+    .filter(([, position]) => position.size !== 0n)
+    .sort(([x], [y]) => (x < y ? -1 : 1))
+    .map(([accountId, position]) => {
+      const owed = mark * abs(position.size) * instrument.notionalScale * abs(rate)
+      const pays = position.size > 0n === rate > 0n
+      const amount = pays ? -((owed + rateScale - 1n) / rateScale) : owed / rateScale
+      return { accountId, amount }
+    })
+    .filter(({ amount }) => amount !== 0n)
+}
+
+/** A liquidation: the account's whole position to the insurance fund at the mark, 1% fee to it. */
+function takeLiquidation(
+  model: TradingModel,
+  instrument: Instrument,
+  mark: bigint,
+  liquidated: Set<string>,
+  fill: Decision,
+  problem: ProblemOf,
+): void {
+  const accountId = fill.taker ?? ''
+  if (!liquidated.has(accountId) || fill.maker !== insuranceAccount) {
+    problem('liquidation-fill', `${fill.fillId}: ${accountId} to ${fill.maker}, not a liquidation`)
+    return
+  }
+  const held = positionsOf(model, instrument.symbol).get(accountId)?.size ?? 0n
+  const size = units(fill.size ?? '0', instrument.sizeDecimals)
+  const side = held > 0n ? 'sell' : 'buy'
+  if (size !== abs(held) || fill.takerSide !== side)
+    problem('liquidation-size', `${fill.fillId}: ${fill.takerSide} ${fill.size}, holds ${held}`)
+  if (units(fill.price ?? '0', instrument.priceDecimals) !== mark)
+    problem('liquidation-price', `${fill.fillId}: at ${fill.price}, mark ${mark}`)
+  if (fill.feeTo !== insuranceAccount)
+    problem('liquidation-fee-to', `${fill.fillId}: fee to ${fill.feeTo}, not the fund`)
+  const value = mark * size * instrument.notionalScale
+  const fundSide = side === 'sell' ? 'buy' : 'sell'
+  fillFigures(model, fill, problem, {
+    taker: accountId,
+    maker: insuranceAccount,
+    takerFee: feeOf(value, liquidationFeeRate),
+    makerFee: 0n,
+    takerRealized: move(model, instrument.symbol, accountId, fill.takerSide ?? side, size, value),
+    makerRealized: move(model, instrument.symbol, insuranceAccount, fundSide, size, value),
+  })
 }
 
 function takeFill(
@@ -142,12 +276,12 @@ function takeFill(
   instrument: Instrument,
   step: Step,
   fill: Decision,
-  problem: (type: string, message: string) => void,
+  problem: ProblemOf,
 ): void {
   model.fillCount++
   const taker = model.orders.get(fill.takerOrderId ?? '')
   const maker = model.orders.get(fill.makerOrderId ?? '')
-  if (fill.takerOrderId !== step.input.orderId)
+  if (step.input.kind === 'settle' || fill.takerOrderId !== step.input.orderId)
     problem('fill-taker', `${fill.fillId}: taker ${fill.takerOrderId} is not the step's order`)
   if (taker === undefined || maker === undefined) {
     problem('fill-unknown-order', `${fill.fillId}: an order of the fill was never accepted`)
@@ -173,21 +307,41 @@ function takeFill(
       problem('overfill', `${fill.fillId}: ${name} filled ${order.filled} of ${order.size}`)
   }
   const value = price * size * instrument.notionalScale
-  const expected = {
+  fillFigures(model, fill, problem, {
+    taker: taker.accountId,
+    maker: maker.accountId,
     takerFee: feeOf(value, instrument.takerFeeRate),
     makerFee: feeOf(value, instrument.makerFeeRate),
     takerRealized: move(model, instrument.symbol, taker.accountId, taker.side, size, value),
     makerRealized: move(model, instrument.symbol, maker.accountId, maker.side, size, value),
-  }
+  })
+}
+
+type FillFigures = {
+  taker: string
+  maker: string
+  takerFee: bigint
+  makerFee: bigint
+  takerRealized: bigint
+  makerRealized: bigint
+}
+
+/** The fill's stated fees and PnL must be the model's; the model's are booked. */
+function fillFigures(
+  model: TradingModel,
+  fill: Decision,
+  problem: ProblemOf,
+  { taker, maker, ...expected }: FillFigures,
+): void {
   for (const [field, amount] of Object.entries(expected) as [keyof typeof expected, bigint][]) {
     const stated = usd(fill[field] ?? '0')
     if (stated !== amount)
       problem('fill-figures', `${fill.fillId}: ${field} ${fill[field]}, model ${amount}e-6`)
   }
-  add(model.fees, taker.accountId, expected.takerFee)
-  add(model.fees, maker.accountId, expected.makerFee)
-  add(model.realized, taker.accountId, expected.takerRealized)
-  add(model.realized, maker.accountId, expected.makerRealized)
+  add(model.fees, taker, expected.takerFee)
+  add(model.fees, maker, expected.makerFee)
+  add(model.realized, taker, expected.takerRealized)
+  add(model.realized, maker, expected.makerRealized)
 }
 
 function move(
@@ -198,12 +352,17 @@ function move(
   size: bigint,
   value: bigint,
 ): bigint {
-  let book = model.positions.get(symbol)
-  if (book === undefined) model.positions.set(symbol, (book = new Map()))
+  const book = positionsOf(model, symbol)
   let position = book.get(accountId)
   if (position === undefined) book.set(accountId, (position = { size: 0n, cost: 0n }))
   const direction = side === 'buy' ? 1n : -1n
   return applyFill(position, direction * size, direction * value)
+}
+
+function positionsOf(model: TradingModel, symbol: string): Map<string, Position> {
+  let book = model.positions.get(symbol)
+  if (book === undefined) model.positions.set(symbol, (book = new Map()))
+  return book
 }
 
 const add = (map: Map<string, bigint>, key: string, amount: bigint) =>

@@ -3,10 +3,15 @@
 // balances its entries fold to; the clearing account holds exactly the cost of the open positions
 // (realized PnL + unrealized PnL over all accounts is zero).
 // C4 (I4): no overdraft: no account's balance below zero on any node, by its entries or by its
-// API read; escrow rights (when the documents hold any) never negative on any node.
+// API read; and on every node, every account's escrow rights, folded from the shard documents'
+// transfers and grants by the definition in src/domain/escrow.ts: never below zero at any node
+// that spends only its rights (every node but the settlement node, which may also pay out gains),
+// and never below zero in sum except by gains the account holds.
 // C10: the share of withdrawals refused for lack of local rights, and every such refusal a clear,
-// retryable error. Rights and their refusals come with escrow; until then C10 is not applicable.
+// retryable error.
 
+import { rightsByNode, settlementNodeOf } from '../../../src/domain/escrow'
+import type * as ledger from '../../../src/domain/ledger'
 import {
   balancesOf,
   clearingPrefix,
@@ -83,7 +88,10 @@ function apiBalances(
   }
 }
 
-/** Clearing of each instrument + the remaining cost of its open positions is zero. */
+/**
+ * Clearing of each instrument + the remaining cost of its open positions is the net funding it
+ * took in (zero without funding).
+ */
 function openCost(
   r: ReturnType<typeof report>,
   context: ReturnType<typeof contextOf>,
@@ -94,40 +102,41 @@ function openCost(
   for (const symbol of view.steps.keys()) {
     const clearing = balances.get(`${clearingPrefix}${symbol}`) ?? 0n
     const cost = [...(model.positions.get(symbol)?.values() ?? [])].reduce((n, p) => n + p.cost, 0n)
-    if (clearing + cost !== 0n)
+    const funding = model.clearingFunding.get(symbol) ?? 0n
+    if (clearing + cost !== funding)
       r.error(
         'clearing',
-        `${view.node} ${symbol}: clearing ${fmt(clearing)} + open cost ${fmt(cost)} != 0`,
+        `${view.node} ${symbol}: clearing ${fmt(clearing)} + open cost ${fmt(cost)} != ` +
+          `funding taken in ${fmt(funding)}`,
       )
   }
 }
 
-/** Escrow rights found in the documents: map `rights` (or `escrow`) of {accountId, node, amount}. */
+/** Every account's rights at every node that holds any, folded from the node's entries. */
 export function rightsOf(
   view: NodeView,
-): { key: string; accountId: string; holder: string; amount: bigint }[] {
-  const entries = [...(view.extra.get('rights') ?? []), ...(view.extra.get('escrow') ?? [])]
-  return entries.flatMap(([key, value]) => {
-    const v = value as Record<string, unknown>
-    const amount = v.amount ?? v.rights
-    if (typeof amount !== 'string') return []
-    return [
-      {
-        key,
-        accountId: String(v.accountId ?? v.account ?? '?'),
-        holder: String(v.node ?? v.holder ?? '?'),
-        amount: usd(amount),
-      },
-    ]
+): { accountId: string; holder: string; amount: bigint; sum: bigint }[] {
+  const transfers = [...view.transfers.values()] as ledger.Transfer[]
+  const accounts = new Set(view.accounts)
+  for (const transfer of transfers)
+    for (const account of [transfer.from, transfer.to])
+      if (!isSystemAccount(account)) accounts.add(account)
+  return [...accounts].sort().flatMap((accountId) => {
+    const rights = rightsByNode(transfers, view.grants.values(), accountId)
+    const sum = [...rights.values()].reduce((n, amount) => n + amount, 0n)
+    return [...rights].map(([holder, amount]) => ({ accountId, holder, amount, sum }))
   })
 }
 
 export function checkOverdraft(input: CheckInput): CheckResult {
   const r = report('C4', 'no overdraft, rights never negative')
   const context = contextOf(input)
+  const settlementNode = settlementNodeOf(input.final.nodes.map((node) => node.node))
   let rightsSeen = 0
+  let gainsPaid = 0
   for (const view of context.complete) {
-    for (const [account, balance] of balancesOf(view)) {
+    const balances = balancesOf(view)
+    for (const [account, balance] of balances) {
       if (!isSystemAccount(account) && balance < 0n)
         r.error('overdraft', `${view.node} ${account}: balance ${fmt(balance)}`)
     }
@@ -138,20 +147,26 @@ export function checkOverdraft(input: CheckInput): CheckResult {
     }
     const rights = rightsOf(view)
     rightsSeen += rights.length
-    const sums = new Map<string, bigint>()
     for (const right of rights) {
-      if (right.amount < 0n)
-        r.error(
-          'negative-rights',
-          `${view.node} ${right.key}: ${right.holder} holds ${fmt(right.amount)}`,
-        )
-      sums.set(right.accountId, (sums.get(right.accountId) ?? 0n) + right.amount)
+      const where = `${view.node} ${right.accountId}`
+      if (right.holder === settlementNode) {
+        if (right.amount < 0n && view === context.complete[0]) gainsPaid++
+      } else if (right.amount < 0n)
+        r.error('negative-rights', `${where}: ${right.holder} holds ${fmt(right.amount)}`)
     }
-    for (const [accountId, sum] of sums)
-      if (sum < 0n) r.error('negative-rights', `${view.node} ${accountId}: rights sum ${fmt(sum)}`)
+    // The rights sum to deposits − withdrawals: below zero only by gains paid out of trading.
+    for (const [accountId, sum] of new Map(rights.map((right) => [right.accountId, right.sum]))) {
+      const gains = (balances.get(accountId) ?? 0n) - sum
+      if (sum < 0n && sum + (gains > 0n ? gains : 0n) < 0n)
+        r.error(
+          'negative-rights-sum',
+          `${view.node} ${accountId}: rights sum to ${fmt(sum)}, gains ${fmt(gains)}`,
+        )
+    }
   }
-  r.figure('rightsEntries', rightsSeen)
-  if (rightsSeen === 0) r.note('rights part not applicable: no escrow rights in the documents')
+  r.figure('rightsChecked', rightsSeen)
+  r.figure('gainsPaidBelowRights', gainsPaid)
+  if (rightsSeen === 0) r.note('no account holds rights at any node')
   const skipped = skippedNote(context)
   if (skipped !== undefined) r.note(skipped)
   return r.done()
@@ -166,9 +181,8 @@ export function checkRightsRefusals(input: CheckInput): CheckResult {
   const context = contextOf(input)
   const completions = input.history.filter(isCompletion).filter((e) => e.op.f === 'withdraw')
   const refusals = completions.filter((e) => isRightsRefusal(e.code))
-  const hasRights = context.views.some((view) => rightsOf(view).length > 0)
-  if (!hasRights && refusals.length === 0) {
-    r.notApplicable('no escrow rights in the documents and no rights refusal in the history')
+  if (completions.length === 0) {
+    r.notApplicable('no withdrawal in the history')
     return r.done()
   }
   for (const refusal of refusals) {

@@ -1,14 +1,26 @@
-// C5 (I5): positions net to zero per instrument, by each node's API reads and by its fills.
+// C5 (I5): positions net to zero per instrument, by each node's fills, and by its API reads with
+// the insurance fund's position (taken over from liquidations, by the model) beside them.
 // C7 (I5): all legs or none: every fill names two accounts that exist, a taker order that is its
 // step's and a maker order accepted before it; every order the matcher took has its record (the
 // client order id taken) in its account's shard, on every node.
 // C8: the acknowledged history replayed into the single-threaded reference model gives each node's
 // balances and positions exactly, every fill's fees and PnL, and order states that only move
 // forward (I7): no fill after a cancel, never more filled than ordered, answers never regress.
-// C9 (I8): each liquidation at most once per account and settlement, the same on every node.
-// Liquidations come with the settlement reconciler; until then C9 is not applicable.
+// C9 (I8): liquidation at most once, read from the market documents' settle steps: each epoch of
+// an instrument settled once; an account liquidated at most once per epoch and instrument, never
+// for a position it had not opened, never again before it traded again; and every node holding
+// the same settle steps. Not applicable when no settle step exists (settlement off).
 
-import { usd, units, fillsOf, decimal, type NodeView } from '../final-state'
+import {
+  usd,
+  units,
+  fillsOf,
+  decimal,
+  isSettle,
+  isSystemAccount,
+  type NodeView,
+  type Step,
+} from '../final-state'
 import type { Request } from '../history'
 import { contextOf, effectOf, skippedNote, type CheckInput, type Context } from './context'
 import { replayTrading, type TradingModel } from './model'
@@ -30,9 +42,12 @@ export function checkNetZero(input: CheckInput): CheckResult {
       continue
     }
     for (const [symbol, instrument] of context.instruments) {
+      const system = [...(model.positions.get(symbol) ?? [])]
+        .filter(([account]) => isSystemAccount(account))
+        .reduce((n, [, p]) => n + p.size, 0n)
       const net = reads.reduce(
         (n, read) => n + units(read.positions?.[symbol] ?? '0', instrument.sizeDecimals),
-        0n,
+        system,
       )
       if (net !== 0n)
         r.error(
@@ -62,7 +77,7 @@ export function checkAllLegs(input: CheckInput): CheckResult {
     for (const [symbol, steps] of view.steps) {
       for (const { fill } of fillsOf(steps)) {
         for (const account of [fill.taker, fill.maker])
-          if (account === undefined || !view.accounts.has(account))
+          if (account === undefined || (!isSystemAccount(account) && !view.accounts.has(account)))
             r.error('fill-account-missing', `${view.node} ${fill.fillId}: no account ${account}`)
       }
       for (const step of steps) {
@@ -76,7 +91,7 @@ export function checkAllLegs(input: CheckInput): CheckResult {
           )
       }
       const taken = new Set(
-        steps.filter((s) => s.input.kind === 'order').map((s) => s.input.orderId),
+        steps.flatMap((s) => (s.input.kind === 'order' ? [s.input.orderId] : [])),
       )
       for (const record of view.orders.values())
         if (record.instrument === symbol && !taken.has(record.orderId)) pending++
@@ -127,6 +142,7 @@ function compareAccounts(r: Report, context: Context, view: NodeView, model: Tra
   }
   for (const [account, fees] of model.fees) add(account, -fees)
   for (const [account, realized] of model.realized) add(account, realized)
+  for (const [account, funding] of model.funding) add(account, funding)
   const node = context.input.final.nodes.find((n) => n.node === view.node)
   for (const [accountId, read] of Object.entries(node?.accounts ?? {})) {
     if (read.collateral !== undefined) {
@@ -200,58 +216,90 @@ function answersMoveForward(r: Report, context: Context, request: Request) {
   }
 }
 
-/** Liquidations found in the documents: map `liquidations`, or ledger entries of that kind. */
-export function liquidationsOf(
-  view: NodeView,
-): { id: string; accountId: string; settlement: string }[] {
-  const found: { id: string; accountId: string; settlement: string }[] = []
-  for (const [key, value] of view.extra.get('liquidations') ?? []) {
-    const v = value as Record<string, unknown>
-    found.push({
-      id: String(v.id ?? key),
-      accountId: String(v.accountId ?? v.account ?? '?'),
-      settlement: String(v.settlementId ?? v.settlement ?? v.epoch ?? '?'),
-    })
-  }
-  for (const transfer of view.transfers.values()) {
-    if (transfer.kind !== 'liquidation') continue
-    const [, accountId = '?', settlement = '?'] = transfer.id.split('/')
-    found.push({ id: transfer.id, accountId, settlement })
-  }
-  return found
-}
-
 export function checkLiquidations(input: CheckInput): CheckResult {
   const r = report('C9', 'liquidation at most once')
   const context = contextOf(input)
-  const present = context.views.some(
-    (view) =>
-      view.extra.has('liquidations') ||
-      view.extra.has('settlements') ||
-      liquidationsOf(view).length > 0,
-  )
-  if (!present) {
-    r.notApplicable('no settlement reconciler yet: no liquidations or settlements in the documents')
-    return r.done()
-  }
-  let reference: string | undefined
+  /** Instrument → epoch → its settle steps as the first node holding them has them. */
+  const reference = new Map<string, Map<number, { node: string; text: string }>>()
+  let settlements = 0
+  let liquidations = 0
   for (const view of context.views) {
-    const liquidations = liquidationsOf(view)
-    const seen = new Map<string, string>()
-    for (const l of liquidations) {
-      const key = `${l.accountId}@${l.settlement}`
-      const earlier = seen.get(key)
-      if (earlier !== undefined) r.error('twice', `${view.node} ${key}: ${earlier} and ${l.id}`)
-      seen.set(key, l.id)
+    for (const [symbol, steps] of view.steps) {
+      if (view.unreadable.includes(`market/${symbol}`)) continue
+      const found = liquidationsIn(r, `${view.node} ${symbol}`, steps)
+      let epochs = reference.get(symbol)
+      if (epochs === undefined) reference.set(symbol, (epochs = new Map()))
+      const mine = new Map<number, string>()
+      for (const step of steps.filter(isSettle))
+        mine.set(step.input.epoch, `${mine.get(step.input.epoch) ?? ''}${JSON.stringify(step)}`)
+      for (const [epoch, text] of mine) {
+        const held = epochs.get(epoch)
+        if (held === undefined) epochs.set(epoch, { node: view.node, text })
+        else if (held.text !== text)
+          r.error('differs', `${symbol} epoch ${epoch}: ${view.node} and ${held.node}`)
+      }
+      if (view === context.views[0]) {
+        settlements += found.settlements
+        liquidations += found.liquidations
+      }
     }
-    const ids = liquidations
-      .map((l) => l.id)
-      .sort()
-      .join(',')
-    if (reference === undefined) reference = ids
-    else if (ids !== reference)
-      r.error('differs', `${view.node} holds other liquidations than ${context.views[0]!.node}`)
-    if (view === context.views[0]) r.figure('liquidations', liquidations.length)
   }
+  // An epoch one node settled and another lacks: they hold different settle steps.
+  for (const view of context.views) {
+    for (const [symbol, epochs] of reference) {
+      if (view.unreadable.includes(`market/${symbol}`)) continue
+      const held = new Set(
+        (view.steps.get(symbol) ?? []).filter(isSettle).map((s) => s.input.epoch),
+      )
+      for (const [epoch, { node }] of epochs)
+        if (!held.has(epoch))
+          r.error('differs', `${symbol} epoch ${epoch}: settled on ${node}, not on ${view.node}`)
+    }
+  }
+  r.figure('settlements', settlements)
+  r.figure('liquidations', liquidations)
+  if ([...reference.values()].every((epochs) => epochs.size === 0))
+    r.notApplicable('no settle step in the documents: settlement was off')
   return r.done()
+}
+
+/**
+ * One instrument's liquidations on one node, in sequence order: each epoch settled once, each
+ * account liquidated once per epoch, only when listed, and not again until it traded again.
+ */
+function liquidationsIn(r: Report, where: string, steps: readonly Step[]) {
+  const settledAt = new Map<number, number>()
+  /** Account → the epoch it was last liquidated in, until it trades again. */
+  const flat = new Map<string, number>()
+  let liquidations = 0
+  for (const step of steps) {
+    if (!isSettle(step)) {
+      for (const { fill } of fillsOf([step]))
+        for (const account of [fill.taker, fill.maker]) flat.delete(account ?? '')
+      continue
+    }
+    const { epoch, liquidate } = step.input
+    const earlier = settledAt.get(epoch)
+    if (earlier !== undefined)
+      r.error('epoch-twice', `${where}: epoch ${epoch} settled at #${earlier} and #${step.seq}`)
+    settledAt.set(epoch, step.seq)
+    const here = new Set<string>()
+    for (const { fill } of fillsOf([step])) {
+      const account = fill.taker ?? '?'
+      liquidations++
+      if (here.has(account))
+        r.error('twice-in-epoch', `${where}: ${account} liquidated twice in epoch ${epoch}`)
+      if (!liquidate.includes(account))
+        r.error('not-listed', `${where}#${step.seq}: ${account} liquidated, not listed`)
+      const before = flat.get(account)
+      if (before !== undefined)
+        r.error(
+          'liquidated-again',
+          `${where}: ${account} liquidated in epoch ${before} and again in ${epoch}, no trade between`,
+        )
+      here.add(account)
+      flat.set(account, epoch)
+    }
+  }
+  return { liquidations, settlements: settledAt.size }
 }
