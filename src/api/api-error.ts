@@ -57,6 +57,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   market_restricted: { status: 503, retryable: true },
   withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
+  market_syncing: { status: 503, retryable: true },
   no_operator_key: { status: 403, retryable: false },
   snapshot_refused: { status: 422, retryable: false },
 }

@@ -66,6 +66,8 @@ export type LinkStats = {
  */
 type CatchUpFrom = 'deferred' | 'asked' | Map<number, number> | 'done'
 
+export type RemoteEvent = 'update' | 'caught_up'
+
 /**
  * A link, the fragments of a large frame it is receiving, and, while catch-ups are being sent on
  * it, how many and the updates that wait for them to end (they may depend on what is not sent).
@@ -102,10 +104,11 @@ export type Replication = {
   redials: Map<string, Redial>
   heartbeat: ReturnType<typeof setInterval> | null
   /**
-   * Called after updates from a peer node were made durable (markets catch their state up); with
-   * `sync_step2`, the peer's whole answer to this replica's state vector is in (repair counts it).
+   * Called after updates from a peer node were made durable (markets catch their state up), and
+   * with `caught_up` once this replica holds everything the peer announced on a link (a catch-up
+   * may take many frames): repair and a starting home matcher count those.
    */
-  onRemote: (peer: string, frame: 'sync_step2' | 'update') => void
+  onRemote: (peer: string, event: RemoteEvent) => void
   /** Called when a link this replica dialled on its own backoff opens: the peer is reachable. */
   onPeerUp: (peer: string) => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
@@ -305,16 +308,23 @@ function settleCatchUps(replication: Replication): void {
   const own = Y.decodeStateVector(Y.encodeStateVector(held.state.doc))
   const covered = (target: Map<number, number>) =>
     [...target].every(([client, clock]) => (own.get(client) ?? 0) >= clock)
+  const caughtUp: string[] = []
   for (const link of replication.links) {
-    if (link.from instanceof Map && covered(link.from)) link.from = 'done'
+    if (link.from instanceof Map && covered(link.from)) {
+      link.from = 'done'
+      caughtUp.push(link.stats.peer)
+    }
   }
   while (!catchingUp(replication)) {
     const next = [...replication.links].find((link) => link.from === 'deferred')
-    if (next === undefined) return
+    if (next === undefined) break
     send(next, protocol.writeSyncStep1(Y.encodeStateVector(held.state.doc)))
     next.from =
       next.announced === null ? 'asked' : covered(next.announced) ? 'done' : next.announced
+    if (next.from === 'done') caughtUp.push(next.stats.peer)
   }
+  // Told once the links are settled: counting a sync may reload the document (a finished repair).
+  for (const peer of caughtUp) replication.onRemote(peer, 'caught_up')
 }
 
 function closed(replication: Replication, link: Link): void {
@@ -437,7 +447,7 @@ function handle(
       return void sendCatchUp(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'sync_step2':
     case 'update':
-      return applyFromPeer(replication, link, frame.type, frame.update)
+      return applyFromPeer(replication, link, frame.update)
     case 'held':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
       link.stats.unacknowledged = 0
@@ -488,12 +498,7 @@ async function sendCatchUp(
 }
 
 /** Applies and persists what a peer sent, then tells it what this node now holds. */
-function applyFromPeer(
-  replication: Replication,
-  link: Link,
-  kind: 'sync_step2' | 'update',
-  update: Uint8Array,
-): void {
+function applyFromPeer(replication: Replication, link: Link, update: Uint8Array): void {
   let decoded: ReturnType<typeof Y.decodeUpdate>
   try {
     // Decoding first refuses a malformed update before any of it reaches the document.
@@ -526,8 +531,8 @@ function applyFromPeer(
   }
   if (!replication.held.state.ok) return
   send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
+  replication.onRemote(link.stats.peer, 'update')
   settleCatchUps(replication)
-  replication.onRemote(link.stats.peer, kind)
 }
 
 /** Whether every struct and deletion of a decoded update is already in this replica. */

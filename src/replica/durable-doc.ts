@@ -46,6 +46,11 @@ export type DurableDoc = {
   repair: Repair | null
   /** Distinct peers whose completed sync ends a repair (set by the mesh; no peers, no repair). */
   peersToRepair: number
+  /**
+   * Peers whose answer to this replica's state vector (SyncStep2) is durable here since it started.
+   * In memory only: a restarted or wiped replica starts again from none.
+   */
+  syncedSinceStart: Set<string>
   /** Size of the log after the snapshot, kept in memory so a write never scans the log. */
   logTail: { rows: number; bytes: number }
   /** Called after every (re)load with the fresh document, to rebuild derived indexes. */
@@ -130,6 +135,7 @@ export function open(
     state: { ok: false, damage: { where: 'snapshot', reason: 'not loaded' } },
     repair: null,
     peersToRepair: 1,
+    syncedSinceStart: new Set(),
     logTail: { rows: 0, bytes: 0 },
     onLoad,
     remoteChecks,
@@ -185,10 +191,19 @@ export type Serving = DurableDoc & { state: { ok: true; doc: Y.Doc }; repair: nu
 export const serving = (held: DurableDoc): held is Serving => held.state.ok && held.repair === null
 
 /**
+ * Whether this replica has synced with enough peers since it started that nothing a majority held
+ * can be missing here (the repair's count), or has no peers: what a replica that writes in
+ * sequence (a home matcher) waits for.
+ */
+export const caughtUp = (held: DurableDoc, peerCount: number): boolean =>
+  peerCount === 0 || held.syncedSinceStart.size >= held.peersToRepair
+
+/**
  * Counts `peer`'s completed sync (its SyncStep2 applied and durable here) toward the repair in
  * progress and finishes the repair once enough peers have synced. Returns its report then.
  */
 export function peerSynced(held: DurableDoc, peer: string): RepairReport | undefined {
+  held.syncedSinceStart.add(peer)
   const { repair } = held
   if (repair === null || !held.state.ok) return undefined
   repair.syncedFrom.add(peer)

@@ -37,6 +37,7 @@ import * as clock from '../clock'
 export type MarketRejection =
   | 'shard_damaged'
   | 'market_diverged'
+  | 'market_syncing'
   | 'not_home_node'
   | 'not_found'
   | 'home_node_unreachable'
@@ -557,6 +558,15 @@ export class MarketReplica extends DurableObject<Env> {
       return reject(
         'not_home_node',
         `${this.#instrument.symbol} is matched on node ${this.#instrument.spec.homeNode}`,
+      )
+    }
+    // A started (or wiped) home node may lack steps it or a peer wrote: its next step would take a
+    // number that already holds another step, two histories no merge can join. Match only once
+    // enough peers' syncs are in.
+    if (!durable.caughtUp(this.#held, this.#config.peers.size)) {
+      return reject(
+        'market_syncing',
+        `${this.#instrument.symbol}'s matcher is catching up from its peers; retry shortly`,
       )
     }
     // Steps beyond a gap: matching now would write a second history at the missing number.

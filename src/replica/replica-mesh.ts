@@ -43,8 +43,8 @@ export function attach(
     held,
     config,
     (url, init) => fetch(url, init),
-    (peer, frame) => {
-      if (frame === 'sync_step2') {
+    (peer, event) => {
+      if (event === 'caught_up') {
         const report = durable.peerSynced(held, peer)
         if (report !== undefined) recordRepair(config, held, report)
       }
