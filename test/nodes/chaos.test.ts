@@ -25,8 +25,9 @@ const scenario = (seed: number, faults: string, durationS = 15): ChaosOptions =>
   keepData: false,
   convergeTimeoutS: 60,
   requestTimeoutMs: 3_000,
-  // No drains: without escrow (issue 6) two drains on two sides of a partition overdraw (I4),
-  // which `npm run chaos` shows; this suite keeps to what the mesh promises today.
+  // No drains here (withdrawals of most of what a node says is withdrawable, on both sides of a
+  // cut): `npm run chaos` and the soak run them (3% by default); these scenarios keep the
+  // workloads their seeds were chosen with.
   drainPercent: 0,
   // Epochs settle every 5 s: leveraged accounts are liquidated when the mark swings (C9).
   settleEveryMs: 5_000,
