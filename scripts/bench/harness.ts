@@ -69,6 +69,19 @@ process.once('exit', () => children.forEach((pid) => signalGroup(pid, 'SIGKILL')
 
 export type ScriptRun<T> = { result: T; output: string }
 
+/** Starts a script of this folder in a process group of its own, killed with the suite. */
+function spawnScript(script: string, args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, script), ...args], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`could not spawn ${script}`)
+  children.add(pid)
+  return { child, pid }
+}
+
 /**
  * Runs a TypeScript script of this folder as its own process (its own process group), hands it
  * `input` as a JSON file and resolves with the JSON it writes to stdout's last line. SIGKILLs the
@@ -82,14 +95,7 @@ export async function runScript<T>(
 ): Promise<ScriptRun<T>> {
   const inputFile = join(tmpDir, `${script.replace(/\W/g, '-')}-${process.hrtime.bigint()}.json`)
   await writeFile(inputFile, JSON.stringify(input))
-  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, script), inputFile], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const pid = child.pid
-  if (pid === undefined) throw new Error(`could not spawn ${script}`)
-  children.add(pid)
+  const { child, pid } = spawnScript(script, [inputFile])
   const stdout: string[] = []
   const stderr: string[] = []
   createInterface({ input: child.stdout! }).on('line', (line) => stdout.push(line))
@@ -127,14 +133,7 @@ export async function startServer(
   ready: RegExp,
   timeoutMs: number,
 ): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, script), ...args], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const pid = child.pid
-  if (pid === undefined) throw new Error(`could not spawn ${script}`)
-  children.add(pid)
+  const { child, pid } = spawnScript(script, args)
   const lines: string[] = []
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) signalGroup(pid, 'SIGTERM')

@@ -35,6 +35,24 @@ type SizeRun = {
   failure?: string
 }
 
+/** A size's run before its restarts and wipes: what node a holds and how fast it reports it. */
+async function sizeRun(
+  mesh: Mesh,
+  size: Pick<SizeRun, 'megabytes' | 'encodedBytes' | 'entries'>,
+): Promise<SizeRun> {
+  return {
+    ...size,
+    storedBytes: await storedBytes(mesh, 'a'),
+    restartMs: [],
+    rssBytes: [],
+    wipeReadyMs: [],
+    wipeRebuiltMs: [],
+    wipeLinkUpMs: [],
+    wipeBytes: [],
+    statusMs: await statusMs(mesh, 'a'),
+  }
+}
+
 async function storedBytes(mesh: Mesh, id: string): Promise<number> {
   const reply = await mesh.client(id).admin('GET', '/v1/admin/shards')
   if (reply.status !== 200) throw new Error(`shards: ${reply.status}`)
@@ -128,19 +146,7 @@ export async function runRecovery(options: Options): Promise<SectionResult> {
   const runs: SizeRun[] = []
   try {
     await agreed(meshClients(mesh), 60_000)
-    const empty: SizeRun = {
-      megabytes: 0,
-      encodedBytes: 0,
-      storedBytes: await storedBytes(mesh, 'a'),
-      entries: 0,
-      restartMs: [],
-      rssBytes: [],
-      wipeReadyMs: [],
-      wipeRebuiltMs: [],
-      wipeLinkUpMs: [],
-      wipeBytes: [],
-      statusMs: await statusMs(mesh, 'a'),
-    }
+    const empty = await sizeRun(mesh, { megabytes: 0, encodedBytes: 0, entries: 0 })
     await restartRuns(mesh, empty, options)
     await wipeRuns(mesh, empty, options, new Map(), 60_000)
     runs.push(empty)
@@ -163,19 +169,7 @@ export async function runRecovery(options: Options): Promise<SectionResult> {
       seeded.push(seed.stateVector)
       seed = undefined // a seed of 100 MB holds a GB of heap: let it go before the next one
       await agreed(meshClients(mesh), 900_000, 1_000)
-      const run: SizeRun = {
-        megabytes,
-        encodedBytes,
-        storedBytes: await storedBytes(mesh, 'a'),
-        entries,
-        restartMs: [],
-        rssBytes: [],
-        wipeReadyMs: [],
-        wipeRebuiltMs: [],
-        wipeLinkUpMs: [],
-        wipeBytes: [],
-        statusMs: await statusMs(mesh, 'a'),
-      }
+      const run = await sizeRun(mesh, { megabytes, encodedBytes, entries })
       log(
         `recovery: shard grown to ${(run.encodedBytes / 1e6).toFixed(1)} MB encoded ` +
           `(${run.entries} entries, ${(run.storedBytes / 1e6).toFixed(1)} MB stored)`,
