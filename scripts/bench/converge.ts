@@ -201,37 +201,21 @@ export async function runConvergence(options: Options): Promise<SectionResult> {
     ],
     figures: {
       byOps: Object.fromEntries(
-        Object.entries(results).map(([ops, runs]) => [
-          ops,
-          {
-            convergeMs: figure(
-              runs.map((r) => r.convergeMs),
-              'ms',
-              0,
-            ),
-            redialMs: figure(
-              runs.map((r) => r.redialMs),
-              'ms',
-              0,
-            ),
-            syncMedianMs: figure(
-              runs.map((r) => r.syncMedianMs),
-              'ms',
-              0,
-            ),
-            syncMaxMs: figure(
-              runs.map((r) => r.syncMaxMs),
-              'ms',
-              0,
-            ),
-            bytes: figure(
-              runs.map((r) => r.bytes),
-              'B',
-              0,
-            ),
-            runs,
-          },
-        ]),
+        Object.entries(results).map(([ops, runs]) => {
+          const of = (pick: (run: (typeof runs)[number]) => number, unit = 'ms') =>
+            figure(runs.map(pick), unit, 0)
+          return [
+            ops,
+            {
+              convergeMs: of((r) => r.convergeMs),
+              redialMs: of((r) => r.redialMs),
+              syncMedianMs: of((r) => r.syncMedianMs),
+              syncMaxMs: of((r) => r.syncMaxMs),
+              bytes: of((r) => r.bytes, 'B'),
+              runs,
+            },
+          ]
+        }),
       ),
     },
   }
