@@ -144,3 +144,25 @@ export const Book = z
     reflects: Reflects,
   })
   .openapi('Book')
+
+export const OrderList = z.object({ orders: z.array(Order) }).openapi('OrderList')
+
+export const CancelRequestedReply = CancelRequested.extend({ reflects: Reflects }).openapi(
+  'CancelRequestedReply',
+)
+
+export const CancelAllReply = z
+  .object({ cancelled: z.array(Order), requested: z.array(CancelRequested) })
+  .openapi('CancelAllReply')
+
+export const PositionList = z
+  .object({ positions: z.array(Position), reflects: Reflects })
+  .openapi('PositionList')
+
+export const FillsPage = z
+  .object({ fills: z.array(Fill), nextCursor: z.string().nullable(), reflects: Reflects })
+  .openapi('FillsPage')
+
+export const InstrumentList = z
+  .object({ instruments: z.array(Instrument) })
+  .openapi('InstrumentList')

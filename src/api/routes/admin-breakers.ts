@@ -20,7 +20,7 @@ import * as trading from '../trading-schemas'
 import { listed } from './market'
 import * as clock from '../../clock'
 
-const BreakerBody = z.strictObject({
+export const BreakerBody = z.strictObject({
   scope: z.enum(['instrument', 'venue', 'withdrawals'], {
     error: 'scope is "instrument", "venue" or "withdrawals"',
   }),
@@ -29,7 +29,7 @@ const BreakerBody = z.strictObject({
   reason: z.string().min(1).max(200),
 })
 
-const BreakerEntry = z
+export const BreakerEntry = z
   .object({
     id: z.string(),
     scope: z.enum(['instrument', 'venue', 'withdrawals']),
@@ -42,7 +42,7 @@ const BreakerEntry = z
   })
   .openapi('Breaker')
 
-const BreakerState = z
+export const BreakerState = z
   .object({
     withdrawals: z.string(),
     instruments: z.record(z.string(), z.string()),

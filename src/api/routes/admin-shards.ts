@@ -8,9 +8,13 @@ import { createRouter, errorsOf, json } from '../router'
 
 const security = [{ adminToken: [] }]
 
-const Damage = z.object({ where: z.string(), reason: z.string(), seq: z.number().optional() })
+export const Damage = z.object({
+  where: z.string(),
+  reason: z.string(),
+  seq: z.number().optional(),
+})
 
-const ShardStatus = z
+export const ShardStatus = z
   .object({
     shard: z.string(),
     damage: Damage.nullable(),
@@ -62,7 +66,16 @@ const compactShard = createRoute({
   tags: ['admin'],
   summary: 'Fold the shard log into a snapshot now instead of on the next alarm',
   security,
-  request: { params: z.object({ shard: z.coerce.number().int().min(0) }) },
+  request: {
+    params: z.object({
+      // A path parameter is a string: coercing it would make the document call it optional.
+      shard: z
+        .string()
+        .regex(/^[0-9]{1,3}$/, 'shard must be a shard number')
+        .transform(Number)
+        .openapi({ type: 'integer', minimum: 0 }),
+    }),
+  },
   responses: { 200: json(ShardStatus, 'compacted'), ...errorsOf(400, 401, 404) },
 })
 

@@ -15,7 +15,7 @@ const listInstruments = createRoute({
   path: '/v1/instruments',
   tags: ['public'],
   summary: 'Listed instruments: tick, lot, margin and fee rates, home node',
-  responses: { 200: json(z.object({ instruments: z.array(trading.Instrument) }), 'the catalog') },
+  responses: { 200: json(trading.InstrumentList, 'the catalog') },
 })
 
 const getBook = createRoute({

@@ -11,6 +11,57 @@ import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
 import { verifiedPeer } from '../middleware/mesh-peer'
 import { createRouter, errorsOf, json } from '../router'
+import { ShardStatus } from './admin-shards'
+
+/** A document's link to one peer: up (with traffic and how far apart the two are) or down. */
+const MeshLink = z
+  .object({
+    peer: z.string(),
+    state: z.enum(['up', 'down']),
+    role: z.string().optional(),
+    direction: z.enum(['in', 'out']).optional(),
+    openedAt: z.number().int().optional(),
+    lastHeardAt: z.number().int().optional(),
+    bytesIn: z.number().int().optional(),
+    bytesOut: z.number().int().optional(),
+    updatesIn: z.number().int().optional(),
+    updatesOut: z.number().int().optional(),
+    unacknowledged: z.number().int().optional(),
+    behind: z.number().int().optional().openapi({
+      description: "clock units the peer holds that this replica lacks, by the peer's last word",
+    }),
+    ahead: z.number().int().optional().openapi({
+      description: "clock units this replica holds that the peer lacks, by the peer's last word",
+    }),
+    reconnects: z.number().int().optional(),
+    prompted: z.number().int().optional(),
+    lastError: z.string().nullable().optional(),
+  })
+  .openapi('MeshLink')
+
+/** What the reconciler or a repair found in a document (an invariant violation, a merged copy). */
+const Finding = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['merged_copy', 'violation', 'repair', 'forged_entry']),
+    invariant: z.string(),
+    accountId: z.string().nullable(),
+    message: z.string(),
+    evidence: z.unknown(),
+    ts: z.number().int(),
+    node: z.string(),
+  })
+  .openapi('Finding')
+
+export const MeshStatus = z
+  .object({
+    node: z.string(),
+    peers: z.array(z.string()),
+    documents: z.array(
+      ShardStatus.extend({ links: z.array(MeshLink), findings: z.array(Finding) }),
+    ),
+  })
+  .openapi('MeshStatus')
 
 /** The replica of document `kind/name` on this node, or undefined when there is none. */
 export function replicaOf(config: NodeConfig, env: AppEnv['Bindings'], kind: string, name: string) {
@@ -42,10 +93,7 @@ const meshStatus = createRoute({
   security: [{ adminToken: [] }],
   middleware: [adminAuth()] as const,
   responses: {
-    200: json(
-      z.object({ node: z.string(), peers: z.array(z.string()), documents: z.array(z.any()) }),
-      'status',
-    ),
+    200: json(MeshStatus, 'status'),
     ...errorsOf(401),
   },
 })

@@ -18,7 +18,6 @@ import { ApiError, fromRejection } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { signedRequest } from '../middleware/signed-request'
 import { createRouter, errorsOf, json, reflecting, requestDigest, unwrap } from '../router'
-import { Reflects } from '../schemas'
 import * as trading from '../trading-schemas'
 import { orderWire } from '../trading-wire'
 import { listed } from './market'
@@ -62,7 +61,7 @@ const listOrders = createRoute({
   middleware: [signedRequest('read')] as const,
   request: { query: trading.OrdersQuery },
   responses: {
-    200: json(z.object({ orders: z.array(trading.Order) }), 'orders'),
+    200: json(trading.OrderList, 'orders'),
     ...errorsOf(400, 401, 403, 404, 503, 429),
   },
 })
@@ -78,7 +77,7 @@ const cancelOrder = createRoute({
   responses: {
     200: json(trading.OrderReply, 'cancelled'),
     202: json(
-      trading.CancelRequested.extend({ reflects: Reflects }),
+      trading.CancelRequestedReply,
       'recorded here; takes effect when the home node matcher sees it',
     ),
     ...errorsOf(401, 403, 404, 422, 503, 429),
@@ -95,7 +94,7 @@ const cancelAll = createRoute({
   request: { query: trading.CancelAllQuery },
   responses: {
     200: json(
-      z.object({ cancelled: z.array(trading.Order), requested: z.array(trading.CancelRequested) }),
+      trading.CancelAllReply,
       'what was cancelled, and what was recorded for the home node matcher',
     ),
     ...errorsOf(400, 401, 403, 404, 503, 429),

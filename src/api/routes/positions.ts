@@ -19,10 +19,7 @@ const getPositions = createRoute({
   security,
   middleware: [signedRequest('read')] as const,
   responses: {
-    200: json(
-      z.object({ positions: z.array(trading.Position), reflects: schemas.Reflects }),
-      'positions',
-    ),
+    200: json(trading.PositionList, 'positions'),
     ...errorsOf(401, 403, 503, 429),
   },
 })
@@ -36,14 +33,7 @@ const getFills = createRoute({
   middleware: [signedRequest('read')] as const,
   request: { query: schemas.PageQuery },
   responses: {
-    200: json(
-      z.object({
-        fills: z.array(trading.Fill),
-        nextCursor: z.string().nullable(),
-        reflects: schemas.Reflects,
-      }),
-      'one page',
-    ),
+    200: json(trading.FillsPage, 'one page'),
     ...errorsOf(400, 401, 403, 503, 429),
   },
 })
