@@ -47,7 +47,13 @@ export class ClearmeshError extends Error {
 }
 
 type Envelope = {
-  error: { code: string; message: string; retryable?: boolean; executionStatus?: string }
+  error: {
+    code: string
+    message: string
+    retryable?: boolean
+    executionStatus?: string
+    requestId?: string
+  }
 }
 
 const isEnvelope = (body: unknown): body is Envelope => {
@@ -85,12 +91,12 @@ export function errorOfAnswer(
       },
     )
   }
-  const { code, message, retryable, executionStatus, ...details } = body.error
+  const { code, message, retryable, executionStatus, requestId: stated, ...details } = body.error
   return new ClearmeshError(code, message, {
     status,
     retryable: retryable === true,
     executionStatus: executionOf(status, executionStatus),
-    requestId,
+    requestId: typeof stated === 'string' ? stated : requestId,
     node,
     attempts,
     details,

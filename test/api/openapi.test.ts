@@ -1,7 +1,9 @@
 // The public surface: GET /health and the OpenAPI 3.1 document, which must describe every route
 // with its security scheme, parameters and error responses, and only routes that are served.
 
+import { validate } from '@readme/openapi-parser'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { app } from '../../src/api/app'
 import { accountShardOf, api, expectReflects, setUpApiTests } from './helpers'
 
 setUpApiTests()
@@ -152,6 +154,34 @@ describe('GET /v1/openapi.json', () => {
       expect(schemas[name].properties.reflects).toEqual({ $ref: '#/components/schemas/Reflects' })
       expect(schemas[name].required).toContain('reflects')
     }
+  })
+
+  it('is valid OpenAPI 3.1 by a validator of the specification', async () => {
+    // The validator dereferences in place: it gets a copy.
+    const result = await validate(structuredClone(doc))
+    expect(result.valid ? [] : result.errors).toEqual([])
+    expect(result.warnings).toEqual([])
+  })
+
+  it('documents every route the node serves, but those that are not for API clients', () => {
+    const notForClients = new Set([
+      'GET /v1/openapi.json', // the document itself
+      'GET /dashboard', // the operator's HTML page
+      'GET /v1/mesh/sync/{kind}/{name}', // peers' and followers' sync WebSocket (a mesh token)
+      'POST /v1/mesh/matcher/{symbol}', // orders a peer forwards to the home node (a mesh token)
+      'GET /v1/mesh/view', // a peer's view for the dashboard (a mesh token)
+    ])
+    const served = new Set(
+      app.routes
+        .filter((route) => route.method !== 'ALL')
+        .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, '{$1}')}`),
+    )
+    const documented = Object.entries<Record<string, Operation>>(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    )
+    expect([...served].filter((route) => !notForClients.has(route)).sort()).toEqual(
+      [...new Set(documented)].sort(),
+    )
   })
 
   it('every $ref resolves inside the document', () => {
