@@ -8,6 +8,7 @@
 
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { parseOptions, runMain, UsageError } from './lib/cli'
+import { progressDisplay } from './lib/progress'
 import { exportSnapshot, restoreSnapshot, type Progress, type SnapshotFile } from './lib/snapshot'
 
 const usage = `usage: npm run snapshot -- export --node <url> --out <file> [--token <admin token>]
@@ -17,8 +18,11 @@ const usage = `usage: npm run snapshot -- export --node <url> --out <file> [--to
            catches up from its peers)
 env: CLEARMESH_ADMIN_TOKEN (instead of --token)`
 
-const progress: Progress = (done, total, doc) =>
-  process.stderr.write(`\r${done}/${total} ${doc.padEnd(24)}${done === total ? '\n' : ''}`)
+const display = progressDisplay()
+const progress: Progress = (done, total, doc) => {
+  display.update(`${done}/${total} ${doc}`)
+  if (done === total) display.done()
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
