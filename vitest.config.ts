@@ -33,6 +33,7 @@ export default defineConfig({
             'test/chaos/**/*.test.ts',
             'test/metrics/**/*.test.ts',
             'test/client/**/*.test.ts',
+            'test/scripts/**/*.test.ts',
           ],
         },
       },

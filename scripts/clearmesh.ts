@@ -143,8 +143,7 @@ type NodeView =
   | { node: string; error: ClearmeshError }
 
 function describeNode(view: NodeView): string {
-  if ('error' in view)
-    return `${view.node}: unreachable (${view.error.code}: ${view.error.message})`
+  if ('error' in view) return `${view.node}: no status (${view.error.code}: ${view.error.message})`
   const { mesh, breakers } = view
   const docs = mesh.documents
   const lines = [

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process'
 export type ProgressDisplay = {
   /** Shows the current state of the operation. */
   update(text: string): void
-  /** Prints a line that stays. */
-  print(text: string): void
+  /** Prints a line that stays, on `to` (default: the display's own stream). */
+  print(text: string, to?: NodeJS.WritableStream): void
   /** Ends the progress line. */
   done(): void
 }
@@ -17,7 +17,7 @@ export function progressDisplay(stream: NodeJS.WriteStream = process.stderr): Pr
   if (!stream.isTTY) {
     return {
       update: (text) => stream.write(`${text}\n`),
-      print: (text) => stream.write(`${text}\n`),
+      print: (text, to = stream) => to.write(`${text}\n`),
       done: () => undefined,
     }
   }
@@ -28,8 +28,10 @@ export function progressDisplay(stream: NodeJS.WriteStream = process.stderr): Pr
       shown = fit(text)
       stream.write(`\r\x1b[2K${shown}`)
     },
-    print(text) {
-      stream.write(`\r\x1b[2K${text}\n${shown}`)
+    print(text, to = stream) {
+      stream.write('\r\x1b[2K')
+      to.write(`${text}\n`)
+      stream.write(shown)
     },
     done() {
       if (shown !== '') stream.write('\n')
@@ -57,12 +59,16 @@ export function runWithProgress(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
-  for (const output of [child.stdout, child.stderr]) {
+  const outputs = [
+    [child.stdout, process.stdout],
+    [child.stderr, process.stderr],
+  ] as const
+  for (const [output, to] of outputs) {
     let rest = ''
     const show = (line: string) => {
       if (line === '') return
       if (isProgress(line)) display.update(line)
-      else display.print(line)
+      else display.print(line, to)
     }
     output.setEncoding('utf8')
     output.on('data', (chunk: string) => {
