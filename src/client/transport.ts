@@ -83,6 +83,9 @@ export function createTransport(options: TransportOptions): Transport {
     backoffMsMax: options.backoffMsMax ?? defaults.backoffMsMax,
   }
   const sleep = options.sleep ?? wait
+  if (!Number.isInteger(settings.attemptsMax) || settings.attemptsMax < 1) {
+    throw new Error(`attemptsMax must be a whole number of at least 1, not ${settings.attemptsMax}`)
+  }
   // The node that answered last: calls start there, and a failure moves on to the next.
   let current = 0
 

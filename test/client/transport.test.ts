@@ -219,6 +219,13 @@ describe('retries and failover', () => {
   })
 })
 
+describe('options', () => {
+  it('refuses a client without nodes or without an attempt', () => {
+    expect(() => createClient({ nodes: [] })).toThrow('at least one node URL')
+    expect(() => createClient({ nodes, attemptsMax: 0 })).toThrow('attemptsMax must be')
+  })
+})
+
 describe('requests as sent', () => {
   it('sends the admin token as a bearer and encodes path segments and queries', async () => {
     const { client, sent } = clientOf([
