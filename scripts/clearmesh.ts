@@ -12,6 +12,7 @@
 //
 // The node URLs and the admin token are those `npm start` prints.
 
+import { fileURLToPath } from 'node:url'
 import { disagreement, parseMeshStatus } from './lib/mesh-status'
 import { parseOptions, runMain, UsageError } from './lib/cli'
 import { runWithProgress } from './lib/progress'
@@ -277,14 +278,19 @@ async function breaker(words: string[], values: Values, halting: boolean): Promi
   return 0
 }
 
+/** A script of the repo by its path from here, so the command works from any folder. */
+const script = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   // Delegated whole: their options are theirs (each has its own --help).
   if (command === 'snapshot') {
-    return runWithProgress('scripts/snapshot.ts', rest, (line) => /^\d+\/\d+ /.test(line))
+    return runWithProgress(script('./snapshot.ts'), rest, (line) => /^\d+\/\d+ /.test(line))
   }
   if (command === 'soak') {
-    return runWithProgress('scripts/chaos/soak.ts', rest, (line) => line.startsWith('=== soak run'))
+    return runWithProgress(script('./chaos/soak.ts'), rest, (line) =>
+      line.startsWith('=== soak run'),
+    )
   }
   const { words, values } = split(rest)
   try {

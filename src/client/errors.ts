@@ -110,7 +110,11 @@ export function errorOfTransport(
   node: string,
   attempts: number,
 ): ClearmeshError {
-  const reason = cause instanceof Error ? cause.message : String(cause)
+  // Node's fetch says "fetch failed" and names the reason (ECONNREFUSED...) in its cause.
+  const code = (cause as { cause?: { code?: unknown } } | null)?.cause?.code
+  const reason =
+    (cause instanceof Error ? cause.message : String(cause)) +
+    (typeof code === 'string' ? ` (${code})` : '')
   return new ClearmeshError(
     timedOut ? 'timeout' : 'unreachable',
     timedOut ? `${node} did not answer in time` : `${node} could not be reached: ${reason}`,
