@@ -86,18 +86,27 @@ export function auditShard(
   }
   for (const violation of violations)
     if (violation.invariant === 'I6') violation.evidence.totals = totals
-  const grantList = [...grants]
-  const accounts = new Set([
-    ...listed.flatMap((t) => userAccounts(t.from, t.to)),
-    ...grantList.map((g) => g.accountId),
-  ])
-  for (const accountId of [...accounts].sort()) {
+  // Each account's entries, grouped once: the fold stays linear in the shard's entries.
+  const byAccount = new Map<string, { transfers: ledger.Transfer[]; grants: Grant[] }>()
+  const entriesOf = (accountId: string) => {
+    let entries = byAccount.get(accountId)
+    if (entries === undefined) byAccount.set(accountId, (entries = { transfers: [], grants: [] }))
+    return entries
+  }
+  for (const transfer of listed) {
+    for (const account of userAccounts(transfer.from, transfer.to)) {
+      entriesOf(account).transfers.push(transfer)
+    }
+  }
+  for (const grant of grants) entriesOf(grant.accountId).grants.push(grant)
+  for (const accountId of [...byAccount.keys()].sort()) {
+    const entries = byAccount.get(accountId)!
     const folded = new Map(figures.rights.get(accountId))
-    for (const [node, units] of rightsByNode(listed, grantList, accountId)) {
+    for (const [node, units] of rightsByNode(entries.transfers, entries.grants, accountId)) {
       folded.set(node, (folded.get(node) ?? 0n) + units)
     }
     figures.rights.set(accountId, folded)
-    violations.push(...rightsViolations(accountId, folded, gainsNode, listed, grantList))
+    violations.push(...rightsViolations(accountId, folded, gainsNode, entries))
   }
   return { violations, figures }
 }
@@ -135,8 +144,7 @@ function rightsViolations(
   accountId: string,
   rights: ReadonlyMap<string, money.Units>,
   gainsNode: string,
-  transfers: readonly ledger.Transfer[],
-  grants: readonly Grant[],
+  { transfers, grants }: { transfers: readonly ledger.Transfer[]; grants: readonly Grant[] },
 ): Violation[] {
   const found: Violation[] = []
   for (const [node, units] of [...rights].sort(([x], [y]) => (x < y ? -1 : 1))) {
