@@ -31,6 +31,8 @@ type Phase = (typeof phases)[number]
 type Account = { accountId: string; key: ApiKey; home: string; totalUsd: number }
 type Outcome = {
   phase: Phase
+  /** The account's home node, and whether the request went there. */
+  home: string
   atHome: boolean
   status: number
   code: string | null
@@ -111,6 +113,7 @@ async function runPhase(
     const code = reply.status === 201 ? null : (reply.body?.error?.code ?? 'no_envelope')
     outcomes.push({
       phase,
+      home: account.home,
       atHome,
       status: reply.status,
       code,
@@ -152,6 +155,9 @@ function rows(policy: GrantPolicy, outcomes: Outcome[]): string[][] {
     const rights = (list: Outcome[]) =>
       list.filter((o) => o.code === 'insufficient_local_rights' && o.sufficed).length
     const home = of.filter((o) => o.atHome)
+    // Accounts homed at a hold their rights at home from the start; the others must be granted.
+    const homeAtA = home.filter((o) => o.home === 'a')
+    const homeElsewhere = home.filter((o) => o.home !== 'a')
     const away = of.filter((o) => !o.atHome)
     const other = of.filter((o) => o.status !== 201 && o.code !== 'insufficient_local_rights')
     return [
@@ -161,6 +167,8 @@ function rows(policy: GrantPolicy, outcomes: Outcome[]): string[][] {
       String(of.filter((o) => o.status === 201).length),
       `${rights(of)} (${percent(rights(of), of.length)})`,
       percent(rights(home), home.length),
+      percent(rights(homeAtA), homeAtA.length),
+      percent(rights(homeElsewhere), homeElsewhere.length),
       percent(rights(away), away.length),
       other.length === 0
         ? '0'
@@ -202,6 +210,8 @@ async function main(argv: string[]): Promise<number> {
     'approved',
     'refused for local rights',
     'at home',
+    'home a',
+    'home b, c',
     'away',
     'other refusals',
   ]
