@@ -512,6 +512,17 @@ export class ShardReplica extends DurableObject<Env> {
     return escrow.gainsSpendableAfter(this.#majorityLostAt, now, majorityLostGraceMs)
   }
 
+  /**
+   * Whether this document holds every update its peers said they hold: a link up to each peer and
+   * none behind. Only then are rights judged (a grant may be on its way from a peer out of reach).
+   */
+  #holdsPeersState(): boolean {
+    const links = replication.status(this.#mesh)
+    return [...this.#config.peers.keys()].every((peer) =>
+      links.some((link) => link.peer === peer && link.state === 'up' && link.behind === 0),
+    )
+  }
+
   /** Records that this node lacks `shortfall` of the account's rights, for its peers to grant. */
   #askForRights(accountId: string, shortfall: money.Units): void {
     if (this.#config.peers.size === 0 || !this.#held.state.ok) return
@@ -603,7 +614,7 @@ export class ShardReplica extends DurableObject<Env> {
     const { violations } = audits.auditShard(
       shardDoc.transfers(doc).values(),
       shardDoc.grants(doc).values(),
-      this.#config.settlementNode,
+      this.#holdsPeersState() ? { gainsNode: this.#config.settlementNode } : null,
     )
     const made = auditFindings.findingsOf(violations, this.#held.name, this.#config.nodeId)
     return auditFindings.record(this.#held, this.#config.nodeId, made)

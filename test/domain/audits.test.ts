@@ -75,7 +75,7 @@ describe('shard audits', () => {
     fc.assert(
       fc.property(shardOps, (ops) => {
         const { transfers, grants } = validShard(ops)
-        expect(audits.auditShard(transfers, grants, 'a').violations).toEqual([])
+        expect(audits.auditShard(transfers, grants, { gainsNode: 'a' }).violations).toEqual([])
       }),
     )
   })
@@ -85,16 +85,25 @@ describe('shard audits', () => {
       fc.property(shardOps, fc.nat(), (ops, cut) => {
         const { transfers, grants } = validShard(ops)
         const split = cut % (transfers.length + 1)
-        const first = audits.auditShard(transfers.slice(0, split), grants, 'a')
-        const rest = audits.auditShard(transfers.slice(split), [], 'a', first.figures)
-        expect(rest.figures).toEqual(audits.auditShard(transfers, grants, 'a').figures)
+        const first = audits.auditShard(transfers.slice(0, split), grants, { gainsNode: 'a' })
+        const rest = audits.auditShard(
+          transfers.slice(split),
+          [],
+          { gainsNode: 'a' },
+          first.figures,
+        )
+        expect(rest.figures).toEqual(
+          audits.auditShard(transfers, grants, { gainsNode: 'a' }).figures,
+        )
       }),
     )
   })
 
   it('find cash that moved outside deposits and withdrawals (I6), with the totals', () => {
     const moved = { ...cash('withdrawal', 'a', usd(40), 2), to: 'bob' }
-    const { violations } = audits.auditShard([cash('deposit', 'a', usd(100), 1), moved], [], 'a')
+    const { violations } = audits.auditShard([cash('deposit', 'a', usd(100), 1), moved], [], {
+      gainsNode: 'a',
+    })
     expect(violations).toEqual([
       expect.objectContaining({
         invariant: 'I6',
@@ -110,7 +119,7 @@ describe('shard audits', () => {
 
   it('find a transfer that is not under its request id (I3)', () => {
     const stray = { ...cash('deposit', 'a', usd(5), 1), id: 'deposit/bob/r1' }
-    const { violations } = audits.auditShard([stray], [], 'a')
+    const { violations } = audits.auditShard([stray], [], { gainsNode: 'a' })
     expect(violations).toMatchObject([
       { invariant: 'I3', subject: 'deposit/bob/r1', accountIds: ['alice'] },
     ])
@@ -127,7 +136,7 @@ describe('shard audits', () => {
       amount: '10',
       ts: 3,
     }
-    const { violations } = audits.auditShard([deposit, overspent], [given], 'a')
+    const { violations } = audits.auditShard([deposit, overspent], [given], { gainsNode: 'a' })
     expect(violations).toEqual([
       expect.objectContaining({ invariant: 'I4', subject: 'alice/b', accountIds: ['alice'] }),
       expect.objectContaining({
@@ -141,8 +150,20 @@ describe('shard audits', () => {
         },
       }),
     ])
-    const gains = audits.auditShard([deposit, cash('withdrawal', 'a', usd(130), 2)], [], 'a')
+    const gains = audits.auditShard([deposit, cash('withdrawal', 'a', usd(130), 2)], [], {
+      gainsNode: 'a',
+    })
     expect(gains.violations).toEqual([])
+    // Not judged while a grant may be missing here, folded all the same.
+    const unjudged = audits.auditShard([deposit, overspent], [given], null)
+    expect(unjudged.violations).toEqual([])
+    expect(unjudged.figures.rights.get('alice')).toEqual(
+      new Map([
+        ['a', usd(100)],
+        ['b', -usd(10)],
+        ['c', -usd(20)],
+      ]),
+    )
   })
 })
 
