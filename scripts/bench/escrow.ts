@@ -110,7 +110,15 @@ async function runPhase(
       asset: 'USD',
       amount: String(amount),
     })
-    const code = reply.status === 201 ? null : (reply.body?.error?.code ?? 'no_envelope')
+    const error = reply.body?.error
+    // C10's other half: a rights refusal is a clear 503 the client may retry.
+    const clear = reply.status === 503 && error?.retryable === true
+    const code =
+      reply.status === 201
+        ? null
+        : error?.code === 'insufficient_local_rights' && !clear
+          ? 'insufficient_local_rights_unclear'
+          : (error?.code ?? 'no_envelope')
     outcomes.push({
       phase,
       home: account.home,
