@@ -239,6 +239,13 @@ describe("the reconciler's audits", () => {
         }),
       ]),
     )
+    // Nothing else: the genuine fill, its fees and realized PnL pass every audit.
+    expect(
+      shown
+        .filter((f: any) => f.kind === 'violation')
+        .map((f: any) => f.invariant)
+        .sort(),
+    ).toEqual(['I3', 'I7'])
     expectError(await withdraw(maker, '1'), {
       status: 503,
       code: 'withdrawals_halted',
