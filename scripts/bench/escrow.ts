@@ -6,19 +6,22 @@
 // and then at another. Three phases: connected; c cut off from a and b (proxies refuse); healed.
 // A refusal counts as "would have sufficed" when the amount was within the account's total
 // rights (its deposits less the withdrawals approved so far, which this single client tracks).
-// Not a test: figures for docs/escrow.md.
+// Not a test: figures for docs/escrow.md; also the suite's `escrow` section.
 //
 //   npx tsx scripts/bench/escrow.ts [--seed 1] [--accounts 12] [--phase-seconds 30]
 //     [--interval-ms 50] [--away 0.15] [--policies shortfall,all]
+//   npm run bench -- --only escrow
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { grantPolicies, type GrantPolicy } from '../../src/domain/escrow'
 import { apiClient, type ApiKey } from '../../test/support/api-client'
 import { startCluster, type Cluster } from '../chaos/cluster'
 import { integerOption, parseOptions, runMain, UsageError } from '../lib/cli'
 import { integerBetween, pick, seededRandom } from '../lib/random'
+import type { Options, SectionResult } from './context'
 import { log, round, sleep } from './harness'
 
 const usage = `usage: npx tsx scripts/bench/escrow.ts [--seed 1] [--accounts 12] [--phase-seconds 30] [--interval-ms 50] [--away 0.15] [--policies shortfall,all]`
@@ -208,27 +211,57 @@ async function main(argv: string[]): Promise<number> {
     away,
     policies,
   }
-  const table: string[][] = []
-  for (const policy of settings.policies)
-    table.push(...rows(policy, await measurePolicy(policy, settings)))
-  const header = [
-    'policy',
-    'phase',
-    'requests',
-    'approved',
-    'refused for local rights',
-    'at home',
-    'home a',
-    'home b, c',
-    'away',
-    'other refusals',
-  ]
-  console.log(
-    `\nseed ${settings.seed}, ${settings.accounts} accounts, ${settings.phaseSeconds} s a phase, one request every ${settings.intervalMs} ms + its answer, ${settings.away * 100}% away from home\n`,
-  )
+  const table = await measure(settings)
+  console.log(`\n${describe(settings)}\n`)
   console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`)
   for (const row of table) console.log(`| ${row.join(' | ')} |`)
   return 0
 }
 
-runMain('escrow', usage, main)
+const header = [
+  'policy',
+  'phase',
+  'requests',
+  'approved',
+  'refused for local rights',
+  'at home',
+  'home a',
+  'home b, c',
+  'away',
+  'other refusals',
+]
+
+const describe = (settings: Settings) =>
+  `seed ${settings.seed}, ${settings.accounts} accounts, ${settings.phaseSeconds} s a phase, ` +
+  `one request every ${settings.intervalMs} ms + its answer, ${settings.away * 100}% away from home`
+
+/** Every policy's rows, each policy on a fresh mesh. */
+async function measure(settings: Settings): Promise<string[][]> {
+  const table: string[][] = []
+  for (const policy of settings.policies) {
+    table.push(...rows(policy, await measurePolicy(policy, settings)))
+  }
+  return table
+}
+
+/** The suite's section (`npm run bench -- --only escrow`): the default scenario, one run. */
+export async function runEscrow(options: Options): Promise<SectionResult> {
+  const settings: Settings = {
+    seed: 1,
+    accounts: 12,
+    phaseSeconds: options.mode === 'quick' ? 10 : 30,
+    intervalMs: 50,
+    away: 0.15,
+    policies: [...grantPolicies],
+  }
+  const table = await measure(settings)
+  return {
+    tables: [
+      { title: `Escrow refusals (C10): ${describe(settings)}`, columns: header, rows: table },
+    ],
+    figures: { settings, rows: table },
+    findings: ['one run per policy (not a median): the share depends on the seeded workload'],
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain('escrow', usage, main)
