@@ -2,7 +2,7 @@
 // miniflare (workerd) with its Durable Objects persisted under the node's data folder.
 //
 //   npm run node -- --id a --port 8787 --data .mesh/a [--peers b=http://127.0.0.1:8788,...]
-//                   [--shards 16] [--host 127.0.0.1] [--clock-skew-ms 0]
+//                   [--shards 16] [--host 127.0.0.1] [--clock-skew-ms 0] [--grant-policy shortfall]
 //
 // Prints `clearmesh node <id> listening on http://<host>:<port>` once the node answers, which is
 // what scripts/start.ts and the node tests wait for.
@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Log, LogLevel, Miniflare } from 'miniflare'
 import { clockSkewMsMax, shardCountMax } from '../src/constants'
+import { grantPolicies, type GrantPolicy } from '../src/domain/escrow'
 import { bundleWorker } from './lib/bundle'
 import { integerOption, parseOptions, runMain, UsageError } from './lib/cli'
 import { readyLine, adminTokenLine } from './lib/node-process'
@@ -20,7 +21,7 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--clock-skew-ms <ms>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--clock-skew-ms <ms>] [--grant-policy <policy>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
@@ -29,6 +30,8 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --host    address to listen on (default 127.0.0.1)
   --settle-every  settlement epoch length in ms on the instruments this node is home to
             (default 0: settle only on POST /v1/admin/settlements)
+  --grant-policy  what a node grants a peer that asks for escrow rights: ${grantPolicies.join(' or ')}
+            (default shortfall; RIGHTS_GRANT_POLICY)
   --clock-skew-ms  test only: ms added to the node's clock, -${clockSkewMsMax} to ${clockSkewMsMax}
             (default 0), to see what a node whose clock is off does (the chaos harness's skew)
 env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET,
@@ -45,6 +48,7 @@ type NodeArgs = {
   peers: string
   settleEveryMs: number | undefined
   clockSkewMs: number
+  grantPolicy: GrantPolicy | undefined
 }
 
 function parseNodeArgs(argv: string[]): NodeArgs {
@@ -57,6 +61,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     peers,
     'settle-every': settleEvery,
     'clock-skew-ms': clockSkew,
+    'grant-policy': grantPolicy,
   } = parseOptions(argv, {
     id: { type: 'string' },
     port: { type: 'string' },
@@ -66,6 +71,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     peers: { type: 'string', default: '' },
     'settle-every': { type: 'string' },
     'clock-skew-ms': { type: 'string', default: '0' },
+    'grant-policy': { type: 'string' },
   })
   if (id === undefined || port === undefined || data === undefined) {
     throw new UsageError('--id, --port and --data are required')
@@ -73,6 +79,9 @@ function parseNodeArgs(argv: string[]): NodeArgs {
   // Same rule as the Worker's NODE_ID check, so a bad id fails here and not at the first request.
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(id)) {
     throw new UsageError('--id must be 1-32 lowercase letters, digits or dashes')
+  }
+  if (grantPolicy !== undefined && !grantPolicies.includes(grantPolicy as GrantPolicy)) {
+    throw new UsageError(`--grant-policy must be ${grantPolicies.join(' or ')}`)
   }
   return {
     id,
@@ -86,6 +95,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
         ? undefined
         : integerOption('--settle-every', settleEvery, 0, 86_400_000),
     clockSkewMs: integerOption('--clock-skew-ms', clockSkew, -clockSkewMsMax, clockSkewMsMax),
+    grantPolicy: grantPolicy as GrantPolicy | undefined,
   }
 }
 
@@ -132,6 +142,7 @@ function miniflareOptions(
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
       }),
       ...(args.clockSkewMs !== 0 && { CLOCK_SKEW_MS: String(args.clockSkewMs) }),
+      ...(args.grantPolicy !== undefined && { RIGHTS_GRANT_POLICY: args.grantPolicy }),
     },
     host: args.host,
     port: args.port,

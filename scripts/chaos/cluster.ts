@@ -11,6 +11,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { GrantPolicy } from '../../src/domain/escrow'
 import { apiClient, type ApiClient } from '../../test/support/api-client'
 import { follow } from '../lib/follower'
 import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
@@ -49,6 +50,8 @@ export type ClusterOptions = {
   absent?: string[]
   /** Settlement epoch length passed to every node (`--settle-every`); 0 or unset: none. */
   settleEveryMs?: number
+  /** Every node's escrow grant policy (`--grant-policy`); unset: the default. */
+  grantPolicy?: GrantPolicy
 }
 
 export type Cluster = {
@@ -163,6 +166,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     data: node(id).data,
     shards: options.shards,
     ...(options.settleEveryMs !== undefined && { settleEveryMs: options.settleEveryMs }),
+    ...(options.grantPolicy !== undefined && { grantPolicy: options.grantPolicy }),
     ...(node(id).clockSkewMs !== 0 && { clockSkewMs: node(id).clockSkewMs }),
     peers: ids
       .filter((other) => other !== id)

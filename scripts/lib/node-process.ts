@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import type { GrantPolicy } from '../../src/domain/escrow'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const nodeScript = fileURLToPath(new URL('../node.ts', import.meta.url))
@@ -33,6 +34,8 @@ export type NodeSpec = {
   settleEveryMs?: number
   /** Test only: ms added to the node's clock (design.md F9); unset: none. */
   clockSkewMs?: number
+  /** What the node grants a peer that asks for escrow rights; unset: the default (shortfall). */
+  grantPolicy?: GrantPolicy
   /** Added to this process's environment, e.g. CLEARMESH_ADMIN_TOKEN. */
   env?: Record<string, string>
 }
@@ -70,6 +73,7 @@ export function nodeArgs(spec: NodeSpec): string[] {
   if (spec.settleEveryMs !== undefined) args.push('--settle-every', String(spec.settleEveryMs))
   // One argument: a negative value as a separate one would read as an option.
   if (spec.clockSkewMs !== undefined) args.push(`--clock-skew-ms=${spec.clockSkewMs}`)
+  if (spec.grantPolicy !== undefined) args.push('--grant-policy', spec.grantPolicy)
   return args
 }
 

@@ -49,7 +49,6 @@ export function forgedRecorder(
 
 /** The finding of a forged entry, its evidence bounded (a peer chooses how large it is). */
 function findingOf({ map, key, entry, origin }: ForgedEntry, nodeId: string): Finding {
-  const text = JSON.stringify(entry)
   const shownKey = key.slice(0, 200)
   return {
     id: `forged/${map}/${shownKey}`,
@@ -62,13 +61,18 @@ function findingOf({ map, key, entry, origin }: ForgedEntry, nodeId: string): Fi
     evidence: {
       map,
       key: shownKey,
-      entry:
-        text.length <= findingEvidenceBytesMax ? entry : text.slice(0, findingEvidenceBytesMax),
+      entry: bounded(entry),
       origin,
     },
     ts: clock.now(),
     node: nodeId,
   }
+}
+
+/** Evidence as it is kept: whole up to findingEvidenceBytesMax, else its text cut there. */
+export function bounded(evidence: unknown): unknown {
+  const text = JSON.stringify(evidence)
+  return text.length <= findingEvidenceBytesMax ? evidence : text.slice(0, findingEvidenceBytesMax)
 }
 
 /** The findings a document holds, newest first, as GET /v1/mesh/status shows them. */

@@ -21,13 +21,18 @@ import * as marketState from '../state/market-state'
 import { verified } from '../state/operator-signature'
 import { marketChecks } from '../state/remote-checks'
 import { forgedRecorder, recentFindings } from './forged-findings'
-import { breakers, findings, writeOnce, type Finding } from '../state/shard-doc'
+import { breakers, writeOnce, type Finding } from '../state/shard-doc'
+import { auditedSteps } from '../state/audit-entries'
+import { hasPending } from '../state/digest'
+import * as audits from '../domain/audits'
+import * as auditFindings from './audit-findings'
+import { violationAgainst } from './audit-findings'
 import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
 import { restricted } from '../state/account-figures'
 import * as forward from '../mesh/forward'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
-import { accountStub } from './addressing'
+import { accountStub, shardStub } from './addressing'
 import * as replicaMesh from './replica-mesh'
 import * as replicaMetrics from './replica-metrics'
 import type { MeshStatus } from './shard-replica'
@@ -74,6 +79,8 @@ export class MarketReplica extends DurableObject<Env> {
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
   #mesh!: replication.Replication
+  /** Settle steps held when this replica last audited (it audits at each new one). */
+  #auditedSettlements = 0
   /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
   readonly #settleOutcomes: Record<string, number> = {}
 
@@ -94,6 +101,7 @@ export class MarketReplica extends DurableObject<Env> {
         ctx.storage,
         (doc: Y.Doc) => {
           this.#state = marketState.replay(instrument, doc)
+          this.#auditedSettlements = this.#state.settledEpochs.size
         },
         marketChecks({
           publicKey: this.#config.operatorPublicKey,
@@ -105,6 +113,7 @@ export class MarketReplica extends DurableObject<Env> {
         // home node, cancels recorded elsewhere arrive this way too.
         if (!this.#held.state.ok) return
         marketState.catchUp(this.#state, this.#held.state.doc)
+        this.#auditWhenSettled()
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
       // Cancels recorded while this node was down or before it became reachable.
@@ -275,6 +284,7 @@ export class MarketReplica extends DurableObject<Env> {
         .map((order) => ({ remaining: order.remaining, price: order.price })),
       mark: this.mark(),
       mode: this.mode().mode,
+      violation: violationAgainst(this.#held, accountId)?.message ?? null,
     })
   }
 
@@ -410,7 +420,7 @@ export class MarketReplica extends DurableObject<Env> {
       liquidate: reconciler.liquidationsDue(judged.flat()),
       receivedAt: clock.now(),
     })
-    this.#audit()
+    this.#auditWhenSettled()
     return this.#answer(this.#report(epoch))
   }
 
@@ -465,23 +475,46 @@ export class MarketReplica extends DurableObject<Env> {
     }
   }
 
-  /** I5 over this market: positions net to zero. A violation is recorded with its evidence. */
-  #audit(): void {
+  /**
+   * The reconciler's audits of this market (domain/audits.ts) over its steps up to the first gap,
+   * and I5 over the book the matcher replayed: each violation recorded as a write-once finding,
+   * none repaired. Null while the market cannot be judged (damaged, or pending updates).
+   */
+  audit(): Finding[] | null {
+    if (!durable.serving(this.#held) || hasPending(this.#held.state.doc)) return null
+    const steps = auditedSteps(this.#instrument, this.#held.state.doc)
+    const { violations } = audits.auditMarket(steps, this.#instrument.notionalScale)
     const net = reconciler.positionsNetToZero(this.#state.book)
-    if (net === 0n || !this.#held.state.ok) return
-    const id = `violation/I5/${this.#instrument.symbol}/${this.#state.nextSeq - 1}`
-    durable.write(this.#held, this.#config.nodeId, (doc) =>
-      writeOnce(findings(doc), id, {
-        id,
-        kind: 'violation',
+    if (net !== 0n) {
+      const seq = this.#state.nextSeq - 1
+      violations.push({
         invariant: 'I5',
-        accountId: null,
-        message: `positions of ${this.#instrument.symbol} net to ${net}, not zero`,
-        evidence: { net: net.toString(), seq: this.#state.nextSeq - 1 },
-        ts: clock.now(),
-        node: this.#config.nodeId,
-      }),
-    )
+        subject: `book/${seq}`,
+        accountIds: [],
+        message: `positions of ${this.#instrument.symbol} in the replayed book net to ${net} at step ${seq}, not zero`,
+        evidence: { net: net.toString(), seq },
+      })
+    }
+    const made = auditFindings.findingsOf(violations, this.#held.name, this.#config.nodeId)
+    return auditFindings.record(this.#held, this.#config.nodeId, made)
+  }
+
+  /**
+   * At each settle step this node takes or replays: audit this market, and ask this node's
+   * shards to audit theirs for the epoch (each does once per epoch, whichever market asks).
+   */
+  #auditWhenSettled(): void {
+    if (!this.#held.state.ok || this.#state.settledEpochs.size === this.#auditedSettlements) return
+    this.#auditedSettlements = this.#state.settledEpochs.size
+    this.audit()
+    const epoch = Math.max(...this.#state.settledEpochs.keys())
+    for (let shard = 0; shard < this.#config.shardCount; shard++) {
+      shardStub(this.env, this.#config, shard)
+        .audit(epoch)
+        .catch((error: unknown) =>
+          console.error(JSON.stringify({ msg: 'shard audit failed', shard, error: String(error) })),
+        )
+    }
   }
 
   #take(input: market.StepInput): void {

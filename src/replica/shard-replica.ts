@@ -12,6 +12,7 @@ import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import { findingsShownMax, majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
+import * as audits from '../domain/audits'
 import { assert } from '../domain/assert'
 import type { AccountFigures } from '../domain/account'
 import { modeOf, type Breaker, type BreakerMode } from '../domain/breakers'
@@ -43,6 +44,8 @@ import * as replicaMesh from './replica-mesh'
 import * as replicaMetrics from './replica-metrics'
 import type { MarketRejection } from './market-replica'
 import { forgedRecorder, recentFindings } from './forged-findings'
+import * as auditFindings from './audit-findings'
+import { violationAgainst } from './audit-findings'
 import * as outbox from './outbox'
 import * as rateBuckets from './rate-buckets'
 import * as storage from './shard-storage'
@@ -85,6 +88,8 @@ export class ShardReplica extends DurableObject<Env> {
   #mesh!: replication.Replication
   /** When this node last lost contact with a majority of the mesh; null while it has it. */
   #majorityLostAt: number | null = null
+  /** The last settlement epoch this shard was audited at (see `audit`). */
+  #auditedEpoch: number | null = null
   /** Peers' rights requests that arrived since the last remote update was handled. */
   readonly #asked = new Set<string>()
 
@@ -205,6 +210,9 @@ export class ShardReplica extends DurableObject<Env> {
       if (pending !== undefined) return pending
       const markets = await this.#markets(input.accountId)
       if (!markets.ok) return markets
+      // A market's audit that names the account halts its withdrawals as the shard's own does.
+      const flagged = markets.value.find((state) => state.violation !== null)
+      if (flagged !== undefined) return violationHalt(input.accountId, flagged.violation!)
       const stale = staleMarkUnder(markets.value)
       if (stale !== undefined) {
         return reject(
@@ -504,6 +512,17 @@ export class ShardReplica extends DurableObject<Env> {
     return escrow.gainsSpendableAfter(this.#majorityLostAt, now, majorityLostGraceMs)
   }
 
+  /**
+   * Whether this document holds every update its peers said they hold: a link up to each peer and
+   * none behind. Only then are rights judged (a grant may be on its way from a peer out of reach).
+   */
+  #holdsPeersState(): boolean {
+    const links = replication.status(this.#mesh)
+    return [...this.#config.peers.keys()].every((peer) =>
+      links.some((link) => link.peer === peer && link.state === 'up' && link.behind === 0),
+    )
+  }
+
   /** Records that this node lacks `shortfall` of the account's rights, for its peers to grant. */
   #askForRights(accountId: string, shortfall: money.Units): void {
     if (this.#config.peers.size === 0 || !this.#held.state.ok) return
@@ -577,16 +596,28 @@ export class ShardReplica extends DurableObject<Env> {
     if (mode !== 'normal') {
       return reject('withdrawals_halted', `withdrawals are halted by the operator: ${by?.reason}`)
     }
-    if (!this.#held.state.ok) return undefined
-    for (const finding of shardDoc.findings(this.#held.state.doc).values()) {
-      if (finding.kind === 'violation' && finding.accountId === accountId) {
-        return reject(
-          'withdrawals_halted',
-          `withdrawals of ${accountId} wait for the operator: ${finding.message}`,
-        )
-      }
-    }
-    return undefined
+    const finding = violationAgainst(this.#held, accountId)
+    return finding === undefined ? undefined : violationHalt(accountId, finding.message)
+  }
+
+  /**
+   * The reconciler's audits of this shard (domain/audits.ts), on causally complete state only:
+   * every violation recorded as a finding (write-once, so each node's record is one entry), none
+   * repaired. Run once per settlement epoch (markets ask as they settle) and on the operator's
+   * demand; null while the shard cannot be judged (damaged, or holding pending updates).
+   */
+  audit(epoch: number | null = null): shardDoc.Finding[] | null {
+    if (!durable.serving(this.#held) || hasPending(this.#held.state.doc)) return null
+    if (epoch !== null && this.#auditedEpoch !== null && epoch <= this.#auditedEpoch) return []
+    if (epoch !== null) this.#auditedEpoch = epoch
+    const doc = this.#held.state.doc
+    const { violations } = audits.auditShard(
+      shardDoc.transfers(doc).values(),
+      shardDoc.grants(doc).values(),
+      this.#holdsPeersState() ? { gainsNode: this.#config.settlementNode } : null,
+    )
+    const made = auditFindings.findingsOf(violations, this.#held.name, this.#config.nodeId)
+    return auditFindings.record(this.#held, this.#config.nodeId, made)
   }
 
   /** Settles a write's durability; a rejection or a local write passes through as it is. */
@@ -634,6 +665,9 @@ export class ShardReplica extends DurableObject<Env> {
     return { node: nodeId, now: clock.now(), seal: sealed }
   }
 }
+
+const violationHalt = (accountId: string, why: string) =>
+  reject('withdrawals_halted' as const, `withdrawals of ${accountId} wait for the operator: ${why}`)
 
 const noOperatorKey = () =>
   reject(

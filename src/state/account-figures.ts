@@ -29,6 +29,8 @@ export type AccountMarketState = {
   mark: Mark | null
   /** The circuit breaker mode in force on this market (instrument and venue breakers). */
   mode: BreakerMode
+  /** The message of a violation the market's audit recorded against the account, if any. */
+  violation: string | null
 }
 
 /**

@@ -2,7 +2,7 @@
 // (BTC-PERP: 10% / 5% margin, 2 bp maker and 5 bp taker fees, 1% liquidation fee, funding capped
 // at 0.05% an epoch): an account below maintenance margin is liquidated once, at the mark,
 // against the insurance fund; open positions pay or receive funding; settling the epoch again
-// answers the same settlement.
+// answers the same settlement; the reconciler's audits find nothing in what it did.
 
 import { beforeAll, describe, expect, it } from 'vitest'
 import { api, newAccount, setUpApiTests, type ApiKey } from './helpers'
@@ -111,6 +111,12 @@ describe('settlement', () => {
     expect(again.body).toEqual(settled.body)
     expect((await account(alice)).collateral).toBe('194.5')
     expect((await account(bob)).collateral).toBe('100001.425')
+
+    // The settlement's audits find nothing: fills, the liquidation and funding keep I3-I7.
+    const audited = await api.admin('POST', '/v1/admin/audits')
+    expect(audited.status).toBe(200)
+    const found = audited.body.documents.flatMap((d: { violations: unknown[] }) => d.violations)
+    expect(found).toEqual([])
   })
 
   it('refuses to settle on a stale or missing mark', async () => {

@@ -1,8 +1,10 @@
 // The operator's handle on the settlement reconciler: settle one epoch of an instrument now, on
 // its home node. Settling an epoch again answers what it did the first time (I8: at most once).
+// And run the reconciler's audits of every document of this node now (they also run at each
+// epoch): what each found, recorded as findings, never repaired.
 
 import { createRoute, z } from '@hono/zod-openapi'
-import { marketStub } from '../../replica/addressing'
+import { marketStub, nodeReplicas } from '../../replica/addressing'
 import { adminAuth } from '../middleware/admin-auth'
 import { createRouter, errorsOf, json, unwrap } from '../router'
 import * as trading from '../trading-schemas'
@@ -48,9 +50,46 @@ const settle = createRoute({
   },
 })
 
-export const adminSettlementRoutes = createRouter().openapi(settle, async (c) => {
-  const { instrument, epoch } = c.req.valid('json')
-  const symbol = listed(c.var.config, instrument, 400).symbol
-  const report = unwrap(await marketStub(c.env, c.var.config, symbol).settle(epoch))
-  return c.json(report.value, 200)
+const AuditReport = z
+  .object({
+    node: z.string(),
+    documents: z.array(
+      z.object({
+        doc: z.string(),
+        judged: z.boolean().openapi({
+          description: 'false while the document is damaged or holds pending updates',
+        }),
+        violations: z.array(z.any()).openapi({ description: 'the findings its audit recorded' }),
+      }),
+    ),
+  })
+  .openapi('AuditReport')
+
+const audit = createRoute({
+  method: 'post',
+  path: '/v1/admin/audits',
+  tags: ['admin'],
+  summary: "Run the reconciler's audits (I3-I7) over every document of this node now",
+  security: [{ adminToken: [] }],
+  middleware: [adminAuth()] as const,
+  responses: { 200: json(AuditReport, 'what each audit found'), ...errorsOf(401) },
 })
+
+export const adminSettlementRoutes = createRouter()
+  .openapi(settle, async (c) => {
+    const { instrument, epoch } = c.req.valid('json')
+    const symbol = listed(c.var.config, instrument, 400).symbol
+    const report = unwrap(await marketStub(c.env, c.var.config, symbol).settle(epoch))
+    return c.json(report.value, 200)
+  })
+  .openapi(audit, async (c) => {
+    const { config } = c.var
+    const documents = await Promise.all(
+      nodeReplicas(c.env, config).map(async ({ name, stub }) => {
+        const found = await stub.audit()
+        const violations: unknown[] = found ?? []
+        return { doc: name, judged: found !== null, violations }
+      }),
+    )
+    return c.json({ node: config.nodeId, documents }, 200)
+  })

@@ -1,0 +1,81 @@
+// The entries the reconciler's audits fold (domain/audits.ts), read out of the documents as they
+// are stored: a market's steps leniently (a peer chose their content: a field that does not parse
+// is null, for the audit to report), in sequence order up to the first gap, so only a causally
+// complete prefix of the matcher's history is judged (design.md §2.4).
+
+import type * as Y from 'yjs'
+import type * as audits from '../domain/audits'
+import type * as instruments from '../domain/instrument'
+import * as money from '../domain/money'
+import * as market from './market-doc'
+
+const text = (value: unknown): string | null =>
+  typeof value === 'string' && value.length > 0 ? value : null
+
+const side = (value: unknown): 'buy' | 'sell' | null =>
+  value === 'buy' || value === 'sell' ? value : null
+
+const units = (value: unknown, decimals: number): money.Units | null => {
+  const parsed = money.parse(value, {
+    decimals,
+    max: 10n ** 30n,
+    allowZero: true,
+    allowNegative: true,
+  })
+  return parsed.ok ? parsed.value : null
+}
+
+/** The market's steps from `fromSeq` up to the first one not held, as the audits read them. */
+export function auditedSteps(
+  instrument: instruments.Instrument,
+  doc: Y.Doc,
+  fromSeq = 1,
+): audits.AuditedStep[] {
+  const stored = market.steps(doc)
+  const read: audits.AuditedStep[] = []
+  for (let seq = fromSeq; stored.has(market.stepKey(seq)); seq++) {
+    read.push(auditedStep(instrument, stored.get(market.stepKey(seq))!))
+  }
+  return read
+}
+
+function auditedStep(instrument: instruments.Instrument, step: market.Step): audits.AuditedStep {
+  // A peer chose this entry: read nothing of it that is not there.
+  const input = (step.input ?? { kind: 'cancel' }) as market.StepInput
+  const size = input.kind === 'order' ? units(input.size, instrument.sizeDecimals) : null
+  const orderSide = input.kind === 'order' ? side(input.side) : null
+  const order =
+    input.kind === 'order' && size !== null && orderSide !== null
+      ? { orderId: input.orderId, accountId: input.accountId, side: orderSide, size }
+      : null
+  return {
+    seq: step.seq,
+    kind: input.kind === 'order' || input.kind === 'settle' ? input.kind : 'cancel',
+    order,
+    decisions: (Array.isArray(step.decisions) ? step.decisions : []).map((d) =>
+      auditedDecision(instrument, d),
+    ),
+  }
+}
+
+function auditedDecision(
+  instrument: instruments.Instrument,
+  decision: market.WireDecision,
+): audits.AuditedDecision {
+  if (decision.type === 'funding') return { type: 'funding' }
+  if (decision.type !== 'fill') return { type: decision.type, orderId: decision.orderId }
+  const usd = (value: unknown) => units(value, money.usdTransfer.decimals)
+  return {
+    type: 'fill',
+    fillId: String(decision.fillId),
+    takerOrderId: text(decision.takerOrderId),
+    makerOrderId: text(decision.makerOrderId),
+    taker: text(decision.taker),
+    maker: text(decision.maker),
+    takerSide: side(decision.takerSide),
+    price: units(decision.price, instrument.priceDecimals),
+    size: units(decision.size, instrument.sizeDecimals),
+    takerRealized: usd(decision.takerRealized),
+    makerRealized: usd(decision.makerRealized),
+  }
+}
