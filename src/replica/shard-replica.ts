@@ -34,6 +34,7 @@ import type { OrderView } from '../state/market-state'
 import { hasPending } from '../state/digest'
 import { seal, verified, type SignedMap } from '../state/operator-signature'
 import { shardChecks } from '../state/remote-checks'
+import * as checkpointRules from '../state/checkpoint'
 import * as shardDoc from '../state/shard-doc'
 import { lockQueueDepth, withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
@@ -43,6 +44,7 @@ import * as replicaMesh from './replica-mesh'
 import * as replicaMetrics from './replica-metrics'
 import type { MarketRejection } from './market-replica'
 import { forgedRecorder, recentFindings } from './forged-findings'
+import * as checkpoints from './checkpoints'
 import * as outbox from './outbox'
 import * as rateBuckets from './rate-buckets'
 import * as storage from './shard-storage'
@@ -81,6 +83,7 @@ export class ShardReplica extends DurableObject<Env> {
   readonly #locks: AccountLocks = new Map()
   readonly #buckets: rateBuckets.RateBuckets = new Map()
   #held!: durable.DurableDoc
+  #shard!: number
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
   /** When this node last lost contact with a majority of the mesh; null while it has it. */
@@ -94,6 +97,7 @@ export class ShardReplica extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       const name = storage.rememberName(ctx.storage.sql, ctx.id.name) ?? ctx.id.toString()
       const shard = Number(name.slice(name.lastIndexOf('/') + 1))
+      this.#shard = shard
       this.#held = durable.open(
         name,
         ctx.storage,
@@ -109,6 +113,7 @@ export class ShardReplica extends DurableObject<Env> {
         }),
       )
       this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => this.#afterRemote())
+      await this.#scheduleCheckpoint()
     })
   }
 
@@ -369,8 +374,24 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#read((doc) => {
       if (!shardDoc.accounts(doc).has(accountId))
         return reject('account_not_found', `no account ${accountId}`)
+      const inForce = this.#index.inForce?.checkpoint
+      const opening = accountIndex.openingOf(this.#index, accountId)
       return ok(
-        ledger.page(accountIndex.transfersOf(this.#index, accountId), accountId, after, limit),
+        ledger.page(
+          accountIndex.transfersOf(this.#index, accountId),
+          accountId,
+          after,
+          limit,
+          inForce === undefined || opening === undefined
+            ? null
+            : {
+                id: `checkpoint/${inForce.epoch}`,
+                kind: 'opening_balance',
+                amount: money.formatUsd(opening.balance),
+                ts: inForce.cutTime,
+                node: inForce.writer,
+              },
+        ),
       )
     })
   }
@@ -383,6 +404,42 @@ export class ShardReplica extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
+    this.checkpoint(checkpoints.dueEpoch(this.#config))
+    await this.#scheduleCheckpoint()
+  }
+
+  /**
+   * Takes every epoch checkpoint step this node may take now: cuts `epoch` if this node is the
+   * writer (null: none), acknowledges the latest checkpoint, compacts the one in force.
+   */
+  checkpoint(epoch: number | null): checkpoints.StepReport {
+    return checkpoints.step(this.#held, this.#index, this.#config, this.#shard, epoch)
+  }
+
+  /** The checkpoint in force and the latest written, for status reads and proofs. */
+  checkpointState(): {
+    inForce: shardDoc.Checkpoint | null
+    latest: shardDoc.Checkpoint | null
+    acks: shardDoc.CheckpointAck[]
+  } {
+    const inForce = this.#index.inForce?.checkpoint ?? null
+    if (!this.#held.state.ok) return { inForce, latest: null, acks: [] }
+    const doc = this.#held.state.doc
+    const acks =
+      inForce?.members.flatMap(
+        (node) => shardDoc.checkpointAcks(doc).get(shardDoc.ackKey(inForce.epoch, node)) ?? [],
+      ) ?? []
+    const latest = checkpointRules.latest(doc) ?? null
+    return { inForce, latest, acks }
+  }
+
+  /** The checkpoint alarm wakes the replica at the next epoch boundary, if none comes sooner. */
+  async #scheduleCheckpoint(): Promise<void> {
+    const intervalMs = this.#config.checkpointIntervalMs
+    if (intervalMs === 0) return
+    const next = clock.schedulerTime((Math.floor(clock.now() / intervalMs) + 1) * intervalMs)
+    const set = await this.ctx.storage.getAlarm()
+    if (set === null || set > next) await this.ctx.storage.setAlarm(next)
   }
 
   compact(): storage.StorageStats {
@@ -446,6 +503,7 @@ export class ShardReplica extends DurableObject<Env> {
    * found taken twice (I3: the document keeps one copy, so it takes effect once).
    */
   #afterRemote(): void {
+    this.checkpoint(null)
     const asked = [...this.#asked]
     this.#asked.clear()
     if (asked.length > 0) {
@@ -474,11 +532,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #rights(accountId: string): Map<string, money.Units> {
-    return escrow.rightsByNode(
-      accountIndex.transfersOf(this.#index, accountId),
-      accountIndex.grantsOf(this.#index, accountId),
-      accountId,
-    )
+    return accountIndex.rightsOf(this.#index, accountId)
   }
 
   /** What this node may spend of the account now (its escrow rights, net of commitments). */
