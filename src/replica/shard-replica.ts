@@ -35,6 +35,9 @@ import { hasPending } from '../state/digest'
 import { seal, verified, type SignedMap } from '../state/operator-signature'
 import { shardChecks } from '../state/remote-checks'
 import * as checkpointRules from '../state/checkpoint'
+import type { AccountProof } from '../state/state-proof'
+import * as folding from '../domain/checkpoint'
+import * as merkle from '../domain/merkle'
 import * as shardDoc from '../state/shard-doc'
 import { lockQueueDepth, withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
@@ -431,6 +434,38 @@ export class ShardReplica extends DurableObject<Env> {
       ) ?? []
     const latest = checkpointRules.latest(doc) ?? null
     return { inForce, latest, acks }
+  }
+
+  /**
+   * The account's state proof from the checkpoint in force: its leaf, the leaf's Merkle path and
+   * the members' signatures over the root (src/state/state-proof.ts checks it).
+   */
+  accountProof(accountId: string): Read<AccountProof> {
+    return this.#read(() => {
+      const inForce = this.#index.inForce
+      if (inForce === undefined) {
+        return reject('not_found', 'no checkpoint of this shard is in force yet')
+      }
+      const { checkpoint } = inForce
+      const leaves = folding.leavesOf(inForce.openings, checkpoint.accountIds)
+      const proof = merkle.proof(leaves, accountId)
+      if (proof === undefined) {
+        return reject('not_found', `account ${accountId} is not in checkpoint ${checkpoint.epoch}`)
+      }
+      return ok({
+        shard: checkpoint.shard,
+        epoch: checkpoint.epoch,
+        cutTime: checkpoint.cutTime,
+        root: checkpoint.root,
+        leaf: proof.leaf,
+        path: proof.path,
+        signatures: this.checkpointState().acks.map(({ node, publicKey, signature }) => ({
+          node,
+          publicKey,
+          signature,
+        })),
+      })
+    })
   }
 
   /** The checkpoint alarm wakes the replica at the next epoch boundary, if none comes sooner. */

@@ -43,7 +43,14 @@ const meshStatus = createRoute({
   middleware: [adminAuth()] as const,
   responses: {
     200: json(
-      z.object({ node: z.string(), peers: z.array(z.string()), documents: z.array(z.any()) }),
+      z.object({
+        node: z.string(),
+        nodeKey: z.string().openapi({
+          description: "this node's Ed25519 public key (base64url): it signs epoch checkpoints",
+        }),
+        peers: z.array(z.string()),
+        documents: z.array(z.any()),
+      }),
       'status',
     ),
     ...errorsOf(401),
@@ -56,5 +63,13 @@ meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
   const replicas = nodeReplicas(c.env, config)
   const documents = await Promise.all(replicas.map(({ stub }) => stub.meshStatus()))
-  return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
+  return c.json(
+    {
+      node: config.nodeId,
+      nodeKey: config.nodePublicKey,
+      peers: [...config.peers.keys()],
+      documents,
+    },
+    200,
+  )
 })
