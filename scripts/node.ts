@@ -20,7 +20,7 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--clock-skew-ms <ms>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--checkpoint-every <ms>] [--clock-skew-ms <ms>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
@@ -28,6 +28,7 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
   --host    address to listen on (default 127.0.0.1)
   --settle-every  settlement epoch length in ms on the instruments this node is home to
+  --checkpoint-every  epoch checkpoint length in ms of the shard documents (0 or unset: none)
             (default 0: settle only on POST /v1/admin/settlements)
   --clock-skew-ms  test only: ms added to the node's clock, -${clockSkewMsMax} to ${clockSkewMsMax}
             (default 0), to see what a node whose clock is off does (the chaos harness's skew)
@@ -44,6 +45,7 @@ type NodeArgs = {
   shards: number | undefined
   peers: string
   settleEveryMs: number | undefined
+  checkpointEveryMs: number | undefined
   clockSkewMs: number
 }
 
@@ -56,6 +58,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host,
     peers,
     'settle-every': settleEvery,
+    'checkpoint-every': checkpointEvery,
     'clock-skew-ms': clockSkew,
   } = parseOptions(argv, {
     id: { type: 'string' },
@@ -65,6 +68,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host: { type: 'string', default: '127.0.0.1' },
     peers: { type: 'string', default: '' },
     'settle-every': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
     'clock-skew-ms': { type: 'string', default: '0' },
   })
   if (id === undefined || port === undefined || data === undefined) {
@@ -85,6 +89,10 @@ function parseNodeArgs(argv: string[]): NodeArgs {
       settleEvery === undefined
         ? undefined
         : integerOption('--settle-every', settleEvery, 0, 86_400_000),
+    checkpointEveryMs:
+      checkpointEvery === undefined
+        ? undefined
+        : integerOption('--checkpoint-every', checkpointEvery, 0, 86_400_000),
     clockSkewMs: integerOption('--clock-skew-ms', clockSkew, -clockSkewMsMax, clockSkewMsMax),
   }
 }
@@ -130,6 +138,9 @@ function miniflareOptions(
       PEERS: args.peers,
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
+      }),
+      ...(args.checkpointEveryMs !== undefined && {
+        CHECKPOINT_INTERVAL_MS: String(args.checkpointEveryMs),
       }),
       ...(args.clockSkewMs !== 0 && { CLOCK_SKEW_MS: String(args.clockSkewMs) }),
     },
