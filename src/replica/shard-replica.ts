@@ -472,9 +472,7 @@ export class ShardReplica extends DurableObject<Env> {
   async #scheduleCheckpoint(): Promise<void> {
     const intervalMs = this.#config.checkpointIntervalMs
     if (intervalMs === 0) return
-    const next = clock.schedulerTime((Math.floor(clock.now() / intervalMs) + 1) * intervalMs)
-    const set = await this.ctx.storage.getAlarm()
-    if (set === null || set > next) await this.ctx.storage.setAlarm(next)
+    await durable.alarmBy(this.ctx.storage, (Math.floor(clock.now() / intervalMs) + 1) * intervalMs)
   }
 
   compact(): storage.StorageStats {
