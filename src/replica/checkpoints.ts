@@ -118,8 +118,9 @@ function acknowledge(
     latest.cutTime,
     config.signatureWindowMs,
   )
-  const matches =
-    fold.root === latest.root && JSON.stringify(fold.openings) === JSON.stringify(latest.openings)
+  // Everything the checkpoint will stand for once in force, not the root alone: its openings,
+  // its accounts and the request ids it keeps recognising.
+  const matches = checkpoint.sameFold(fold, latest)
   durable.write(held, config.nodeId, (ydoc) => {
     if (matches) {
       const content = checkpointSignedContent(shard, latest.epoch, latest.root)

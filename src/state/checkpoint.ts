@@ -119,6 +119,13 @@ export type CutFold = Pick<
   'openings' | 'accountIds' | 'recognized' | 'recognizedGrants' | 'root'
 >
 
+/** Whether a checkpoint holds exactly `fold`: what a member checks before it acknowledges. */
+export const sameFold = (fold: CutFold, entry: CutFold): boolean =>
+  fold.root === entry.root &&
+  (['openings', 'accountIds', 'recognized', 'recognizedGrants'] as const).every(
+    (field) => JSON.stringify(fold[field]) === JSON.stringify(entry[field]),
+  )
+
 /**
  * The fold of `doc` up to `cut` on top of `base`: what a checkpoint of that cut must hold.
  * The writer and every acknowledging node compute it alike from their own documents.
