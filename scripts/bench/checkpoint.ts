@@ -15,6 +15,7 @@ import { recognizeMs } from '../../src/domain/checkpoint'
 import * as accountIndex from '../../src/state/account-index'
 import * as checkpoint from '../../src/state/checkpoint'
 import * as commands from '../../src/state/commands'
+import { generateOperatorKey, seal, type SignedMap } from '../../src/state/operator-signature'
 import * as shard from '../../src/state/shard-doc'
 import { integerOption, parseOptions, runMain, UsageError } from '../lib/cli'
 import { integerBetween, seededRandom } from '../lib/random'
@@ -53,11 +54,14 @@ function build(transfers: number, accounts: number, seed: number) {
   const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
   const ids = Array.from({ length: accounts }, (_, i) => `acct-${i.toString().padStart(5, '0')}`)
   for (const accountId of ids) commands.createAccount(a.doc, { accountId }, { node: 'a', now: t0 })
+  // Deposits carry the operator's signature, as on a node.
+  const { signingKey } = generateOperatorKey()
+  const sealed = (map: SignedMap, entry: Record<string, unknown>) => seal(signingKey, map, entry)
   Y.applyUpdate(b.doc, Y.encodeStateAsUpdate(a.doc))
   for (let i = 0; i < transfers; i++) {
     const writer = i % 2 === 0 ? a : b
     const accountId = ids[integerBetween(random, 0, accounts - 1)]!
-    const at = { node: writer.name, now: t0 + i }
+    const at = { node: writer.name, now: t0 + i, seal: sealed }
     const amount = BigInt(integerBetween(random, 1, 1_000)) * 1_000_000n
     const depositAmount = 20n * amount
     // Mostly withdrawals, as on a venue: a deposit only when the balance would not cover one.

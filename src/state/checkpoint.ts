@@ -150,7 +150,9 @@ export function foldAt(
   const recognized: Record<string, Transfer> = {}
   for (const transfer of [...Object.values(base?.checkpoint.recognized ?? {}), ...transfers]) {
     if (folding.recognizes(transfer, cutTime, signatureWindowMs)) {
-      recognized[transfer.id] = transfer
+      // A replay answers from the record; the operator's signature was checked when it came in.
+      const { signature: _signature, ...record } = transfer
+      recognized[transfer.id] = record
     }
   }
   const recognizedGrants: Record<string, number> = {}
