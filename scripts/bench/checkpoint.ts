@@ -70,7 +70,7 @@ function build(transfers: number, accounts: number, seed: number) {
       if (deposits) {
         commands.deposit(
           writer.doc,
-          { depositId: `d${i}`, accountId, amount, requestDigest: 'r' },
+          { depositId: `d${i}`, accountId, amount: depositAmount, requestDigest: 'r' },
           at,
         )
       } else {

@@ -3,7 +3,6 @@
 
 import type { AccountFigures } from '../domain/account'
 import type { Instrument } from '../domain/instrument'
-import * as ledger from '../domain/ledger'
 import * as margin from '../domain/margin'
 import type * as money from '../domain/money'
 import * as positions from '../domain/position'
