@@ -21,7 +21,7 @@ import { loadWorkerConfig, type WorkerConfig } from './lib/worker-config'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--clock-skew-ms <ms>] [--grant-policy <policy>]
+const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [--peers <list>] [--shards <n>] [--host <host>] [--settle-every <ms>] [--checkpoint-every <ms>] [--clock-skew-ms <ms>] [--grant-policy <policy>]
   --id      node id: 1-32 lowercase letters, digits or dashes, e.g. a
   --port    TCP port to serve on (0 picks a free one)
   --data    folder that keeps this node's Durable Objects and development secrets
@@ -29,6 +29,7 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
   --host    address to listen on (default 127.0.0.1)
   --settle-every  settlement epoch length in ms on the instruments this node is home to
+  --checkpoint-every  epoch checkpoint length in ms of the shard documents (0 or unset: none)
             (default 0: settle only on POST /v1/admin/settlements)
   --grant-policy  what a node grants a peer that asks for escrow rights: ${grantPolicies.join(' or ')}
             (default shortfall; RIGHTS_GRANT_POLICY)
@@ -47,6 +48,7 @@ type NodeArgs = {
   shards: number | undefined
   peers: string
   settleEveryMs: number | undefined
+  checkpointEveryMs: number | undefined
   clockSkewMs: number
   grantPolicy: GrantPolicy | undefined
 }
@@ -60,6 +62,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host,
     peers,
     'settle-every': settleEvery,
+    'checkpoint-every': checkpointEvery,
     'clock-skew-ms': clockSkew,
     'grant-policy': grantPolicy,
   } = parseOptions(argv, {
@@ -70,6 +73,7 @@ function parseNodeArgs(argv: string[]): NodeArgs {
     host: { type: 'string', default: '127.0.0.1' },
     peers: { type: 'string', default: '' },
     'settle-every': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
     'clock-skew-ms': { type: 'string', default: '0' },
     'grant-policy': { type: 'string' },
   })
@@ -94,6 +98,10 @@ function parseNodeArgs(argv: string[]): NodeArgs {
       settleEvery === undefined
         ? undefined
         : integerOption('--settle-every', settleEvery, 0, 86_400_000),
+    checkpointEveryMs:
+      checkpointEvery === undefined
+        ? undefined
+        : integerOption('--checkpoint-every', checkpointEvery, 0, 86_400_000),
     clockSkewMs: integerOption('--clock-skew-ms', clockSkew, -clockSkewMsMax, clockSkewMsMax),
     grantPolicy: grantPolicy as GrantPolicy | undefined,
   }
@@ -140,6 +148,9 @@ function miniflareOptions(
       PEERS: args.peers,
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
+      }),
+      ...(args.checkpointEveryMs !== undefined && {
+        CHECKPOINT_INTERVAL_MS: String(args.checkpointEveryMs),
       }),
       ...(args.clockSkewMs !== 0 && { CLOCK_SKEW_MS: String(args.clockSkewMs) }),
       ...(args.grantPolicy !== undefined && { RIGHTS_GRANT_POLICY: args.grantPolicy }),

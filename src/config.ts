@@ -16,7 +16,8 @@ import { grantPolicies, settlementNodeOf, type GrantPolicy } from './domain/escr
 import type { Instrument } from './domain/instrument'
 import type { Rate } from './domain/rate-limit'
 import { readCatalog } from './instruments'
-import { publicKeyOfSigningKey } from './state/operator-signature'
+import { createHmac } from 'node:crypto'
+import { publicKeyOfSigningKey, signingKeyOfSeed } from './state/operator-signature'
 import type { MarketReplica } from './replica/market-replica'
 import type { ShardReplica } from './replica/shard-replica'
 
@@ -59,6 +60,12 @@ export type Env = {
   /** The operator's Ed25519 public key (base64url, raw 32 bytes); every node needs it (or the
    * signing key, which it is derived from). */
   OPERATOR_PUBLIC_KEY?: string
+  /** This node's own Ed25519 signing key (base64url PKCS#8): it signs the epoch checkpoints it
+   * acknowledges. Unset, it is derived from KEY_SECRET and NODE_ID (local meshes only: every
+   * node holding KEY_SECRET could then sign for every other). */
+  NODE_SIGNING_KEY?: string
+  /** Epoch checkpoint length of shard documents; `0` (default) writes none. */
+  CHECKPOINT_INTERVAL_MS?: string
 }
 
 /**
@@ -92,6 +99,11 @@ export type NodeConfig = {
   operatorSigningKey: string | null
   /** Verifies every deposit and breaker a peer sends. */
   operatorPublicKey: string
+  /** Signs the checkpoints this node acknowledges; its public key is in `/v1/mesh/status`. */
+  nodeSigningKey: string
+  nodePublicKey: string
+  /** Epoch length of shard checkpoints in ms; 0 when none are written. */
+  checkpointIntervalMs: number
 }
 
 const secretLengthMin = 16
@@ -124,6 +136,10 @@ export function readConfig(env: Env): NodeConfig {
   const settlementIntervalMs = Number(env.SETTLEMENT_INTERVAL_MS ?? 0)
   if (!Number.isInteger(settlementIntervalMs) || settlementIntervalMs < 0) {
     throw new Error('SETTLEMENT_INTERVAL_MS must be a whole number of milliseconds')
+  }
+  const checkpointIntervalMs = Number(env.CHECKPOINT_INTERVAL_MS ?? 0)
+  if (!Number.isInteger(checkpointIntervalMs) || checkpointIntervalMs < 0) {
+    throw new Error('CHECKPOINT_INTERVAL_MS must be a whole number of milliseconds')
   }
   const clockSkewMs = Number(env.CLOCK_SKEW_MS ?? 0)
   if (!Number.isInteger(clockSkewMs) || Math.abs(clockSkewMs) > clockSkewMsMax) {
@@ -179,6 +195,22 @@ export function readConfig(env: Env): NodeConfig {
     keyRate,
     inFlightMax,
     ...operator,
+    ...readNodeKey(env),
+    checkpointIntervalMs,
+  }
+}
+
+/** This node's checkpoint signing key: configured, or derived from the key secret and node id. */
+function readNodeKey(env: Env): Pick<NodeConfig, 'nodeSigningKey' | 'nodePublicKey'> {
+  const signingKey =
+    env.NODE_SIGNING_KEY ||
+    signingKeyOfSeed(
+      createHmac('sha256', env.KEY_SECRET).update(`clearmesh/node-key/v1/${env.NODE_ID}`).digest(),
+    )
+  try {
+    return { nodeSigningKey: signingKey, nodePublicKey: publicKeyOfSigningKey(signingKey) }
+  } catch (error) {
+    throw new Error(`NODE_SIGNING_KEY is not a base64url PKCS#8 Ed25519 key: ${String(error)}`)
   }
 }
 

@@ -4,12 +4,16 @@
 //
 // Document contents are read as a y-websocket follower reads them (SyncStep2 of the whole state),
 // so they are the replicas' own entries: transfers, escrow grants, order records, matcher steps
-// (orders, cancels, and settlements with their liquidations and funding).
+// (orders, cancels, and settlements with their liquidations and funding). A shard's history that
+// an epoch checkpoint in force folded (src/state/checkpoint.ts) is its openings and the request
+// ids it still recognises: an acknowledged write folded into it is not lost.
 
 import { usdDecimals } from '../../src/constants'
 import type { Grant } from '../../src/domain/escrow'
 import type { InstrumentSpec } from '../../src/domain/instrument'
+import * as folding from '../../src/domain/checkpoint'
 import * as money from '../../src/domain/money'
+import { ackKey, type Checkpoint, type CheckpointAck } from '../../src/state/shard-doc'
 
 export type DocFinal = {
   stateVectorDigest: string | null
@@ -139,6 +143,10 @@ export type NodeView = {
   /** Documents whose content could not be read: checks that need them skip this node. */
   unreadable: string[]
   transfers: Map<string, Transfer>
+  /** Ledger accounts' balances and rights as of the shard checkpoints in force. */
+  openings: Map<string, folding.Opening>
+  /** Folded transfers those checkpoints still recognise (their request ids replay). */
+  folded: Map<string, Transfer>
   /** Escrow rights one node gave another. */
   grants: Map<string, Grant>
   orders: Map<string, OrderRecord>
@@ -155,6 +163,8 @@ export function nodeView(node: NodeFinal): NodeView {
     node: node.node,
     unreadable: [],
     transfers: new Map(),
+    openings: new Map(),
+    folded: new Map(),
     grants: new Map(),
     orders: new Map(),
     accounts: new Set(),
@@ -167,6 +177,11 @@ export function nodeView(node: NodeFinal): NodeView {
       continue
     }
     const maps = doc.content
+    const checkpoint = inForce(maps)
+    for (const [account, stored] of Object.entries(checkpoint?.openings ?? {}))
+      view.openings.set(account, folding.load(stored))
+    for (const [key, value] of Object.entries(checkpoint?.recognized ?? {}))
+      view.folded.set(key, value as Transfer)
     for (const [key, value] of Object.entries(maps.transfers ?? {}))
       view.transfers.set(key, value as Transfer)
     for (const [key, value] of Object.entries(maps.grants ?? {}))
@@ -188,6 +203,14 @@ export function nodeView(node: NodeFinal): NodeView {
     }
   }
   return view
+}
+
+/** The latest checkpoint of a shard document every member acknowledged, if any. */
+function inForce(maps: Record<string, Record<string, unknown>>): Checkpoint | undefined {
+  const acks = (maps.checkpointAcks ?? {}) as Record<string, CheckpointAck>
+  return (Object.values(maps.checkpoints ?? {}) as Checkpoint[])
+    .sort((x, y) => y.epoch - x.epoch)
+    .find((c) => c.members.every((node) => acks[ackKey(c.epoch, node)]?.root === c.root))
 }
 
 export const fillsOf = (steps: readonly Step[]) =>
@@ -236,6 +259,7 @@ export function balancesOf(view: NodeView): Map<string, bigint> {
     balances.set(from, (balances.get(from) ?? 0n) - amount)
     balances.set(to, (balances.get(to) ?? 0n) + amount)
   }
+  for (const [account, opening] of view.openings) balances.set(account, opening.balance)
   for (const transfer of view.transfers.values())
     move(transfer.from, transfer.to, usd(transfer.amount))
   for (const [symbol, steps] of view.steps) {

@@ -217,6 +217,29 @@ export const PageQuery = z.strictObject({
   limit: WholeNumberQuery('limit', ledgerPageLimitMax, ledgerPageLimitDefault),
 })
 
+export const AccountProof = z
+  .object({
+    shard: z.number().int(),
+    epoch: z.number().int(),
+    cutTime: z
+      .number()
+      .int()
+      .openapi({ description: "the writer's clock at the checkpoint's cut" }),
+    root: z.string().openapi({ description: 'Merkle root (SHA-256, hex) of the shard balances' }),
+    leaf: z.object({ accountId: z.string(), balance: z.string() }),
+    path: z.array(z.object({ side: z.enum(['left', 'right']), hash: z.string() })),
+    signatures: z.array(
+      z.object({ node: z.string(), publicKey: z.string(), signature: z.string() }),
+    ),
+    reflects: Reflects,
+  })
+  .openapi('AccountProof', {
+    description:
+      "the account's balance at the shard's epoch checkpoint in force, its inclusion proof and " +
+      "the nodes' Ed25519 signatures over (shard, epoch, root); check it with verifyAccountProof " +
+      '(src/state/state-proof.ts) against node keys learned from the operator',
+  })
+
 export const LedgerPage = z
   .object({
     entries: z.array(

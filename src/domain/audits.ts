@@ -16,6 +16,7 @@
 import * as ledger from './ledger'
 import * as money from './money'
 import * as positions from './position'
+import type { Opening } from './checkpoint'
 import type { Grant } from './escrow'
 import { rightsByNode } from './escrow'
 
@@ -53,6 +54,20 @@ export const emptyShardFigures = (): ShardFigures => ({
   accountBalances: 0n,
   rights: new Map(),
 })
+
+/**
+ * The figures a checkpoint's openings start an audit from. Every node checked the openings'
+ * fold before acknowledging it, so the cash they hold counts as deposited.
+ */
+export function shardFiguresFromOpenings(openings: ReadonlyMap<string, Opening>): ShardFigures {
+  const figures = emptyShardFigures()
+  for (const [accountId, opening] of openings) {
+    figures.deposits += opening.balance
+    figures.accountBalances += opening.balance
+    figures.rights.set(accountId, new Map(opening.rights))
+  }
+  return figures
+}
 
 /**
  * Audits a shard's transfers and grants from `start`:

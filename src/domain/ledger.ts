@@ -131,10 +131,10 @@ export function conservation(transfers: Iterable<Transfer>): Conservation {
 export const compareTransfers = (a: LedgerCursor, b: LedgerCursor): number =>
   a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-/** One transfer as its account sees it. */
+/** One transfer as its account sees it; or the balance an epoch checkpoint folded history into. */
 export type LedgerEntry = {
   id: string
-  kind: TransferKind
+  kind: TransferKind | 'opening_balance'
   /** Signed change of the account's balance. */
   amount: string
   ts: number
@@ -143,25 +143,29 @@ export type LedgerEntry = {
 
 export type LedgerCursor = { ts: number; id: string }
 
-/** The account's entries after `after`, oldest first, at most `limit`, and whether more follow. */
+/**
+ * The account's entries after `after`, oldest first, at most `limit`, and whether more follow.
+ * `opening` stands for the history an epoch checkpoint folded, placed at its cut's time.
+ */
 export function page(
   transfers: Iterable<Transfer>,
   account: string,
   after: LedgerCursor | null,
   limit: number,
+  opening: LedgerEntry | null = null,
 ): { entries: LedgerEntry[]; more: boolean } {
-  const ordered = [...transfers]
+  const entries: LedgerEntry[] = [...transfers]
     .filter((t) => t.from === account || t.to === account)
-    .filter((t) => after === null || compareTransfers(t, after) > 0)
-    .sort(compareTransfers)
-  return {
-    entries: ordered.slice(0, limit).map((t) => ({
+    .map((t) => ({
       id: t.id,
       kind: t.kind,
       amount: signedAmount(t, account) < 0n ? `-${t.amount}` : t.amount,
       ts: t.ts,
       node: t.node,
-    })),
-    more: ordered.length > limit,
-  }
+    }))
+  if (opening !== null) entries.push(opening)
+  const ordered = entries
+    .filter((entry) => after === null || compareTransfers(entry, after) > 0)
+    .sort(compareTransfers)
+  return { entries: ordered.slice(0, limit), more: ordered.length > limit }
 }

@@ -411,8 +411,17 @@ export const compactionDue = (held: DurableDoc): boolean =>
 
 async function scheduleCompaction(held: DurableDoc): Promise<void> {
   if (!compactionDue(held)) return
-  if ((await held.storage.getAlarm()) !== null) return
-  await held.storage.setAlarm(clock.schedulerTime(clock.now() + compactionDelayMs))
+  await alarmBy(held.storage, clock.now() + compactionDelayMs)
+}
+
+/**
+ * Has the object's one alarm fire by `nodeTime` (this node's clock), unless it is set to fire
+ * sooner: compaction, redials and epoch checkpoints share it, and its handler serves them all.
+ */
+export async function alarmBy(storage: DurableObjectStorage, nodeTime: number): Promise<void> {
+  const at = clock.schedulerTime(nodeTime)
+  const set = await storage.getAlarm()
+  if (set === null || set > at) await storage.setAlarm(at)
 }
 
 /** Folds the whole log into a new snapshot in one storage transaction. */

@@ -124,8 +124,7 @@ export async function maintain(
   if (durable.compactionDue(held)) durable.compact(held)
   replication.start(mesh)
   const down = replication.status(mesh).some((link) => link.state === 'down')
-  if (down && (await storage.getAlarm()) === null)
-    await storage.setAlarm(clock.schedulerTime(clock.now() + maintenanceIntervalMs))
+  if (down) await durable.alarmBy(storage, clock.now() + maintenanceIntervalMs)
 }
 
 /** A document's whole state at one instant: the update that rebuilds it, its state vector. */

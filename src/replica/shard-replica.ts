@@ -35,6 +35,10 @@ import type { OrderView } from '../state/market-state'
 import { hasPending } from '../state/digest'
 import { seal, verified, type SignedMap } from '../state/operator-signature'
 import { shardChecks } from '../state/remote-checks'
+import * as checkpointRules from '../state/checkpoint'
+import type { AccountProof } from '../state/state-proof'
+import * as folding from '../domain/checkpoint'
+import * as merkle from '../domain/merkle'
 import * as shardDoc from '../state/shard-doc'
 import { lockQueueDepth, withAccountLock, type AccountLocks } from './account-lock'
 import { marketStub } from './addressing'
@@ -46,6 +50,7 @@ import type { MarketRejection } from './market-replica'
 import { forgedRecorder, recentFindings } from './forged-findings'
 import * as auditFindings from './audit-findings'
 import { violationAgainst } from './audit-findings'
+import * as checkpoints from './checkpoints'
 import * as outbox from './outbox'
 import * as rateBuckets from './rate-buckets'
 import * as storage from './shard-storage'
@@ -84,6 +89,7 @@ export class ShardReplica extends DurableObject<Env> {
   readonly #locks: AccountLocks = new Map()
   readonly #buckets: rateBuckets.RateBuckets = new Map()
   #held!: durable.DurableDoc
+  #shard!: number
   #index!: accountIndex.AccountIndex
   #mesh!: replication.Replication
   /** When this node last lost contact with a majority of the mesh; null while it has it. */
@@ -99,6 +105,7 @@ export class ShardReplica extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       const name = storage.rememberName(ctx.storage.sql, ctx.id.name) ?? ctx.id.toString()
       const shard = Number(name.slice(name.lastIndexOf('/') + 1))
+      this.#shard = shard
       this.#held = durable.open(
         name,
         ctx.storage,
@@ -114,6 +121,7 @@ export class ShardReplica extends DurableObject<Env> {
         }),
       )
       this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => this.#afterRemote())
+      await this.#scheduleCheckpoint()
     })
   }
 
@@ -363,7 +371,9 @@ export class ShardReplica extends DurableObject<Env> {
 
   transfer(id: string): Read<ledger.Transfer> {
     return this.#read((doc) => {
-      const transfer = shardDoc.transfers(doc).get(id)
+      // A folded transfer stays readable while its checkpoint recognises its request id.
+      const transfer =
+        shardDoc.transfers(doc).get(id) ?? checkpointRules.recognizedTransfer(doc, id)
       return transfer === undefined ? reject('not_found', `no ${id}`) : ok(transfer)
     })
   }
@@ -377,8 +387,24 @@ export class ShardReplica extends DurableObject<Env> {
     return this.#read((doc) => {
       if (!shardDoc.accounts(doc).has(accountId))
         return reject('account_not_found', `no account ${accountId}`)
+      const inForce = this.#index.inForce?.checkpoint
+      const opening = accountIndex.openingOf(this.#index, accountId)
       return ok(
-        ledger.page(accountIndex.transfersOf(this.#index, accountId), accountId, after, limit),
+        ledger.page(
+          accountIndex.transfersOf(this.#index, accountId),
+          accountId,
+          after,
+          limit,
+          inForce === undefined || opening === undefined
+            ? null
+            : {
+                id: `checkpoint/${inForce.epoch}`,
+                kind: 'opening_balance',
+                amount: money.formatUsd(opening.balance),
+                ts: inForce.cutTime,
+                node: inForce.writer,
+              },
+        ),
       )
     })
   }
@@ -391,6 +417,72 @@ export class ShardReplica extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
+    this.checkpoint(checkpoints.dueEpoch(this.#config))
+    await this.#scheduleCheckpoint()
+  }
+
+  /**
+   * Takes every epoch checkpoint step this node may take now: cuts `epoch` if this node is the
+   * writer (null: none), acknowledges the latest checkpoint, compacts the one in force.
+   */
+  checkpoint(epoch: number | null): checkpoints.StepReport {
+    return checkpoints.step(this.#held, this.#index, this.#config, this.#shard, epoch)
+  }
+
+  /** The checkpoint in force and the latest written, for status reads and proofs. */
+  checkpointState(): {
+    inForce: shardDoc.Checkpoint | null
+    latest: shardDoc.Checkpoint | null
+    acks: shardDoc.CheckpointAck[]
+  } {
+    const inForce = this.#index.inForce?.checkpoint ?? null
+    if (!this.#held.state.ok) return { inForce, latest: null, acks: [] }
+    const doc = this.#held.state.doc
+    const acks =
+      inForce?.members.flatMap(
+        (node) => shardDoc.checkpointAcks(doc).get(shardDoc.ackKey(inForce.epoch, node)) ?? [],
+      ) ?? []
+    const latest = checkpointRules.latest(doc) ?? null
+    return { inForce, latest, acks }
+  }
+
+  /**
+   * The account's state proof from the checkpoint in force: its leaf, the leaf's Merkle path and
+   * the members' signatures over the root (src/state/state-proof.ts checks it).
+   */
+  accountProof(accountId: string): Read<AccountProof> {
+    return this.#read(() => {
+      const inForce = this.#index.inForce
+      if (inForce === undefined) {
+        return reject('not_found', 'no checkpoint of this shard is in force yet')
+      }
+      const { checkpoint } = inForce
+      const leaves = folding.leavesOf(inForce.openings, checkpoint.accountIds)
+      const proof = merkle.proof(leaves, accountId)
+      if (proof === undefined) {
+        return reject('not_found', `account ${accountId} is not in checkpoint ${checkpoint.epoch}`)
+      }
+      return ok({
+        shard: checkpoint.shard,
+        epoch: checkpoint.epoch,
+        cutTime: checkpoint.cutTime,
+        root: checkpoint.root,
+        leaf: proof.leaf,
+        path: proof.path,
+        signatures: this.checkpointState().acks.map(({ node, publicKey, signature }) => ({
+          node,
+          publicKey,
+          signature,
+        })),
+      })
+    })
+  }
+
+  /** The checkpoint alarm wakes the replica at the next epoch boundary, if none comes sooner. */
+  async #scheduleCheckpoint(): Promise<void> {
+    const intervalMs = this.#config.checkpointIntervalMs
+    if (intervalMs === 0) return
+    await durable.alarmBy(this.ctx.storage, (Math.floor(clock.now() / intervalMs) + 1) * intervalMs)
   }
 
   compact(): storage.StorageStats {
@@ -454,6 +546,7 @@ export class ShardReplica extends DurableObject<Env> {
    * found taken twice (I3: the document keeps one copy, so it takes effect once).
    */
   #afterRemote(): void {
+    this.checkpoint(null)
     const asked = [...this.#asked]
     this.#asked.clear()
     if (asked.length > 0) {
@@ -482,11 +575,7 @@ export class ShardReplica extends DurableObject<Env> {
   }
 
   #rights(accountId: string): Map<string, money.Units> {
-    return escrow.rightsByNode(
-      accountIndex.transfersOf(this.#index, accountId),
-      accountIndex.grantsOf(this.#index, accountId),
-      accountId,
-    )
+    return accountIndex.rightsOf(this.#index, accountId)
   }
 
   /** What this node may spend of the account now (its escrow rights, net of commitments). */
@@ -611,10 +700,15 @@ export class ShardReplica extends DurableObject<Env> {
     if (epoch !== null && this.#auditedEpoch !== null && epoch <= this.#auditedEpoch) return []
     if (epoch !== null) this.#auditedEpoch = epoch
     const doc = this.#held.state.doc
+    // After a checkpoint compacted history, the audit starts from its openings.
+    const inForce = checkpointRules.inForce(doc)
     const { violations } = audits.auditShard(
-      shardDoc.transfers(doc).values(),
-      shardDoc.grants(doc).values(),
+      checkpointRules.unfolded(inForce, shardDoc.transfers(doc), 'transfers'),
+      checkpointRules.unfolded(inForce, shardDoc.grants(doc), 'grants'),
       this.#holdsPeersState() ? { gainsNode: this.#config.settlementNode } : null,
+      inForce === undefined
+        ? audits.emptyShardFigures()
+        : audits.shardFiguresFromOpenings(inForce.openings),
     )
     const made = auditFindings.findingsOf(violations, this.#held.name, this.#config.nodeId)
     return auditFindings.record(this.#held, this.#config.nodeId, made)

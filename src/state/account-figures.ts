@@ -3,7 +3,6 @@
 
 import type { AccountFigures } from '../domain/account'
 import type { Instrument } from '../domain/instrument'
-import * as ledger from '../domain/ledger'
 import * as margin from '../domain/margin'
 import type * as money from '../domain/money'
 import * as positions from '../domain/position'
@@ -13,7 +12,7 @@ import { ok, reject, type Result } from '../domain/result'
 import * as risk from '../domain/risk'
 import type { RiskRejection } from '../domain/risk'
 import { intentOf, type OrderInput } from './market-doc'
-import { transfersOf, type AccountIndex } from './account-index'
+import { balanceOf, type AccountIndex } from './account-index'
 
 export type Mark = { price: money.Units; ts: number; stale: boolean }
 
@@ -48,7 +47,7 @@ export function accountFigures(
   markets: readonly AccountMarketState[],
   catalog: ReadonlyMap<string, Instrument>,
 ): AccountFigures {
-  let collateral = ledger.balanceOf(transfersOf(index, accountId), accountId)
+  let collateral = balanceOf(index, accountId)
   const marked: margin.MarkedPosition[] = []
   const resting: margin.RestingOrder[] = []
   for (const state of markets) {

@@ -2,11 +2,20 @@
 // observing the shard document. It is derived state: rebuilt from the document on load, never
 // stored. It also notices when a merge replaced one copy of a transfer with another (the same
 // request id taken on both sides of a partition), for the replica to record (I3).
+//
+// Once an epoch checkpoint is in force, an account's figures are its opening in the checkpoint
+// plus the entries the checkpoint does not fold (src/state/checkpoint.ts); entries it folds are
+// left out here whether compaction has deleted them yet or not, so folds never count one twice.
 
 import type * as Y from 'yjs'
+import * as folding from '../domain/checkpoint'
+import * as escrow from '../domain/escrow'
 import type { Grant } from '../domain/escrow'
+import * as ledger from '../domain/ledger'
 import type { Transfer } from '../domain/ledger'
-import { grants, transfers } from './shard-doc'
+import type * as money from '../domain/money'
+import * as checkpoint from './checkpoint'
+import { checkpointAcks, checkpoints, grants, transfers } from './shard-doc'
 
 /** Two copies of one transfer id met in a merge; the document keeps one, the same everywhere. */
 export type MergedCopy = { id: string; kept: Transfer; dropped: Transfer }
@@ -16,6 +25,9 @@ export type AccountIndex = {
   grantsByAccount: Map<string, Map<string, Grant>>
   /** Copies merged away since the replica last took them (see `takeMergedCopies`). */
   merged: MergedCopy[]
+  doc: Y.Doc
+  /** The checkpoint in force, kept current as checkpoints and acknowledgements arrive. */
+  inForce: checkpoint.InForce | undefined
 }
 
 type Keyed = { id: string }
@@ -51,7 +63,18 @@ function indexMap<T extends Keyed>(
 
 /** Builds the index from the document and keeps it current for every later change. */
 export function observe(doc: Y.Doc): AccountIndex {
-  const index: AccountIndex = { byAccount: new Map(), grantsByAccount: new Map(), merged: [] }
+  const index: AccountIndex = {
+    byAccount: new Map(),
+    grantsByAccount: new Map(),
+    merged: [],
+    doc,
+    inForce: checkpoint.inForce(doc),
+  }
+  const refresh = () => {
+    index.inForce = checkpoint.inForce(doc)
+  }
+  checkpoints(doc).observe(refresh)
+  checkpointAcks(doc).observe(refresh)
   indexMap(
     transfers(doc),
     index.byAccount,
@@ -68,11 +91,43 @@ export function observe(doc: Y.Doc): AccountIndex {
   return index
 }
 
-export const transfersOf = (index: AccountIndex, account: string): Iterable<Transfer> =>
-  index.byAccount.get(account)?.values() ?? []
+/** The account's transfers the checkpoint in force does not fold. */
+export const transfersOf = (index: AccountIndex, account: string): Transfer[] =>
+  unfolded(index, 'transfers', transfers(index.doc), index.byAccount.get(account))
 
-export const grantsOf = (index: AccountIndex, account: string): Iterable<Grant> =>
-  index.grantsByAccount.get(account)?.values() ?? []
+/** The account's grants the checkpoint in force does not fold. */
+export const grantsOf = (index: AccountIndex, account: string): Grant[] =>
+  unfolded(index, 'grants', grants(index.doc), index.grantsByAccount.get(account))
+
+function unfolded<T extends Keyed>(
+  index: AccountIndex,
+  name: checkpoint.FoldedMap,
+  map: Y.Map<T>,
+  entries: Map<string, T> | undefined,
+): T[] {
+  if (entries === undefined) return []
+  if (index.inForce === undefined) return [...entries.values()]
+  return [...entries.values()].filter(
+    (entry) => !checkpoint.folds(index.inForce, map, name, entry.id),
+  )
+}
+
+/** The account's opening in the checkpoint in force, if it has one. */
+export const openingOf = (index: AccountIndex, account: string): folding.Opening | undefined =>
+  index.inForce?.openings.get(account)
+
+/** The account's ledger balance: its opening plus every transfer after it. */
+export const balanceOf = (index: AccountIndex, account: string): money.Units =>
+  (openingOf(index, account)?.balance ?? 0n) +
+  ledger.balanceOf(transfersOf(index, account), account)
+
+/** Every node's escrow rights to the account: its opening's plus those of the entries after it. */
+export function rightsOf(index: AccountIndex, account: string): Map<string, money.Units> {
+  const rights = new Map(openingOf(index, account)?.rights ?? [])
+  const after = escrow.rightsByNode(transfersOf(index, account), grantsOf(index, account), account)
+  for (const [node, units] of after) rights.set(node, (rights.get(node) ?? 0n) + units)
+  return rights
+}
 
 /** The merged copies noticed since the last call, for the replica to record once. */
 export function takeMergedCopies(index: AccountIndex): MergedCopy[] {

@@ -11,6 +11,7 @@ import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
 import * as withdrawal from '../domain/withdrawal'
+import { recognizedGrant, recognizedTransfer } from './checkpoint'
 import type { SignedMap } from './operator-signature'
 import * as shard from './shard-doc'
 
@@ -269,6 +270,7 @@ export function grantRights(
     amount: money.formatUsd(amount),
     ts: context.now,
   }
+  if (recognizedGrant(doc, grant.id)) return undefined
   return shard.writeOnce(shard.grants(doc), grant.id, grant) === 'written' ? grant : undefined
 }
 
@@ -301,13 +303,16 @@ function recordTransfer(
   return written(transfer, false)
 }
 
-/** A stored transfer under `id` answers a retry: the same request replays, another conflicts. */
+/**
+ * A stored transfer under `id` answers a retry: the same request replays, another conflicts. A
+ * transfer an epoch checkpoint folded answers from the checkpoint while it recognises the id.
+ */
 function replayOf(
   doc: Y.Doc,
   id: string,
   requestDigest: string,
 ): CommandResult<ledger.Transfer> | undefined {
-  const existing = shard.transfers(doc).get(id)
+  const existing = shard.transfers(doc).get(id) ?? recognizedTransfer(doc, id)
   if (existing === undefined) return undefined
   if (existing.requestDigest !== requestDigest) {
     return reject(

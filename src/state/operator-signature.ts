@@ -61,29 +61,49 @@ const publicKeyOf = (publicKey: string): KeyObject => {
   return key
 }
 
-/** The base64url signature of `entry` (written to `map`) by the operator's signing key. */
-export const seal = (signingKey: string, map: SignedMap, entry: Record<string, unknown>): string =>
-  sign(null, signedContent(map, entry), signingKeyOf(signingKey)).toString('base64url')
+/** The base64url Ed25519 signature of `content` by `signingKey` (base64url PKCS#8). */
+export const signContent = (signingKey: string, content: string | Buffer): string =>
+  sign(null, Buffer.from(content), signingKeyOf(signingKey)).toString('base64url')
 
-/** Whether `entry` carries a signature of its content by the operator's public key. */
-export function verified(
+/** Whether `signature` (base64url) is `publicKey`'s Ed25519 signature of `content`. */
+export function verifiedContent(
   publicKey: string,
-  map: SignedMap,
-  entry: Record<string, unknown>,
+  content: string | Buffer,
+  signature: unknown,
 ): boolean {
-  const signature = entry.signature
   if (typeof signature !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(signature)) return false
+  if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey)) return false
   return verify(
     null,
-    signedContent(map, entry),
+    Buffer.from(content),
     publicKeyOf(publicKey),
     Buffer.from(signature, 'base64url'),
   )
 }
 
+/** The base64url signature of `entry` (written to `map`) by the operator's signing key. */
+export const seal = (signingKey: string, map: SignedMap, entry: Record<string, unknown>): string =>
+  signContent(signingKey, signedContent(map, entry))
+
+/** Whether `entry` carries a signature of its content by the operator's public key. */
+export const verified = (
+  publicKey: string,
+  map: SignedMap,
+  entry: Record<string, unknown>,
+): boolean => verifiedContent(publicKey, signedContent(map, entry), entry.signature)
+
 /** The public key (base64url, raw) of a signing key; throws if it is not an Ed25519 key. */
 export const publicKeyOfSigningKey = (signingKey: string): string =>
   String(createPublicKey(signingKeyOf(signingKey)).export({ format: 'jwk' }).x)
+
+/** PKCS#8 DER of an Ed25519 private key: this fixed prefix, then the 32-byte seed (RFC 8410). */
+const pkcs8Ed25519Prefix = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+/** The signing key (base64url PKCS#8) whose seed is `seed` (32 bytes). */
+export function signingKeyOfSeed(seed: Uint8Array): string {
+  if (seed.byteLength !== 32) throw new Error('an Ed25519 seed has 32 bytes')
+  return Buffer.concat([pkcs8Ed25519Prefix, seed]).toString('base64url')
+}
 
 /** A new operator key pair (the node runner generates one for a local mesh). */
 export function generateOperatorKey(): { signingKey: string; publicKey: string } {

@@ -2,9 +2,9 @@
 // (before anything is persisted; a refusal reloads what is durable). A node holding the mesh secret
 // can still send anything, so the schema's own rules are enforced on every remote update:
 // - only the document's own root maps, holding plain JSON entries (no nested types, no bigints);
-// - entries are written once: none disappears, and none changes except by the same write made
-//   on another node (the same request, merged: equal once the recording node and time are left
-//   out);
+// - entries are written once: none changes except by the same write made on another node (the
+//   same request, merged: equal once the recording node and time are left out), and none
+//   disappears but by the compaction of an epoch checkpoint in force (src/state/checkpoint.ts);
 // - every entry passes its map's check (amounts that parse, ids that match their keys, accounts
 //   that belong to this shard; deposits and breakers signed by the operator's key, a forged one
 //   handed to the replica as evidence: src/state/operator-signature.ts);
@@ -14,9 +14,11 @@ import * as Y from 'yjs'
 import { breakerModes } from '../domain/breakers'
 import * as money from '../domain/money'
 import { keyRateMax } from '../constants'
+import { deletionAllowed, inForce, type InForce } from './checkpoint'
+import { checkpointSignedContent } from '../domain/checkpoint'
 import { hasPending } from './digest'
 import { stepKey } from './market-doc'
-import { verified, type SignedMap } from './operator-signature'
+import { verified, verifiedContent, type SignedMap } from './operator-signature'
 import { shardOf } from './shard-of'
 
 /** A map's check of one entry (sent by `origin`): why it is refused, or undefined. */
@@ -84,6 +86,9 @@ export function refusal(
     if (!maps.has(name)) return `root type "${name}" is not in this document's schema`
   }
   const names = new Map([...doc.share].map(([name, type]) => [type, name]))
+  // Read once, and only if the update deletes something.
+  let checkpoint: { inForce: InForce | undefined } | undefined
+  const inForceNow = () => (checkpoint ??= { inForce: inForce(doc) }).inForce
   for (const [type, keys] of transaction.changed) {
     const name = names.get(type)
     if (type._item !== null || name === undefined) return 'nested types are not in the schema'
@@ -91,6 +96,7 @@ export function refusal(
     for (const key of keys) {
       if (key === null) return `${name} is a map, not a list`
       const item = type._map.get(key)
+      if (item?.deleted === true && deletionAllowed(doc, name, key, inForceNow)) continue
       if (item === undefined || item.deleted) return `${name}/${key} would be deleted`
       if (!(item.content instanceof Y.ContentAny)) return 'nested types are not in the schema'
       const value = item.content.getContent().at(-1)
@@ -185,8 +191,19 @@ export function shardChecks(
     ['rightsRequests', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
     ['findings', keyed('id')],
     ['breakers', breakerCheck(operator)],
+    ['checkpoints', keyed('id', (_key, value) => (value.shard === shard ? undefined : 'not ours'))],
+    ['checkpointAcks', keyed('id', (_key, value) => ackSignature(shard, value))],
   ])
 }
+
+/** An acknowledgement carries its node's signature over (shard, epoch, root). */
+const ackSignature = (shard: number, ack: Record<string, unknown>): string | undefined =>
+  typeof ack.publicKey === 'string' &&
+  typeof ack.root === 'string' &&
+  typeof ack.epoch === 'number' &&
+  verifiedContent(ack.publicKey, checkpointSignedContent(shard, ack.epoch, ack.root), ack.signature)
+    ? undefined
+    : "it does not carry its node's signature"
 
 const breakerCheck = (operator: OperatorCheck): EntryCheck => {
   const signed = operatorSigned(operator, 'breakers')

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
 import type { Breaker } from '../domain/breakers'
+import type { StoredOpening } from '../domain/checkpoint'
 import type { Grant, RightsRequest } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
 import type { Rate } from '../domain/rate-limit'
@@ -59,7 +60,7 @@ export const rightsRequests = (doc: Y.Doc): Y.Map<RightsRequest> => doc.getMap('
  */
 export type Finding = {
   id: string
-  kind: 'merged_copy' | 'violation' | 'repair' | 'forged_entry'
+  kind: 'merged_copy' | 'violation' | 'repair' | 'forged_entry' | 'checkpoint_mismatch'
   /** The invariant (I2–I8) it concerns. */
   invariant: string
   accountId: string | null
@@ -70,6 +71,52 @@ export type Finding = {
 }
 
 export const findings = (doc: Y.Doc): Y.Map<Finding> => doc.getMap('findings')
+
+/**
+ * An epoch checkpoint (src/state/checkpoint.ts): the fold of every transfer and grant inside its
+ * cut, on top of its base (the checkpoint in force when it was cut), keyed by `checkpointKey`.
+ */
+export type Checkpoint = {
+  id: string
+  epoch: number
+  shard: number
+  /** The epoch of the checkpoint it builds on; null for the shard's first. */
+  base: number | null
+  /** The cut: a state vector (Yjs client id → clock), with no pending structs behind it. */
+  cut: Record<string, number>
+  /** The writer's clock when it took the cut. */
+  cutTime: number
+  writer: string
+  /** Every node that must acknowledge it before the entries it folds are compacted. */
+  members: string[]
+  /** Every ledger account's balance and rights as of the cut. */
+  openings: Record<string, StoredOpening>
+  /** Client accounts of the cut, each a leaf of the Merkle root. */
+  accountIds: string[]
+  /** Folded transfers whose request ids must still replay or conflict (domain/checkpoint.ts). */
+  recognized: Record<string, Transfer>
+  /** Folded grants (id → when granted) whose ids must never be granted again. */
+  recognizedGrants: Record<string, number>
+  /** Merkle root of the accounts' balances (domain/merkle.ts). */
+  root: string
+}
+
+/** A node's word that its own fold up to the cut gives the checkpoint's root: signed by it. */
+export type CheckpointAck = {
+  id: string
+  epoch: number
+  node: string
+  root: string
+  /** The node's Ed25519 public key (base64url, raw 32 bytes) and its signature (base64url). */
+  publicKey: string
+  signature: string
+}
+
+export const checkpointKey = (epoch: number): string => String(epoch).padStart(16, '0')
+export const ackKey = (epoch: number, node: string): string => `${checkpointKey(epoch)}/${node}`
+
+export const checkpoints = (doc: Y.Doc): Y.Map<Checkpoint> => doc.getMap('checkpoints')
+export const checkpointAcks = (doc: Y.Doc): Y.Map<CheckpointAck> => doc.getMap('checkpointAcks')
 
 /**
  * The operator's circuit breakers a document carries: a market's doc those of its instrument

@@ -258,6 +258,19 @@ describe.each([
         check: unauthorized,
       },
       {
+        op: 'GET /v1/account/proof',
+        what: 'a query and a header naming B',
+        send: () =>
+          walk.signed(a.key, 'GET', `/v1/account/proof?accountId=${b.accountId}`, undefined, {
+            'X-Account-Id': b.accountId,
+          }),
+        check: (reply) => {
+          // A's shard may have no checkpoint in force yet; a proof there is of A's leaf only.
+          if (reply.status === 404) expect(reply.body.error.code).toBe('not_found')
+          else expect(reply.body.leaf.accountId).toBe(a.accountId)
+        },
+      },
+      {
         op: 'GET /v1/ledger',
         what: "B's ledger cursor",
         send: () => walk.signed(a.key, 'GET', `/v1/ledger?cursor=${b.ledgerCursor}`),

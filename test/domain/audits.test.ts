@@ -99,6 +99,37 @@ describe('shard audits', () => {
     )
   })
 
+  it("start from a checkpoint's openings: rights granted before the cut may be spent after it", () => {
+    // b received 60 of alice's rights before the checkpoint; the grant was compacted away.
+    const openings = new Map([
+      [
+        'alice',
+        {
+          balance: usd(100),
+          rights: new Map([
+            ['a', usd(40)],
+            ['b', usd(60)],
+          ]),
+        },
+      ],
+    ])
+    const after = [cash('withdrawal', 'b', usd(50), 3)]
+    const start = audits.shardFiguresFromOpenings(openings)
+    const resumed = audits.auditShard(after, [], { gainsNode: 'a' }, start)
+    expect(resumed.violations).toEqual([])
+    expect(resumed.figures.rights.get('alice')).toEqual(
+      new Map([
+        ['a', usd(40)],
+        ['b', usd(10)],
+      ]),
+    )
+    expect(resumed.figures.accountBalances).toBe(usd(50))
+    // Without the openings the same entries read as b spending rights it never had.
+    expect(audits.auditShard(after, [], { gainsNode: 'a' }).violations).toMatchObject([
+      { invariant: 'I4' },
+    ])
+  })
+
   it('find cash that moved outside deposits and withdrawals (I6), with the totals', () => {
     const moved = { ...cash('withdrawal', 'a', usd(40), 2), to: 'bob' }
     const { violations } = audits.auditShard([cash('deposit', 'a', usd(100), 1), moved], [], {

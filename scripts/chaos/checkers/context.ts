@@ -84,7 +84,7 @@ export function effectOf(view: NodeView, op: Op): Transfer | Step | boolean | un
   const transferId = transferIdOf(op)
   if (transferId !== undefined) {
     if (view.unreadable.some((doc) => doc.startsWith('shard/'))) return undefined
-    return view.transfers.get(transferId) ?? false
+    return view.transfers.get(transferId) ?? view.folded.get(transferId) ?? false
   }
   if (op.f !== 'order' && op.f !== 'cancel') return undefined
   if (view.unreadable.includes(`market/${op.instrument}`)) return undefined

@@ -35,7 +35,8 @@ export function checkConservation(input: CheckInput): CheckResult {
   const context = contextOf(input)
   for (const view of context.complete) {
     const balances = balancesOf(view)
-    let deposits = 0n
+    // What a checkpoint folded: the external account's opening is withdrawals − deposits.
+    let deposits = -(view.openings.get(externalAccount)?.balance ?? 0n)
     let withdrawals = 0n
     for (const transfer of view.transfers.values()) {
       if (transfer.from === externalAccount) deposits += usd(transfer.amount)
@@ -121,8 +122,11 @@ export function rightsOf(
   for (const transfer of transfers)
     for (const account of [transfer.from, transfer.to])
       if (!isSystemAccount(account)) accounts.add(account)
+  for (const account of view.openings.keys()) if (!isSystemAccount(account)) accounts.add(account)
   return [...accounts].sort().flatMap((accountId) => {
     const rights = rightsByNode(transfers, view.grants.values(), accountId)
+    for (const [node, units] of view.openings.get(accountId)?.rights ?? [])
+      rights.set(node, (rights.get(node) ?? 0n) + units)
     const sum = [...rights.values()].reduce((n, amount) => n + amount, 0n)
     return [...rights].map(([holder, amount]) => ({ accountId, holder, amount, sum }))
   })

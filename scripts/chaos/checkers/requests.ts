@@ -116,7 +116,7 @@ export function checkExactlyOnce(input: CheckInput): CheckResult {
       r.error('reply-diverges', `${request.key}: answered order ids ${[...orderIds]}`)
   }
   for (const view of context.views) {
-    for (const [key, transfer] of view.transfers) {
+    for (const [key, transfer] of [...view.transfers, ...view.folded]) {
       if (transfer.id !== key)
         r.error('key-mismatch', `${view.node}: entry ${key} names ${transfer.id}`)
       if (transfer.kind !== 'deposit' && transfer.kind !== 'withdrawal') continue

@@ -32,6 +32,19 @@ const getLedger = createRoute({
   responses: { 200: json(schemas.LedgerPage, 'one page'), ...errorsOf(400, 401, 403, 503, 429) },
 })
 
+const getProof = createRoute({
+  method: 'get',
+  path: '/v1/account/proof',
+  tags: ['account'],
+  summary: "The account's balance at the latest epoch checkpoint, with its signed Merkle proof",
+  security,
+  middleware: [signedRequest('read')] as const,
+  responses: {
+    200: json(schemas.AccountProof, 'the proof'),
+    ...errorsOf(401, 403, 404, 503, 429),
+  },
+})
+
 export const accountRoutes = createRouter()
   .openapi(getAccount, async (c) => {
     const { accountId } = c.var.caller
@@ -44,6 +57,11 @@ export const accountRoutes = createRouter()
       { accountId, ...summary, staleMarks, reflects: reflecting(c, [read.reflects]) },
       200,
     )
+  })
+  .openapi(getProof, async (c) => {
+    const { accountId } = c.var.caller
+    const read = unwrap(await accountStub(c.env, c.var.config, accountId).accountProof(accountId))
+    return c.json({ ...read.value, reflects: reflecting(c, [read.reflects]) }, 200)
   })
   .openapi(getLedger, async (c) => {
     const { accountId } = c.var.caller

@@ -43,7 +43,7 @@ const MeshLink = z
 const Finding = z
   .object({
     id: z.string(),
-    kind: z.enum(['merged_copy', 'violation', 'repair', 'forged_entry']),
+    kind: z.enum(['merged_copy', 'violation', 'repair', 'forged_entry', 'checkpoint_mismatch']),
     invariant: z.string(),
     accountId: z.string().nullable(),
     message: z.string(),
@@ -56,6 +56,9 @@ const Finding = z
 export const MeshStatus = z
   .object({
     node: z.string(),
+    nodeKey: z.string().openapi({
+      description: "this node's Ed25519 public key (base64url): it signs epoch checkpoints",
+    }),
     peers: z.array(z.string()),
     documents: z.array(
       ShardStatus.extend({ links: z.array(MeshLink), findings: z.array(Finding) }),
@@ -104,5 +107,13 @@ meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
   const replicas = nodeReplicas(c.env, config)
   const documents = await Promise.all(replicas.map(({ stub }) => stub.meshStatus()))
-  return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
+  return c.json(
+    {
+      node: config.nodeId,
+      nodeKey: config.nodePublicKey,
+      peers: [...config.peers.keys()],
+      documents,
+    },
+    200,
+  )
 })
