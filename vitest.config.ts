@@ -32,6 +32,7 @@ export default defineConfig({
             'test/mesh/**/*.test.ts',
             'test/chaos/**/*.test.ts',
             'test/metrics/**/*.test.ts',
+            'test/scripts/**/*.test.ts',
           ],
         },
       },
