@@ -108,8 +108,9 @@ async function followNode(
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, finish)
   await finished
   clearInterval(timer)
+  const last = statusLine(follower)
   await follower.stop()
-  console.error(`${tty ? '\n' : ''}follow: stopped; ${statusLine(follower)}`)
+  console.error(`${tty ? '\n' : ''}follow: stopped; ${last}`)
   if (failure !== undefined) throw failure
   return 0
 }
