@@ -3,7 +3,9 @@
 // while it was stopped ends in its files once it is back; killed with SIGKILL while writes pour
 // in, its files load (a torn tail at most, cut off on restart) and it catches up. Then b is wiped
 // while cut off from its peers and rebuilt from the follower's files alone: it serves every
-// acknowledged deposit with exact balances. A follower without the mesh secret holds nothing.
+// acknowledged deposit with exact balances; until it has caught up from its peers it answers an
+// account it lacks 503 `shard_syncing`, not a definite 404. A follower without the mesh secret
+// holds nothing.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -100,6 +102,14 @@ describe('a backup follower of node b, and b rebuilt from it alone', () => {
       { timeoutMs: 60_000, intervalMs: 250 },
     )
 
+  const unknownAccountDeposit = () =>
+    mesh.client('b').admin('POST', '/v1/admin/deposits', {
+      depositId: 'to-nobody',
+      accountId: 'nobody',
+      asset: 'USD',
+      amount: '1',
+    })
+
   /** Every acknowledged write's ledger entry is in one of the follower's shard documents. */
   async function missingFromFiles(): Promise<string[]> {
     const ids = new Set<string>()
@@ -174,6 +184,10 @@ describe('a backup follower of node b, and b rebuilt from it alone', () => {
     const b = mesh.node('b')
     mesh.isolate('b')
     await b.wipe()
+    // Wiped and cut off, b has caught up from no peer: an account it lacks may exist elsewhere.
+    const unsure = await unknownAccountDeposit()
+    expect(unsure.status).toBe(503)
+    expect(unsure.body.error).toMatchObject({ code: 'shard_syncing', retryable: true })
     const restored = await run(
       process.execPath,
       ['--import', 'tsx', 'scripts/follow.ts', 'restore', '--out', folder, '--node', b.url()],
@@ -190,6 +204,13 @@ describe('a backup follower of node b, and b rebuilt from it alone', () => {
 
     mesh.healAll()
     await mesh.converge('after the rebuild and heal', { timeoutMs: 60_000 })
+    // Caught up from its peers, b's answer for an account nobody holds is definite again.
+    await waitFor('b answers 404 for an unknown account', async () => {
+      const reply = await unknownAccountDeposit()
+      return reply.status === 404 && reply.body.error.code === 'account_not_found'
+        ? true
+        : undefined
+    })
   })
 
   it('gives nothing to a follower without the mesh secret, nor one without the admin token', async () => {
