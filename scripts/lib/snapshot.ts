@@ -9,12 +9,16 @@
 
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import * as Y from 'yjs'
+import { snapshotBytesMax } from '../../src/constants'
+import { catchUpPieces } from '../../src/mesh/catch-up'
 import { checksum } from '../../src/replica/checksum'
 import { parseMeshStatus } from './mesh-status'
 
 export const snapshotFormat = 'clearmesh-snapshot/1' as const
 const checksumHeader = 'X-Snapshot-Checksum'
 const stateVectorHeader = 'X-Snapshot-State-Vector'
+/** Bytes of one restore request: well under the route's limit, and one durable write each. */
+const restorePieceBytes = Math.floor(snapshotBytesMax / 4)
 
 export type SnapshotDocument = {
   doc: string
@@ -124,7 +128,12 @@ export function verifySnapshot(file: SnapshotFile): { doc: string; update: Uint8
   })
 }
 
-/** Loads every document of a verified file into `node`; returns the documents restored. */
+/**
+ * Loads every document of a verified file into `node`; returns the documents restored. Each goes
+ * as a sequence of causally ordered pieces (the mesh's catch-up pieces) of at most
+ * `restorePieceBytes`, so a document over the route's body limit restores too, piece by piece,
+ * each made durable before the next is sent.
+ */
 export async function restoreSnapshot(
   node: string,
   token: string,
@@ -133,11 +142,16 @@ export async function restoreSnapshot(
 ): Promise<number> {
   const documents = verifySnapshot(file)
   for (const [i, { doc, update }] of documents.entries()) {
-    await admin(node, token, `/v1/admin/snapshots/${doc}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', [checksumHeader]: checksum(update) },
-      body: update,
-    })
+    const ydoc = new Y.Doc()
+    Y.applyUpdate(ydoc, update)
+    for (const piece of catchUpPieces(ydoc, new Map(), restorePieceBytes)) {
+      await admin(node, token, `/v1/admin/snapshots/${doc}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', [checksumHeader]: checksum(piece) },
+        body: piece,
+      })
+    }
+    ydoc.destroy()
     progress(i + 1, documents.length, doc)
   }
   return documents.length
