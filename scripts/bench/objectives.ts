@@ -10,7 +10,7 @@
 //   peers     b wiped and started, catching up from a alone;
 //   snapshot  b cut off, wiped, restored from the snapshot, healed: a fills in what came after;
 //   follower  b cut off, wiped, restored from the follower's files, healed.
-// RPO, at the first size: deposits at b, 8 at a time, with durability `local` or `quorum`; 1.5 s
+// RPO, at the first size (--rpo-runs times, default --runs): deposits at b, 8 at a time, with durability `local` or `quorum`; 1.5 s
 // in, b is wiped under the load (SIGKILL, folder deleted, started empty); once b has caught up
 // from a, the deposits b acknowledged that no node holds are lost; then the follower's files are
 // restored into b and they are counted again.
@@ -29,7 +29,7 @@ import { meshClients } from './lag'
 import { buildSeed, pushSeed } from './seed'
 import { agreed } from './setup'
 
-const usage = `usage: npx tsx scripts/bench/objectives.ts [--sizes 1,10,50] [--runs 3] [--out FILE]`
+const usage = `usage: npx tsx scripts/bench/objectives.ts [--sizes 1,10,50] [--runs 3] [--rpo-runs 3] [--out FILE]`
 const rebuildTimeoutMs = 600_000
 const deltaDeposits = 200
 const loadWorkers = 8
@@ -246,10 +246,12 @@ async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv, {
     sizes: { type: 'string', default: '1,10,50' },
     runs: { type: 'string', default: '3' },
+    'rpo-runs': { type: 'string' },
     out: { type: 'string' },
   })
   const sizes = options.sizes.split(',').map((text) => integerOption('--sizes', text, 1, 100))
   const runs = integerOption('--runs', options.runs, 1, 20)
+  const rpoRuns = integerOption('--rpo-runs', options['rpo-runs'] ?? options.runs, 0, 20)
   const folder = await mkdtemp(join(tmpdir(), 'clearmesh-objectives-'))
   const mesh = await startMesh({ ids: ['a', 'b'], shards: 1, proxied: true })
   const results: SizeResult[] = []
@@ -260,9 +262,9 @@ async function main(argv: string[]): Promise<number> {
     for (const megabytes of sizes) {
       results.push(await sizeRuns(mesh, megabytes, grown, runs, folder))
       grown = megabytes
-      if (rpo.length > 0) continue
+      if (megabytes !== sizes[0]) continue
       for (const durability of ['local', 'quorum']) {
-        for (let i = 0; i < runs; i++) {
+        for (let i = 0; i < rpoRuns; i++) {
           const tag = `rpo-${durability}-${i}`
           rpo.push(await rpoRun(mesh, durability, `s${megabytes}-1`, tag, join(folder, tag)))
         }

@@ -9,7 +9,6 @@
 
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import * as Y from 'yjs'
-import { snapshotBytesMax } from '../../src/constants'
 import { catchUpPieces } from '../../src/mesh/catch-up'
 import { checksum } from '../../src/replica/checksum'
 import { parseMeshStatus } from './mesh-status'
@@ -17,8 +16,12 @@ import { parseMeshStatus } from './mesh-status'
 export const snapshotFormat = 'clearmesh-snapshot/1' as const
 const checksumHeader = 'X-Snapshot-Checksum'
 const stateVectorHeader = 'X-Snapshot-State-Vector'
-/** Bytes of one restore request: well under the route's limit, and one durable write each. */
-const restorePieceBytes = Math.floor(snapshotBytesMax / 4)
+/**
+ * Bytes of one restore request. Each is applied and folded into the node's stored snapshot on its
+ * own; pieces of 6 MiB of a 14 MB document broke the node's connection mid-upload here, 1 MiB ones
+ * restored it whole.
+ */
+const restorePieceBytes = 1024 * 1024
 
 export type SnapshotDocument = {
   doc: string
