@@ -38,7 +38,13 @@ const wipeAfterMs = 1_500
 type Method = 'peers' | 'snapshot' | 'follower'
 /** One rebuild: spawn to full state, spawn to serving, and the restore's own ms (0 for peers). */
 type Rebuild = { fullMs: number; servingMs: number; restoreMs: number }
-type SizeResult = { megabytes: number; encodedBytes: number; rto: Record<Method, Rebuild[]> }
+type SizeResult = {
+  megabytes: number
+  encodedBytes: number
+  rto: Record<Method, Rebuild[]>
+  /** Why the snapshot method did not run (its export failed), if it did not. */
+  snapshotFailure?: string
+}
 type RpoResult = { durability: string; acked: number; lostPeers: number; lostFollower: number }
 
 /** Deposits of 1.25 to `accountId` at node `id`, `concurrency` at a time; the acknowledged ids. */
@@ -154,7 +160,9 @@ async function sizeRuns(
   const seed = buildSeed(megabytes - grownFrom, 'a', `s${megabytes}`, mesh.operatorSigningKey)
   await pushSeed(mesh.node('a').url(), mesh.meshSecret, 'shard/0', seed, rebuildTimeoutMs)
   await agreed(meshClients(mesh), rebuildTimeoutMs, 1_000)
-  const snapshot = await exportSnapshot(mesh.node('b').url(), mesh.adminToken)
+  const snapshot = await exportSnapshot(mesh.node('b').url(), mesh.adminToken).catch(
+    (error: Error) => error,
+  )
   await deposits(mesh, 'a', `s${megabytes}-0`, `delta-${megabytes}`, { count: deltaDeposits })
   await agreed(meshClients(mesh), rebuildTimeoutMs, 1_000)
   const target = (await shardOf(mesh, 'a')).stateVector()
@@ -165,11 +173,13 @@ async function sizeRuns(
     megabytes,
     encodedBytes: seed.encodedBytes,
     rto: { peers: [], snapshot: [], follower: [] },
+    ...(snapshot instanceof Error && { snapshotFailure: snapshot.message.slice(0, 80) }),
   }
   for (let i = 0; i < runs; i++) {
     for (const method of ['peers', 'snapshot', 'follower'] as const) {
+      if (method === 'snapshot' && snapshot instanceof Error) continue
       const rebuild = await rtoRun(mesh, method, target, async () =>
-        method === 'snapshot' ? snapshot : fromFollower,
+        method === 'snapshot' && !(snapshot instanceof Error) ? snapshot : fromFollower,
       )
       result.rto[method].push(rebuild)
       log(
@@ -228,7 +238,11 @@ function report(sizes: SizeResult[], rpo: RpoResult[], runs: number): string {
       (size) =>
         `| ${size.megabytes} MB | ${(size.encodedBytes / 1e6).toFixed(1)} | ` +
         (['peers', 'snapshot', 'follower'] as const)
-          .map((method) => rtoCell(size.rto[method]))
+          .map((method) =>
+            method === 'snapshot' && size.snapshotFailure !== undefined
+              ? `export failed: ${size.snapshotFailure}`
+              : rtoCell(size.rto[method]),
+          )
           .join(' | ') +
         ' |',
     ),
