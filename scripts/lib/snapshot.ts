@@ -9,6 +9,7 @@
 
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import * as Y from 'yjs'
+import { catchUpPieceBytesMax } from '../../src/constants'
 import { catchUpPieces } from '../../src/mesh/catch-up'
 import { checksum } from '../../src/replica/checksum'
 import { parseMeshStatus } from './mesh-status'
@@ -17,11 +18,12 @@ export const snapshotFormat = 'clearmesh-snapshot/1' as const
 const checksumHeader = 'X-Snapshot-Checksum'
 const stateVectorHeader = 'X-Snapshot-State-Vector'
 /**
- * Bytes of one restore request. Each is applied and folded into the node's stored snapshot on its
- * own; pieces of 6 MiB of a 14 MB document broke the node's connection mid-upload here, 1 MiB ones
- * restored it whole.
+ * Bytes of one restore request: a peer's catch-up piece, which the node appends as one log row.
+ * A piece over one stored value is folded with the whole document into a new stored snapshot;
+ * pieces of 1 MiB made that once per MiB, and broke the node's connection partway through a 50 MB
+ * document.
  */
-const restorePieceBytes = 1024 * 1024
+const restorePieceBytes = catchUpPieceBytesMax
 
 export type SnapshotDocument = {
   doc: string
