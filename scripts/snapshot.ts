@@ -6,10 +6,15 @@
 // The admin token comes from CLEARMESH_ADMIN_TOKEN or --token. A restored node then catches up
 // from its peers whatever came after the snapshot.
 
-import { readFile, rename, writeFile } from 'node:fs/promises'
 import { parseOptions, runMain, UsageError } from './lib/cli'
 import { progressDisplay } from './lib/progress'
-import { exportSnapshot, restoreSnapshot, type Progress, type SnapshotFile } from './lib/snapshot'
+import {
+  exportSnapshot,
+  readSnapshotFile,
+  restoreSnapshot,
+  writeSnapshotFile,
+  type Progress,
+} from './lib/snapshot'
 
 const usage = `usage: npm run snapshot -- export --node <url> --out <file> [--token <admin token>]
        npm run snapshot -- restore --node <url> --in <file> [--token <admin token>]
@@ -41,9 +46,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'export') {
     if (options.out === undefined) throw new UsageError('export needs --out <file>')
     const file = await exportSnapshot(node, token, progress)
-    // Written whole, then renamed: a crash never leaves a half file under the name.
-    await writeFile(`${options.out}.partial`, JSON.stringify(file))
-    await rename(`${options.out}.partial`, options.out)
+    await writeSnapshotFile(options.out, file)
     const bytes = file.documents.reduce((n, d) => n + d.bytes, 0)
     console.log(
       `${file.documents.length} documents of node ${file.node}, ${bytes} bytes, to ${options.out}`,
@@ -52,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'restore') {
     if (options.in === undefined) throw new UsageError('restore needs --in <file>')
-    const file = JSON.parse(await readFile(options.in, 'utf8')) as SnapshotFile
+    const file = await readSnapshotFile(options.in)
     const restored = await restoreSnapshot(node, token, file, progress)
     console.log(`${restored} documents of node ${file.node}'s snapshot restored into ${node}`)
     return 0

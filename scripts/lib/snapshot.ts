@@ -7,13 +7,23 @@
 // file's covers every document's name, checksum and state vector, so a file cut short, edited or
 // reordered is refused before anything is sent.
 
+import { readFile, rename, writeFile } from 'node:fs/promises'
 import * as Y from 'yjs'
+import { catchUpPieceBytesMax } from '../../src/constants'
+import { catchUpPieces } from '../../src/mesh/catch-up'
 import { checksum } from '../../src/replica/checksum'
 import { parseMeshStatus } from './mesh-status'
 
 export const snapshotFormat = 'clearmesh-snapshot/1' as const
 const checksumHeader = 'X-Snapshot-Checksum'
 const stateVectorHeader = 'X-Snapshot-State-Vector'
+/**
+ * Bytes of one restore request: a peer's catch-up piece, which the node appends as one log row.
+ * A piece over one stored value is folded with the whole document into a new stored snapshot;
+ * pieces of 1 MiB made that once per MiB, and broke the node's connection partway through a 50 MB
+ * document.
+ */
+const restorePieceBytes = catchUpPieceBytesMax
 
 export type SnapshotDocument = {
   doc: string
@@ -52,32 +62,51 @@ async function admin(node: string, token: string, path: string, init: RequestIni
   return response
 }
 
+/** The id of the node at `node` and the names of its documents (`shard/0`, `market/BTC-PERP`). */
+export async function nodeDocuments(
+  node: string,
+  token: string,
+): Promise<{ nodeId: string; names: string[] }> {
+  const status = (await (await admin(node, token, '/v1/mesh/status')).json()) as { node: string }
+  return { nodeId: status.node, names: [...parseMeshStatus(status).keys()] }
+}
+
 /** Reads every document of `node` into a snapshot (each checked against its checksum). */
 export async function exportSnapshot(
   node: string,
   token: string,
   progress: Progress = () => undefined,
 ): Promise<SnapshotFile> {
-  const status = (await (await admin(node, token, '/v1/mesh/status')).json()) as { node: string }
-  const names = [...parseMeshStatus(status).keys()]
+  const { nodeId, names } = await nodeDocuments(node, token)
   const documents: SnapshotDocument[] = []
   for (const doc of names) {
     const response = await admin(node, token, `/v1/admin/snapshots/${doc}`)
     const update = new Uint8Array(await response.arrayBuffer())
-    const sum = checksum(update)
-    if (sum !== response.headers.get(checksumHeader)) {
+    if (checksum(update) !== response.headers.get(checksumHeader)) {
       throw new Error(`${doc}: the bytes read do not match the node's checksum`)
     }
-    documents.push({
-      doc,
-      bytes: update.byteLength,
-      checksum: sum,
-      stateVector: response.headers.get(stateVectorHeader) ?? '',
-      update: Buffer.from(update).toString('base64'),
-    })
+    documents.push(snapshotDocument(doc, update, response.headers.get(stateVectorHeader) ?? ''))
     progress(documents.length, names.length, doc)
   }
-  const taken = { format: snapshotFormat, node: status.node, takenAt: Date.now(), documents }
+  return snapshotFile(nodeId, documents)
+}
+
+/** One document of a snapshot: `update` rebuilds it; `stateVector` is base64. */
+export const snapshotDocument = (
+  doc: string,
+  update: Uint8Array,
+  stateVector: string,
+): SnapshotDocument => ({
+  doc,
+  bytes: update.byteLength,
+  checksum: checksum(update),
+  stateVector,
+  update: Buffer.from(update).toString('base64'),
+})
+
+/** A snapshot file of `node`'s documents, taken now. */
+export function snapshotFile(node: string, documents: SnapshotDocument[]): SnapshotFile {
+  const taken = { format: snapshotFormat, node, takenAt: Date.now(), documents }
   return { ...taken, checksum: fileChecksum(documents) }
 }
 
@@ -104,7 +133,12 @@ export function verifySnapshot(file: SnapshotFile): { doc: string; update: Uint8
   })
 }
 
-/** Loads every document of a verified file into `node`; returns the documents restored. */
+/**
+ * Loads every document of a verified file into `node`; returns the documents restored. Each goes
+ * as a sequence of causally ordered pieces (the mesh's catch-up pieces) of at most
+ * `restorePieceBytes`, so a document over the route's body limit restores too, piece by piece,
+ * each made durable before the next is sent.
+ */
 export async function restoreSnapshot(
   node: string,
   token: string,
@@ -113,12 +147,26 @@ export async function restoreSnapshot(
 ): Promise<number> {
   const documents = verifySnapshot(file)
   for (const [i, { doc, update }] of documents.entries()) {
-    await admin(node, token, `/v1/admin/snapshots/${doc}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', [checksumHeader]: checksum(update) },
-      body: update,
-    })
+    const ydoc = new Y.Doc()
+    Y.applyUpdate(ydoc, update)
+    for (const piece of catchUpPieces(ydoc, new Map(), restorePieceBytes)) {
+      await admin(node, token, `/v1/admin/snapshots/${doc}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', [checksumHeader]: checksum(piece) },
+        body: piece,
+      })
+    }
+    ydoc.destroy()
     progress(i + 1, documents.length, doc)
   }
   return documents.length
 }
+
+/** Writes `file` to `path` whole, then renames it: a crash never leaves a half file under the name. */
+export async function writeSnapshotFile(path: string, file: SnapshotFile): Promise<void> {
+  await writeFile(`${path}.partial`, JSON.stringify(file))
+  await rename(`${path}.partial`, path)
+}
+
+export const readSnapshotFile = async (path: string): Promise<SnapshotFile> =>
+  JSON.parse(await readFile(path, 'utf8')) as SnapshotFile

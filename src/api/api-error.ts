@@ -58,6 +58,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   withdrawals_halted: { status: 503, retryable: true },
   market_diverged: { status: 503, retryable: true },
   market_syncing: { status: 503, retryable: true },
+  shard_syncing: { status: 503, retryable: true },
   no_operator_key: { status: 403, retryable: false },
   snapshot_refused: { status: 422, retryable: false },
 }

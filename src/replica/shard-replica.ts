@@ -59,11 +59,11 @@ import * as clock from '../clock'
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
 export type MeshStatus = durable.DocStatus & { links: ReturnType<typeof replication.status> }
-export type ReadRejection = 'shard_damaged' | 'account_not_found' | 'not_found'
+export type ReadRejection = 'shard_damaged' | 'shard_syncing' | 'account_not_found' | 'not_found'
 export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
 export type WriteResult<T> =
   | Result<commands.Written<T> & { reflects: Reflects }, commands.CommandRejection>
-  | Rejected<'shard_damaged'>
+  | Rejected<'shard_damaged' | 'shard_syncing'>
 
 export type OrderRejection =
   | commands.CommandRejection
@@ -73,6 +73,7 @@ export type OrderRejection =
   | 'shard_pending'
   | 'account_busy'
   | 'market_restricted'
+  | 'shard_syncing'
 export type OrderResult = Result<
   { view: OrderView; replayed: boolean; reflects: Reflects },
   OrderRejection
@@ -364,7 +365,7 @@ export class ShardReplica extends DurableObject<Env> {
     if (!markets.ok) return markets
     if (!durable.serving(this.#held)) return this.#damaged()
     if (!shardDoc.accounts(this.#held.state.doc).has(accountId)) {
-      return reject('account_not_found', `no account ${accountId}`)
+      return this.#unlessSyncing(reject('account_not_found', `no account ${accountId}`))
     }
     return ok(accountFigures(this.#index, accountId, markets.value, this.#config.instruments))
   }
@@ -519,7 +520,7 @@ export class ShardReplica extends DurableObject<Env> {
     if (!markets.ok) return markets
     if (!durable.serving(this.#held)) return this.#damaged()
     if (!shardDoc.accounts(this.#held.state.doc).has(input.accountId)) {
-      return reject('account_not_found', `no account ${input.accountId}`)
+      return this.#unlessSyncing(reject('account_not_found', `no account ${input.accountId}`))
     }
     const instrument = this.#config.instruments.get(input.instrument)
     if (instrument === undefined) return reject('not_found', `no instrument ${input.instrument}`)
@@ -658,7 +659,7 @@ export class ShardReplica extends DurableObject<Env> {
   #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {
     if (!durable.serving(this.#held)) return this.#damaged()
     const result = durable.write(this.#held, this.#config.nodeId, run)
-    if (!result.ok) return result
+    if (!result.ok) return this.#unlessSyncing(result)
     return ok({ ...result.value, reflects: durable.reflects(this.#held) })
   }
 
@@ -739,8 +740,23 @@ export class ShardReplica extends DurableObject<Env> {
   #read<T>(run: (doc: Y.Doc) => Result<T, ReadRejection>): Read<T> {
     if (!durable.serving(this.#held)) return this.#damaged()
     const result = run(this.#held.state.doc)
-    if (!result.ok) return result
+    if (!result.ok) return this.#unlessSyncing(result)
     return ok({ value: result.value, reflects: durable.reflects(this.#held) })
+  }
+
+  /**
+   * A replica that has not caught up from its peers since it started (a wiped node, one just
+   * joined or restarted) may lack an account, key or entry they hold: its "there is none" is not
+   * definite until then, so it is answered as not executed (the same wait as `market_syncing`).
+   */
+  #unlessSyncing<C extends string>(rejected: Rejected<C>): Rejected<C | 'shard_syncing'> {
+    if (!absenceCodes.has(rejected.code)) return rejected
+    if (durable.caughtUp(this.#held, this.#config.peers.size)) return rejected
+    return reject(
+      'shard_syncing',
+      `${this.#held.name} is catching up from its peers and may not hold it yet ` +
+        `(${rejected.message}); retry shortly`,
+    )
   }
 
   #damaged(): Rejected<'shard_damaged'> {
@@ -762,6 +778,13 @@ export class ShardReplica extends DurableObject<Env> {
 
 const violationHalt = (accountId: string, why: string) =>
   reject('withdrawals_halted' as const, `withdrawals of ${accountId} wait for the operator: ${why}`)
+
+/** Rejections that say something does not exist. */
+const absenceCodes: ReadonlySet<string> = new Set([
+  'account_not_found',
+  'key_not_found',
+  'not_found',
+])
 
 const noOperatorKey = () =>
   reject(

@@ -60,7 +60,7 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
     const lane = (await reducesRisk(c)) ? 'reducing' : 'general'
     const key = await accountStub(c.env, c.var.config, accountId).admitKey(keyId, lane)
     if (!key.ok) {
-      if (key.code === 'shard_damaged') throw fromRejection(key)
+      if (key.code !== 'not_found') throw fromRejection(key)
       throw new ApiError(401, 'invalid_api_key', 'unknown API key')
     }
     if (key.value.value.revoked)
