@@ -50,6 +50,8 @@ export type ClusterOptions = {
   absent?: string[]
   /** Settlement epoch length passed to every node (`--settle-every`); 0 or unset: none. */
   settleEveryMs?: number
+  /** Epoch checkpoint length passed to every node (`--checkpoint-every`); 0 or unset: none. */
+  checkpointEveryMs?: number
   /** Every node's escrow grant policy (`--grant-policy`); unset: the default. */
   grantPolicy?: GrantPolicy
 }
@@ -166,6 +168,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     data: node(id).data,
     shards: options.shards,
     ...(options.settleEveryMs !== undefined && { settleEveryMs: options.settleEveryMs }),
+    ...(options.checkpointEveryMs !== undefined && {
+      checkpointEveryMs: options.checkpointEveryMs,
+    }),
     ...(options.grantPolicy !== undefined && { grantPolicy: options.grantPolicy }),
     ...(node(id).clockSkewMs !== 0 && { clockSkewMs: node(id).clockSkewMs }),
     peers: ids

@@ -21,6 +21,7 @@ export const usage = `usage: npm run chaos -- [--seed <n>] [--duration <s>] [--n
                       withdrawable (default 3): across a partition they overdraw without escrow
   --request-timeout   ms before an unanswered request counts as unknown (default 3000)
   --settle-every      settlement epoch length in ms on every node (default 5000; 0 for none)
+  --checkpoint-every  epoch checkpoint length in ms of the shard documents (default 0: none)
   --converge-timeout  seconds to wait for convergence after the final heal (default 60)
   --out               folder for results (default .mesh/chaos)
   --keep              keep the nodes' data folders even when every checker passed
@@ -53,6 +54,7 @@ export const chaosOptionSpec = {
   clients: { type: 'string' },
   'request-timeout': { type: 'string', default: '3000' },
   'settle-every': { type: 'string', default: '5000' },
+  'checkpoint-every': { type: 'string', default: '0' },
   drain: { type: 'string', default: '3' },
   'converge-timeout': { type: 'string', default: '60' },
   out: { type: 'string', default: '.mesh/chaos' },
@@ -69,6 +71,7 @@ type ChaosValues = {
   clients?: string
   'request-timeout': string
   'settle-every': string
+  'checkpoint-every': string
   drain: string
   'converge-timeout': string
   out: string
@@ -106,6 +109,12 @@ export function chaosOptionsOf(values: ChaosValues): ChaosOptions {
     requestTimeoutMs: integerOption('--request-timeout', values['request-timeout'], 100, 600_000),
     drainPercent: integerOption('--drain', values.drain, 0, 50),
     settleEveryMs: integerOption('--settle-every', values['settle-every'], 0, 86_400_000),
+    checkpointEveryMs: integerOption(
+      '--checkpoint-every',
+      values['checkpoint-every'],
+      0,
+      86_400_000,
+    ),
   }
 }
 

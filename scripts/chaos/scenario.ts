@@ -38,6 +38,8 @@ export type ChaosOptions = {
   drainPercent: number
   /** Settlement epoch length on every node (0: no settlement, so no liquidations, C9 n/a). */
   settleEveryMs: number
+  /** Epoch checkpoint length of the shard documents (0: none, history is never folded). */
+  checkpointEveryMs: number
 }
 
 export type RunResult = {
@@ -69,7 +71,7 @@ const startMarks: Record<string, string> = { 'BTC-PERP': '60000', 'ETH-PERP': '3
 export const replayCommand = (o: ChaosOptions) =>
   `npm run chaos -- --seed ${o.seed} --duration ${o.durationS} --nodes ${o.nodes} ` +
   `--faults ${o.faultsText} --shards ${o.shards} --accounts ${o.accounts} --clients ${o.clients} ` +
-  `--drain ${o.drainPercent} --settle-every ${o.settleEveryMs}`
+  `--drain ${o.drainPercent} --settle-every ${o.settleEveryMs} --checkpoint-every ${o.checkpointEveryMs}`
 
 export async function runScenario(
   options: ChaosOptions,
@@ -97,6 +99,7 @@ export async function runScenario(
     random: fork(random),
     absent: joiner === undefined ? [] : [joiner],
     settleEveryMs: options.settleEveryMs,
+    checkpointEveryMs: options.checkpointEveryMs,
   })
   const stopOnSignal = () => void cluster.stop().finally(() => process.exit(130))
   process.once('SIGINT', stopOnSignal)

@@ -32,6 +32,8 @@ export type NodeSpec = {
   peers?: string
   /** Settlement epoch length (ms) on the instruments this node is home to; unset: none. */
   settleEveryMs?: number
+  /** Epoch checkpoint length (ms) of the shard documents; unset: none. */
+  checkpointEveryMs?: number
   /** Test only: ms added to the node's clock (design.md F9); unset: none. */
   clockSkewMs?: number
   /** What the node grants a peer that asks for escrow rights; unset: the default (shortfall). */
@@ -71,6 +73,9 @@ export function nodeArgs(spec: NodeSpec): string[] {
   if (spec.host !== undefined) args.push('--host', spec.host)
   if (spec.peers !== undefined && spec.peers !== '') args.push('--peers', spec.peers)
   if (spec.settleEveryMs !== undefined) args.push('--settle-every', String(spec.settleEveryMs))
+  if (spec.checkpointEveryMs !== undefined) {
+    args.push('--checkpoint-every', String(spec.checkpointEveryMs))
+  }
   // One argument: a negative value as a separate one would read as an option.
   if (spec.clockSkewMs !== undefined) args.push(`--clock-skew-ms=${spec.clockSkewMs}`)
   if (spec.grantPolicy !== undefined) args.push('--grant-policy', spec.grantPolicy)

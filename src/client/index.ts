@@ -48,6 +48,7 @@ export function createClient<O extends ClientOptions>(options: O): Client<O> {
 export { adminOperations, publicOperations, tradingOperations, createTransport }
 export { ClearmeshError, type ExecutionStatus } from './errors'
 export { staleness, type Staleness } from './reads'
+export type { VerifiedProof } from '../state/state-proof'
 export type {
   AdminOperations,
   ApiKey,

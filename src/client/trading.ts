@@ -4,7 +4,9 @@
 // on any node replays the first outcome; a cancel of a cancelled order replays too. Reads answer
 // with what they reflect (`reflects`).
 
+import { verifyAccountProof } from '../state/state-proof'
 import type { ApiKey, Auth } from './auth'
+import { ClearmeshError } from './errors'
 import { newRequestId, queryOf, segment } from './request-id'
 import type { Answer, Call, Transport } from './transport'
 import type * as wire from './wire'
@@ -19,6 +21,26 @@ export function tradingOperations(transport: Transport, key: ApiKey) {
   const send = sender(transport, { kind: 'signed', key })
   return {
     account: () => send<wire.AccountSummary>('GET', '/v1/account'),
+    /**
+     * The account's balance at the latest epoch checkpoint, checked against the nodes the client
+     * trusts (node id → Ed25519 public key, learned from the operator): a proof whose path or
+     * signatures do not check, or that fewer than a majority of them signed, throws
+     * `invalid_proof`, so a node serving a balance the quorum did not sign is caught.
+     */
+    async provenBalance(trustedNodeKeys: Readonly<Record<string, string>>) {
+      const answer = await send<wire.AccountProof>('GET', '/v1/account/proof')
+      const checked = await verifyAccountProof(answer.value, trustedNodeKeys)
+      if (checked.ok) return { ...answer, value: checked.value }
+      throw new ClearmeshError(checked.code, checked.message, {
+        status: answer.status,
+        retryable: false,
+        executionStatus: null,
+        requestId: answer.requestId,
+        node: answer.node,
+        attempts: answer.attempts,
+        details: { proof: answer.value },
+      })
+    },
     ledger: (page: wire.PageRequest = {}) =>
       send<wire.LedgerPage>('GET', `/v1/ledger${queryOf(page)}`),
     withdraw({ withdrawalId = newRequestId('wd'), ...rest }: wire.WithdrawalRequest) {

@@ -20,6 +20,7 @@ export type Revocation = z.output<typeof schemas.Revocation>
 export type Deposit = z.output<typeof schemas.Deposit>
 export type Withdrawal = z.output<typeof schemas.Withdrawal>
 export type AccountSummary = z.output<typeof schemas.AccountSummary>
+export type AccountProof = z.output<typeof schemas.AccountProof>
 export type LedgerPage = z.output<typeof schemas.LedgerPage>
 
 export type Instrument = z.output<typeof trading.Instrument>

@@ -119,7 +119,3 @@ export const leavesOf = (
     accountId,
     balance: money.formatUsd(openings.get(accountId)?.balance ?? 0n),
   }))
-
-/** What a node signs when it acknowledges a checkpoint: the same bytes a client verifies. */
-export const checkpointSignedContent = (shard: number, epoch: number, root: string): string =>
-  `clearmesh/checkpoint/v1\n${shard}\n${epoch}\n${root}`

@@ -117,3 +117,7 @@ export function verify(leaf: Leaf, path: readonly ProofStep[], expectedRoot: str
   }
   return hash === expectedRoot
 }
+
+/** What a node signs when it acknowledges a checkpoint: the same bytes a client verifies. */
+export const checkpointSignedContent = (shard: number, epoch: number, root: string): string =>
+  `clearmesh/checkpoint/v1\n${shard}\n${epoch}\n${root}`

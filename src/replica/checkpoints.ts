@@ -3,9 +3,9 @@
 // compacts once a checkpoint is in force. Each step is a function of the document, so it may run
 // as often as anything changes: after a peer's update, on the epoch alarm, on an operator's call.
 
+import * as merkle from '../domain/merkle'
 import type { NodeConfig } from '../config'
 import * as clock from '../clock'
-import { checkpointSignedContent } from '../domain/checkpoint'
 import { epochOf } from '../domain/reconciler'
 import type { AccountIndex } from '../state/account-index'
 import * as checkpoint from '../state/checkpoint'
@@ -120,10 +120,11 @@ function acknowledge(
   )
   // Everything the checkpoint will stand for once in force, not the root alone: its openings,
   // its accounts and the request ids it keeps recognising.
-  const matches = checkpoint.sameFold(fold, latest)
+  const differences = checkpoint.foldDifferences(fold, latest)
+  const matches = differences.length === 0
   durable.write(held, config.nodeId, (ydoc) => {
     if (matches) {
-      const content = checkpointSignedContent(shard, latest.epoch, latest.root)
+      const content = merkle.checkpointSignedContent(shard, latest.epoch, latest.root)
       shardDoc.writeOnce(shardDoc.checkpointAcks(ydoc), key, {
         id: key,
         epoch: latest.epoch,
@@ -141,9 +142,9 @@ function acknowledge(
       invariant: 'I1',
       accountId: null,
       message:
-        `node ${config.nodeId} folds epoch ${latest.epoch}'s cut to root ${fold.root}, ` +
-        `not the checkpoint's ${latest.root}: it does not acknowledge it, so nothing is compacted`,
-      evidence: { epoch: latest.epoch, root: latest.root, folded: fold.root },
+        `node ${config.nodeId} folds epoch ${latest.epoch}'s cut to other ${differences.join(', ')} ` +
+        `than the checkpoint holds: it does not acknowledge it, so nothing is compacted`,
+      evidence: { epoch: latest.epoch, root: latest.root, folded: fold.root, differences },
       ts: clock.now(),
       node: config.nodeId,
     })

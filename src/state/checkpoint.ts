@@ -126,12 +126,23 @@ export type CutFold = Pick<
   'openings' | 'accountIds' | 'recognized' | 'recognizedGrants' | 'root'
 >
 
-/** Whether a checkpoint holds exactly `fold`: what a member checks before it acknowledges. */
-export const sameFold = (fold: CutFold, entry: CutFold): boolean =>
-  fold.root === entry.root &&
-  (['openings', 'accountIds', 'recognized', 'recognizedGrants'] as const).every(
-    (field) => JSON.stringify(fold[field]) === JSON.stringify(entry[field]),
+/** JSON with every object's keys sorted: two folds of the same entries read alike in any order. */
+const orderFreeJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, part: unknown) =>
+    part !== null && typeof part === 'object' && !Array.isArray(part)
+      ? Object.fromEntries(Object.entries(part).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : part,
   )
+
+const foldFields = ['root', 'openings', 'accountIds', 'recognized', 'recognizedGrants'] as const
+
+/**
+ * The parts in which a checkpoint differs from `fold`, none when it holds exactly `fold`: what a
+ * member checks before it acknowledges. Each node's maps iterate in the order its updates came
+ * in, so the parts are compared whatever the order of their keys.
+ */
+export const foldDifferences = (fold: CutFold, entry: CutFold): (keyof CutFold)[] =>
+  foldFields.filter((field) => orderFreeJson(fold[field]) !== orderFreeJson(entry[field]))
 
 /**
  * The fold of `doc` up to `cut` on top of `base`: what a checkpoint of that cut must hold.

@@ -10,12 +10,12 @@
 //   handed to the replica as evidence: src/state/operator-signature.ts);
 // - no update leaves structs pending on dependencies that did not come with it.
 
+import * as merkle from '../domain/merkle'
 import * as Y from 'yjs'
 import { breakerModes } from '../domain/breakers'
 import * as money from '../domain/money'
 import { keyRateMax } from '../constants'
 import { deletionAllowed, inForce, type InForce } from './checkpoint'
-import { checkpointSignedContent } from '../domain/checkpoint'
 import { hasPending } from './digest'
 import { stepKey } from './market-doc'
 import { verified, verifiedContent, type SignedMap } from './operator-signature'
@@ -201,7 +201,11 @@ const ackSignature = (shard: number, ack: Record<string, unknown>): string | und
   typeof ack.publicKey === 'string' &&
   typeof ack.root === 'string' &&
   typeof ack.epoch === 'number' &&
-  verifiedContent(ack.publicKey, checkpointSignedContent(shard, ack.epoch, ack.root), ack.signature)
+  verifiedContent(
+    ack.publicKey,
+    merkle.checkpointSignedContent(shard, ack.epoch, ack.root),
+    ack.signature,
+  )
     ? undefined
     : "it does not carry its node's signature"
 

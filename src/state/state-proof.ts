@@ -7,7 +7,6 @@
 // `nodeKey` in GET /v1/mesh/status); it must not take them from the proof, which anyone could
 // fill with keys of their own.
 
-import { checkpointSignedContent } from '../domain/checkpoint'
 import * as merkle from '../domain/merkle'
 import { ok, reject, type Result } from '../domain/result'
 
@@ -68,7 +67,7 @@ export async function verifyAccountProof(
   if (!merkle.verify(proof.leaf, proof.path, proof.root)) {
     return reject('invalid_proof', "the leaf's path does not lead to the signed root")
   }
-  const content = checkpointSignedContent(proof.shard, proof.epoch, proof.root)
+  const content = merkle.checkpointSignedContent(proof.shard, proof.epoch, proof.root)
   const signedBy = new Set<string>()
   for (const { node, publicKey, signature } of proof.signatures) {
     const trusted = trustedNodeKeys[node]

@@ -31,6 +31,7 @@ const scenario = (seed: number, faults: string, durationS = 15): ChaosOptions =>
   drainPercent: 0,
   // Epochs settle every 5 s: leveraged accounts are liquidated when the mark swings (C9).
   settleEveryMs: 5_000,
+  checkpointEveryMs: 0,
 })
 
 // Seeds chosen so that each plan holds two faults (see plan.json of a run).
