@@ -178,8 +178,9 @@ export function nodeView(node: NodeFinal): NodeView {
     }
     const maps = doc.content
     const checkpoint = inForce(maps)
+    // Every shard's checkpoint has an opening of the system accounts (@external): they add up.
     for (const [account, stored] of Object.entries(checkpoint?.openings ?? {}))
-      view.openings.set(account, folding.load(stored))
+      view.openings.set(account, addOpenings(view.openings.get(account), folding.load(stored)))
     for (const [key, value] of Object.entries(checkpoint?.recognized ?? {}))
       view.folded.set(key, value as Transfer)
     for (const [key, value] of Object.entries(maps.transfers ?? {}))
@@ -203,6 +204,13 @@ export function nodeView(node: NodeFinal): NodeView {
     }
   }
   return view
+}
+
+function addOpenings(held: folding.Opening | undefined, more: folding.Opening): folding.Opening {
+  if (held === undefined) return more
+  const rights = new Map(held.rights)
+  for (const [node, units] of more.rights) rights.set(node, (rights.get(node) ?? 0n) + units)
+  return { balance: held.balance + more.balance, rights }
 }
 
 /** The latest checkpoint of a shard document every member acknowledged, if any. */

@@ -197,6 +197,22 @@ describe('a clean run', () => {
     )
   })
 
+  it('adds up the openings of the external account across shards folded by checkpoints', () => {
+    const w = world()
+    // alice's and dave's shards differ: each shard's checkpoint has its own @external opening.
+    for (const accountId of ['alice', 'dave']) {
+      w.account(accountId)
+      w.attempt(deposit(accountId, `initial-${accountId}`, '1000'), 'a', 'ok', {
+        reply: { amount: '1000' },
+      })
+      w.transfer('deposit', accountId, `initial-${accountId}`, '1000')
+    }
+    folded(w, { keepIds: true })
+    const input = w.input()
+    expect(result(input, 'C3').valid).toBe(true)
+    expect(result(input, 'C3').figures).toMatchObject({ deposits: '2000' })
+  })
+
   it('fails C2 for a folded write whose id the checkpoint no longer recognises', () => {
     const w = clean()
     folded(w, { keepIds: false })
