@@ -16,6 +16,7 @@
 
 import * as Y from 'yjs'
 import type { Durability } from '../config'
+import * as liveness from '../domain/liveness'
 import { reject, type Rejected } from '../domain/result'
 import {
   catchUpPieceBytesMax,
@@ -103,6 +104,8 @@ export type Replication = {
   links: Set<Link>
   redials: Map<string, Redial>
   heartbeat: ReturnType<typeof setInterval> | null
+  /** When each peer node was last heard on any link of this document: kept after links close. */
+  lastHeard: Map<string, number>
   /**
    * Called after updates from a peer node were made durable (markets catch their state up), and
    * with `caught_up` once this replica holds everything the peer announced on a link (a catch-up
@@ -134,6 +137,7 @@ export function create(
     links: new Set(),
     redials: new Map(),
     heartbeat: null,
+    lastHeard: new Map(),
     onRemote,
     onPeerUp,
     quorumWaiters: new Set(),
@@ -378,6 +382,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   if (bytes.byteLength > frameBytesMax) return close(link, 1009, 'frame too large')
   link.stats.bytesIn += bytes.byteLength
   link.stats.lastHeardAt = clock.now()
+  if (link.stats.role === 'node') replication.lastHeard.set(link.stats.peer, link.stats.lastHeardAt)
   let frame: protocol.Frame
   try {
     frame = protocol.readFrame(bytes)
@@ -605,6 +610,17 @@ export function linkUp(replication: Replication, peer: string): boolean {
       stats.peer === peer && stats.role === 'node' && now - stats.lastHeardAt <= heartbeatTimeoutMs,
   )
 }
+
+export const heartbeatTiming: liveness.Timing = { heartbeatIntervalMs, heartbeatTimeoutMs }
+
+/** Every peer node's liveness as this document's links have heard it. */
+export const livenessOf = (replication: Replication): liveness.PeerLiveness[] =>
+  liveness.view(
+    replication.config.peers.keys(),
+    replication.lastHeard,
+    clock.now(),
+    heartbeatTiming,
+  )
 
 /** Nodes that make a majority of the mesh, this one included. */
 export const majorityOf = (config: MeshConfig): number =>

@@ -134,6 +134,7 @@ export class MarketReplica extends DurableObject<Env> {
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
+      liveness: replication.livenessOf(this.#mesh),
       findings: recentFindings(this.#held),
     }
   }

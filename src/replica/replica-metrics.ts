@@ -29,6 +29,7 @@ export type ReplicaMetrics = {
   pending: boolean
   writeMs: Record<durable.WriteSource, Histogram>
   links: ReturnType<typeof replication.status>
+  liveness: ReturnType<typeof replication.livenessOf>
   quorumWaiters: number
   lockQueueDepth: number
   findings: FindingCount[]
@@ -46,6 +47,7 @@ export function gather(
     pending: held.state.ok && hasPending(held.state.doc),
     writeMs: held.writeMs,
     links: replication.status(mesh),
+    liveness: replication.livenessOf(mesh),
     quorumWaiters: mesh.quorumWaiters.size,
     lockQueueDepth: extra.lockQueueDepth,
     findings: held.state.ok ? countFindings(held.state.doc) : [],

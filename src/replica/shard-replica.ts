@@ -50,7 +50,10 @@ import * as clock from '../clock'
 
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
-export type MeshStatus = durable.DocStatus & { links: ReturnType<typeof replication.status> }
+export type MeshStatus = durable.DocStatus & {
+  links: ReturnType<typeof replication.status>
+  liveness: ReturnType<typeof replication.livenessOf>
+}
 export type ReadRejection = 'shard_damaged' | 'account_not_found' | 'not_found'
 export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
 export type WriteResult<T> =
@@ -126,6 +129,7 @@ export class ShardReplica extends DurableObject<Env> {
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
+      liveness: replication.livenessOf(this.#mesh),
       findings: recentFindings(this.#held),
     }
   }

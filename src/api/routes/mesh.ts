@@ -3,9 +3,13 @@
 
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import * as clock from '../../clock'
 import type { NodeConfig } from '../../config'
+import * as liveness from '../../domain/liveness'
+import { heartbeatTiming } from '../../mesh/replication'
 import { marketStub, nodeReplicas, shardStub } from '../../replica/addressing'
 import { peerHeader } from '../../replica/replica-mesh'
+import type { MeshStatus } from '../../replica/shard-replica'
 import { ApiError } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
@@ -43,7 +47,18 @@ const meshStatus = createRoute({
   middleware: [adminAuth()] as const,
   responses: {
     200: json(
-      z.object({ node: z.string(), peers: z.array(z.string()), documents: z.array(z.any()) }),
+      z.object({
+        node: z.string(),
+        peers: z.array(z.string()),
+        liveness: z.array(
+          z.object({
+            peer: z.string(),
+            lastHeardAt: z.number().nullable(),
+            state: z.enum(['alive', 'suspect', 'dead']),
+          }),
+        ),
+        documents: z.array(z.any()),
+      }),
       'status',
     ),
     ...errorsOf(401),
@@ -55,6 +70,17 @@ meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
 meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
   const replicas = nodeReplicas(c.env, config)
-  const documents = await Promise.all(replicas.map(({ stub }) => stub.meshStatus()))
-  return c.json({ node: config.nodeId, peers: [...config.peers.keys()], documents }, 200)
+  const documents = await Promise.all(
+    replicas.map(({ stub }) => stub.meshStatus() as Promise<MeshStatus>),
+  )
+  // Each replica hears its peers on its own links; the node heard a peer if any of them did.
+  const peerLiveness = liveness.merge(
+    documents.map((document) => document.liveness),
+    clock.now(),
+    heartbeatTiming,
+  )
+  return c.json(
+    { node: config.nodeId, peers: [...config.peers.keys()], liveness: peerLiveness, documents },
+    200,
+  )
 })
