@@ -17,6 +17,12 @@
 // A paused holder (F8) wakes with its lease expired on its own clock and stops; a write it makes
 // anyway carries an old term, which peers refuse to confirm and the fold fences (fencing.ts).
 
+/** The nodes that may match an instrument, most preferred first: its home, then the rest by id. */
+export const candidatesOf = (home: string, nodes: readonly string[]): string[] => [
+  home,
+  ...nodes.filter((node) => node !== home).sort(),
+]
+
 /** What one grantor has promised for one instrument, times on the grantor's own clock. */
 export type LeasePromise = { term: number; holder: string; expiresAt: number }
 
@@ -27,21 +33,26 @@ export type GrantDecision =
   | { granted: true; promise: LeasePromise }
   | {
       granted: false
-      reason: 'stale_term' | 'term_taken' | 'lease_held'
+      reason: 'stale_term' | 'term_taken' | 'lease_held' | 'too_long'
       /** What the grantor holds to: the candidate learns the term to beat and the holder. */
-      promise: LeasePromise
+      promise: LeasePromise | null
     }
 
 /**
  * A grantor's answer to a request, at `now` on its clock. The holder of the current term renews
  * it; a higher term is granted once the promise to another node has expired (a same-term request
- * from another node is a second candidate of that term and never wins).
+ * from another node is a second candidate of that term and never wins). A lease longer than the
+ * grantor's own is refused: the candidate would count on more than the grantor keeps.
  */
 export function decideGrant(
   promised: LeasePromise | null,
   request: LeaseRequest,
   now: number,
+  durationMsMax: number,
 ): GrantDecision {
+  if (request.durationMs > durationMsMax) {
+    return { granted: false, reason: 'too_long', promise: promised }
+  }
   const granted = (): GrantDecision => ({
     granted: true,
     promise: { term: request.term, holder: request.candidate, expiresAt: now + request.durationMs },

@@ -116,6 +116,8 @@ export type Replication = {
   onPeerUp: (peer: string) => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
+  /** Takes the lease frames a peer node sends (market documents, lease-agent.ts); null elsewhere. */
+  onLease: ((peer: string, frame: protocol.LeaseFrame) => void) | null
 }
 
 /** A write waiting until enough peers hold `target` (this replica's state vector after it). */
@@ -141,6 +143,7 @@ export function create(
     onRemote,
     onPeerUp,
     quorumWaiters: new Set(),
+    onLease: null,
   }
   outbox.subscribe(held.outbox, (update) => forward(replication, update))
   return replication
@@ -461,7 +464,25 @@ function handle(
     case 'heartbeat':
     case 'awareness':
       return
+    case 'lease_request':
+    case 'lease_answer':
+    case 'lease_release':
+      if (link.stats.role !== 'node') return close(link, 1008, 'followers take no part in leases')
+      if (replication.onLease === null)
+        return close(link, 1002, `${frame.type} on a non-market link`)
+      return replication.onLease(link.stats.peer, frame)
   }
+}
+
+/** Sends a frame on every live link to node `peer`; false when there is none. */
+export function sendToPeer(replication: Replication, peer: string, frame: Uint8Array): boolean {
+  let sent = false
+  for (const link of replication.links) {
+    if (link.stats.peer !== peer || link.stats.role !== 'node') continue
+    send(link, frame)
+    sent = true
+  }
+  return sent
 }
 
 /**

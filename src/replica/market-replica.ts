@@ -9,6 +9,7 @@ import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import { matcherCallTimeoutMs } from '../constants'
 import { assert } from '../domain/assert'
+import * as lease from '../domain/lease'
 import * as ledger from '../domain/ledger'
 import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
@@ -25,6 +26,7 @@ import { breakers, findings, writeOnce, type Finding } from '../state/shard-doc'
 import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
 import { restricted } from '../state/account-figures'
 import * as forward from '../mesh/forward'
+import * as leaseAgent from '../mesh/lease-agent'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import { accountStub } from './addressing'
@@ -74,6 +76,7 @@ export class MarketReplica extends DurableObject<Env> {
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
   #mesh!: replication.Replication
+  #lease!: leaseAgent.LeaseAgent
   /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
   readonly #settleOutcomes: Record<string, number> = {}
 
@@ -89,6 +92,11 @@ export class MarketReplica extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mark_latest (
         id INTEGER PRIMARY KEY CHECK (id = 1), price TEXT NOT NULL, ts INTEGER NOT NULL)`)
+      // This node's promise as a grantor of the matcher lease: overwritten on every renewal, so
+      // kept here and never in the document (design.md §2.3).
+      ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS lease_promise (
+        id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL)`)
       this.#held = durable.open(
         name,
         ctx.storage,
@@ -107,6 +115,19 @@ export class MarketReplica extends DurableObject<Env> {
         marketState.catchUp(this.#state, this.#held.state.doc)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
+      this.#lease = leaseAgent.create(
+        this.#mesh,
+        lease.candidatesOf(this.#instrument.spec.homeNode, [
+          this.#config.nodeId,
+          ...this.#config.peers.keys(),
+        ]),
+        this.#promiseStore(),
+        {
+          durationMs: this.#config.leaseDurationMs,
+          failoverTimeoutMs: this.#config.failoverTimeoutMs,
+        },
+        () => undefined,
+      )
       // Cancels recorded while this node was down or before it became reachable.
       if (this.#held.state.ok)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
@@ -130,12 +151,37 @@ export class MarketReplica extends DurableObject<Env> {
     replication.prompt(this.#mesh, peer)
   }
 
-  meshStatus(): MeshStatus & { findings: Finding[] } {
+  meshStatus(): MeshStatus & { lease: leaseAgent.LeaseStatus; findings: Finding[] } {
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
       liveness: replication.livenessOf(this.#mesh),
+      lease: leaseAgent.status(this.#lease),
       findings: recentFindings(this.#held),
+    }
+  }
+
+  /** This node's lease promise in SQLite: written before the grant is answered. */
+  #promiseStore(): leaseAgent.PromiseStore {
+    const sql = this.ctx.storage.sql
+    return {
+      load: () => {
+        const row = sql
+          .exec<{ term: number; holder: string; expires_at: number }>(
+            'SELECT term, holder, expires_at FROM lease_promise WHERE id = 1',
+          )
+          .toArray()[0]
+        return row === undefined
+          ? null
+          : { term: row.term, holder: row.holder, expiresAt: row.expires_at }
+      },
+      save: (promise) =>
+        void sql.exec(
+          'INSERT OR REPLACE INTO lease_promise (id, term, holder, expires_at) VALUES (1, ?, ?, ?)',
+          promise.term,
+          promise.holder,
+          promise.expiresAt,
+        ),
     }
   }
 
@@ -154,6 +200,7 @@ export class MarketReplica extends DurableObject<Env> {
     const epochs = this.#held.state.ok ? [...this.#state.settledEpochs.keys()] : []
     return replicaMetrics.gather(this.#held, this.#mesh, {
       lockQueueDepth: 0,
+      lease: { instrument: this.#instrument.symbol, ...leaseAgent.status(this.#lease) },
       settlement: {
         instrument: this.#instrument.symbol,
         outcomes: { ...this.#settleOutcomes },

@@ -4,6 +4,7 @@
 
 import type * as Y from 'yjs'
 import type { Histogram } from '../histogram'
+import type { LeaseStatus } from '../mesh/lease-agent'
 import * as replication from '../mesh/replication'
 import { hasPending } from '../state/digest'
 import { findings } from '../state/shard-doc'
@@ -34,12 +35,18 @@ export type ReplicaMetrics = {
   lockQueueDepth: number
   findings: FindingCount[]
   settlement: SettlementMetrics | null
+  /** A market's matcher lease as this node sees it. */
+  lease: (LeaseStatus & { instrument: string }) | null
 }
 
 export function gather(
   held: durable.DurableDoc,
   mesh: replication.Replication,
-  extra: { lockQueueDepth: number; settlement: SettlementMetrics | null },
+  extra: {
+    lockQueueDepth: number
+    settlement: SettlementMetrics | null
+    lease: ReplicaMetrics['lease']
+  },
 ): ReplicaMetrics {
   return {
     doc: linkName(held.name),
@@ -52,6 +59,7 @@ export function gather(
     lockQueueDepth: extra.lockQueueDepth,
     findings: held.state.ok ? countFindings(held.state.doc) : [],
     settlement: extra.settlement,
+    lease: extra.lease,
   }
 }
 

@@ -149,6 +149,7 @@ export class ShardReplica extends DurableObject<Env> {
     return replicaMetrics.gather(this.#held, this.#mesh, {
       lockQueueDepth: lockQueueDepth(this.#locks),
       settlement: null,
+      lease: null,
     })
   }
 

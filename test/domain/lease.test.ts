@@ -12,28 +12,42 @@ const request = (term: number, candidate: string): lease.LeaseRequest => ({
   durationMs: 3_000,
 })
 
+describe('candidatesOf', () => {
+  it('puts the home first, then every other node by id', () => {
+    expect(lease.candidatesOf('b', ['c', 'a', 'b'])).toEqual(['b', 'a', 'c'])
+  })
+})
+
 describe('decideGrant', () => {
   it('grants a first request, and renews the same term for its holder', () => {
-    const first = lease.decideGrant(null, request(1, 'a'), now)
+    const first = lease.decideGrant(null, request(1, 'a'), now, 3_000)
     expect(first).toEqual({
       granted: true,
       promise: { term: 1, holder: 'a', expiresAt: now + 3_000 },
     })
     const promise = { term: 1, holder: 'a', expiresAt: now + 3_000 }
-    expect(lease.decideGrant(promise, request(1, 'a'), now + 1_000)).toEqual({
+    expect(lease.decideGrant(promise, request(1, 'a'), now + 1_000, 3_000)).toEqual({
       granted: true,
       promise: { term: 1, holder: 'a', expiresAt: now + 4_000 },
     })
   })
 
+  it('refuses a lease longer than its own', () => {
+    expect(lease.decideGrant(null, request(1, 'a'), now, 2_000)).toEqual({
+      granted: false,
+      reason: 'too_long',
+      promise: null,
+    })
+  })
+
   it('refuses a lower term, and a second candidate of the same term', () => {
     const promise = { term: 4, holder: 'a', expiresAt: now + 3_000 }
-    expect(lease.decideGrant(promise, request(3, 'b'), now)).toMatchObject({
+    expect(lease.decideGrant(promise, request(3, 'b'), now, 3_000)).toMatchObject({
       granted: false,
       reason: 'stale_term',
       promise,
     })
-    expect(lease.decideGrant(promise, request(4, 'b'), now + 5_000)).toMatchObject({
+    expect(lease.decideGrant(promise, request(4, 'b'), now + 5_000, 3_000)).toMatchObject({
       granted: false,
       reason: 'term_taken',
     })
@@ -41,17 +55,17 @@ describe('decideGrant', () => {
 
   it('grants a higher term to another node only once the last promise expired', () => {
     const promise = { term: 2, holder: 'a', expiresAt: now + 3_000 }
-    expect(lease.decideGrant(promise, request(3, 'b'), now + 2_999)).toMatchObject({
+    expect(lease.decideGrant(promise, request(3, 'b'), now + 2_999, 3_000)).toMatchObject({
       granted: false,
       reason: 'lease_held',
       promise,
     })
-    expect(lease.decideGrant(promise, request(3, 'b'), now + 3_000)).toEqual({
+    expect(lease.decideGrant(promise, request(3, 'b'), now + 3_000, 3_000)).toEqual({
       granted: true,
       promise: { term: 3, holder: 'b', expiresAt: now + 6_000 },
     })
     // The holder itself may move to a higher term at once (it stops matching the old one).
-    expect(lease.decideGrant(promise, request(3, 'a'), now)).toMatchObject({ granted: true })
+    expect(lease.decideGrant(promise, request(3, 'a'), now, 3_000)).toMatchObject({ granted: true })
   })
 
   it('lets a release by the holder end its promise early, and no one else', () => {
@@ -60,7 +74,9 @@ describe('decideGrant', () => {
     expect(lease.release(promise, 'a', 1, now)).toBe(promise)
     const released = lease.release(promise, 'a', 2, now)
     expect(released).toEqual({ term: 2, holder: 'a', expiresAt: now })
-    expect(lease.decideGrant(released, request(3, 'b'), now)).toMatchObject({ granted: true })
+    expect(lease.decideGrant(released, request(3, 'b'), now, 3_000)).toMatchObject({
+      granted: true,
+    })
   })
 })
 

@@ -44,6 +44,7 @@ function replica(doc: string, writesMs: number[], extra: Partial<ReplicaMetrics>
     lockQueueDepth: 0,
     findings: [],
     settlement: null,
+    lease: null,
     ...extra,
   } satisfies ReplicaMetrics
 }

@@ -206,6 +206,22 @@ function replicaFamilies(replicas: ReplicaMetrics[]): Family[] {
       ),
     },
     gauge(
+      'clearmesh_lease_holding',
+      "1 while this node holds the instrument's matcher lease (and 2 once ready to match)",
+      replicas.flatMap(({ lease }) =>
+        lease === null
+          ? []
+          : [{ labels: { instrument: lease.instrument }, value: +lease.holding + +lease.ready }],
+      ),
+    ),
+    gauge(
+      'clearmesh_lease_term',
+      'The highest matcher lease term this node knows of, per instrument',
+      replicas.flatMap(({ lease }) =>
+        lease === null ? [] : [{ labels: { instrument: lease.instrument }, value: lease.term }],
+      ),
+    ),
+    gauge(
       'clearmesh_settlement_last_epoch',
       'The latest settled epoch this node holds, per instrument (-1 before the first)',
       settlements.map(({ instrument, lastEpoch }) => ({

@@ -1,0 +1,278 @@
+// The lease agent of one market replica: the messaging of matcher leases (domain/lease.ts) over
+// the market document's own mesh links (protocol.ts, frames 103-105). Every node is a grantor,
+// keeping its promise in the replica's SQLite (`PromiseStore`), and may be a candidate. On a
+// timer it renews the lease it holds (every third of its length) or, when `lease.shouldCampaign`
+// says so, asks every node, itself first, for the next term. A grant answer carries the grantor's
+// state vector: the holder is `ready` to match only once its document covers a majority of its
+// grantors' (itself included), since those grantors confirm no older term's step after granting.
+
+import * as Y from 'yjs'
+import { leaseDriftRate, leaseRenewsPerDuration } from '../constants'
+import * as lease from '../domain/lease'
+import * as clock from '../clock'
+import * as protocol from './protocol'
+import * as replication from './replication'
+
+/** Where a grantor keeps its promise for this instrument: written before it answers. */
+export type PromiseStore = {
+  load: () => lease.LeasePromise | null
+  save: (promise: lease.LeasePromise) => void
+}
+
+export type LeaseSettings = { durationMs: number; failoverTimeoutMs: number }
+
+export type LeaseAgent = {
+  mesh: replication.Replication
+  self: string
+  candidates: readonly string[]
+  store: PromiseStore
+  settings: LeaseSettings
+  startedAt: number
+  /** The last round this node sent: a campaign for a new term, or a renewal of its own. */
+  round: lease.Round | null
+  /** The latest round that a majority granted, and what each of its grantors held then. */
+  held: { round: lease.Round; vectors: Map<string, Map<number, number>> } | null
+  /** State vectors of the grantors answering the current round. */
+  answerVectors: Map<string, Map<number, number>>
+  /** The highest term heard of (this node's promise, any answer). */
+  highestTerm: number
+  /** The holder of the highest term a grantor's refusal named (another node), if any. */
+  heardHolder: { term: number; holder: string } | null
+  timer: ReturnType<typeof setInterval> | null
+  /** Told when this node starts or stops holding the lease. */
+  onChange: () => void
+}
+
+export function create(
+  mesh: replication.Replication,
+  candidates: readonly string[],
+  store: PromiseStore,
+  settings: LeaseSettings,
+  onChange: () => void,
+): LeaseAgent {
+  const agent: LeaseAgent = {
+    mesh,
+    self: mesh.config.nodeId,
+    candidates,
+    store,
+    settings,
+    startedAt: clock.now(),
+    round: null,
+    held: null,
+    answerVectors: new Map(),
+    highestTerm: store.load()?.term ?? 0,
+    heardHolder: null,
+    timer: null,
+    onChange,
+  }
+  mesh.onLease = (peer, frame) => receive(agent, peer, frame)
+  agent.timer = setInterval(
+    () => tick(agent),
+    Math.floor(settings.durationMs / leaseRenewsPerDuration),
+  )
+  tick(agent)
+  return agent
+}
+
+const majority = (agent: LeaseAgent) => replication.majorityOf(agent.mesh.config)
+
+/** Whether this node holds the lease at `now` on its clock. */
+export function holding(agent: LeaseAgent, now = clock.now()): boolean {
+  return lease.holds(agent.held?.round ?? null, majority(agent), leaseDriftRate, now)
+}
+
+/** The term this node holds; only meaningful while `holding`. */
+export const heldTerm = (agent: LeaseAgent): number => agent.held?.round.term ?? 0
+
+/**
+ * Whether this node may match now: it holds the lease and its document covers what a majority of
+ * its grantors (itself included) held when they granted.
+ */
+export function ready(agent: LeaseAgent): boolean {
+  if (!holding(agent) || agent.held === null || !agent.mesh.held.state.ok) return false
+  const own = Y.decodeStateVector(Y.encodeStateVector(agent.mesh.held.state.doc))
+  const covers = (vector: Map<number, number>) =>
+    [...vector].every(([client, clock]) => (own.get(client) ?? 0) >= clock)
+  const covered = [...agent.held.vectors.values()].filter(covers).length
+  return covered >= majority(agent)
+}
+
+/**
+ * The node this one believes holds the lease: itself; else the one it promised it to, or the one
+ * a refusal named, whichever term is higher; null if it knows of none but itself.
+ */
+export function holder(agent: LeaseAgent): string | null {
+  if (holding(agent)) return agent.self
+  const promise = agent.store.load()
+  const promised = promise === null || promise.holder === agent.self ? null : promise
+  const heard = agent.heardHolder
+  if (heard !== null && (promised === null || heard.term > promised.term)) return heard.holder
+  return promised?.holder ?? null
+}
+
+function silentMs(agent: LeaseAgent, now: number): Map<string, number> {
+  return new Map(
+    [...agent.mesh.config.peers.keys()].map((peer) => [
+      peer,
+      now - (agent.mesh.lastHeard.get(peer) ?? agent.startedAt),
+    ]),
+  )
+}
+
+function tick(agent: LeaseAgent): void {
+  const now = clock.now()
+  if (agent.held !== null && !holding(agent, now)) {
+    agent.held = null
+    agent.onChange()
+  }
+  if (agent.held !== null) {
+    const renewEveryMs = agent.settings.durationMs / leaseRenewsPerDuration
+    if (agent.round === null || now - agent.round.sentAt >= renewEveryMs) {
+      sendRound(agent, agent.held.round.term, now)
+    }
+    return
+  }
+  const campaign = lease.shouldCampaign({
+    self: agent.self,
+    candidates: agent.candidates,
+    silentMs: silentMs(agent, now),
+    holder: holder(agent),
+    failoverTimeoutMs: agent.settings.failoverTimeoutMs,
+  })
+  if (campaign) sendRound(agent, lease.nextTerm(agent.highestTerm), now)
+}
+
+/** Asks every node for `term`: this one decides at once, the peers answer on their links. */
+function sendRound(agent: LeaseAgent, term: number, now: number): void {
+  const durationMs = agent.settings.durationMs
+  agent.round = { term, sentAt: now, durationMs, grantedBy: new Set() }
+  agent.answerVectors = new Map()
+  const own = decide(agent, { term, candidate: agent.self, durationMs }, now)
+  answered(
+    agent,
+    agent.self,
+    {
+      granted: own.granted,
+      term,
+      promisedTerm: own.promise?.term ?? 0,
+      promisedHolder: own.promise?.holder ?? '',
+    },
+    ownVector(agent),
+  )
+  const frame = protocol.writeLeaseRequest(term, durationMs)
+  for (const peer of agent.mesh.config.peers.keys()) replication.sendToPeer(agent.mesh, peer, frame)
+}
+
+const ownVector = (agent: LeaseAgent): Map<number, number> =>
+  agent.mesh.held.state.ok
+    ? Y.decodeStateVector(Y.encodeStateVector(agent.mesh.held.state.doc))
+    : new Map()
+
+/** The grantor's side: decides, and persists a grant before anything answers it. */
+function decide(agent: LeaseAgent, request: lease.LeaseRequest, now: number): lease.GrantDecision {
+  const decision = lease.decideGrant(agent.store.load(), request, now, agent.settings.durationMs)
+  if (!decision.granted) {
+    agent.highestTerm = Math.max(agent.highestTerm, decision.promise?.term ?? 0)
+    return decision
+  }
+  agent.store.save(decision.promise)
+  agent.highestTerm = Math.max(agent.highestTerm, decision.promise.term)
+  // Granting a higher term to another node: whatever this node held is over (it expired here
+  // first, or the grant would have been refused).
+  if (request.candidate !== agent.self && agent.held !== null) {
+    agent.held = null
+    agent.onChange()
+  }
+  return decision
+}
+
+function answered(
+  agent: LeaseAgent,
+  grantor: string,
+  decision: { granted: boolean; term: number; promisedTerm: number; promisedHolder: string },
+  vector: Map<number, number>,
+): void {
+  agent.highestTerm = Math.max(agent.highestTerm, decision.promisedTerm)
+  const named = decision.promisedHolder
+  if (!decision.granted && named !== '' && named !== agent.self) {
+    if (agent.heardHolder === null || decision.promisedTerm >= agent.heardHolder.term) {
+      agent.heardHolder = { term: decision.promisedTerm, holder: named }
+    }
+  }
+  const round = agent.round
+  if (round === null || decision.term !== round.term || !decision.granted) return
+  round.grantedBy.add(grantor)
+  agent.answerVectors.set(grantor, vector)
+  if (round.grantedBy.size !== majority(agent)) return
+  const wasHolding = agent.held !== null
+  agent.held = { round, vectors: agent.answerVectors }
+  if (!wasHolding) agent.onChange()
+}
+
+function receive(agent: LeaseAgent, peer: string, frame: protocol.LeaseFrame): void {
+  const now = clock.now()
+  switch (frame.type) {
+    case 'lease_request': {
+      const decision = decide(
+        agent,
+        { term: frame.term, candidate: peer, durationMs: frame.durationMs },
+        now,
+      )
+      const answer = protocol.writeLeaseAnswer({
+        term: frame.term,
+        granted: decision.granted,
+        promisedTerm: decision.promise?.term ?? 0,
+        promisedHolder: decision.promise?.holder ?? '',
+        stateVector: agent.mesh.held.state.ok
+          ? Y.encodeStateVector(agent.mesh.held.state.doc)
+          : new Uint8Array([0]),
+      })
+      replication.sendToPeer(agent.mesh, peer, answer)
+      return
+    }
+    case 'lease_answer':
+      return answered(
+        agent,
+        peer,
+        {
+          granted: frame.granted,
+          term: frame.term,
+          promisedTerm: frame.promisedTerm,
+          promisedHolder: frame.promisedHolder,
+        },
+        Y.decodeStateVector(frame.stateVector),
+      )
+    case 'lease_release': {
+      const released = lease.release(agent.store.load(), peer, frame.term, now)
+      if (released !== null) agent.store.save(released)
+      return
+    }
+  }
+}
+
+export type LeaseStatus = {
+  candidates: readonly string[]
+  holding: boolean
+  ready: boolean
+  term: number
+  holder: string | null
+  /** Until when this node may match (its clock), while it holds the lease. */
+  validUntil: number | null
+  /** This node's own promise as a grantor. */
+  promise: lease.LeasePromise | null
+}
+
+export function status(agent: LeaseAgent): LeaseStatus {
+  const isHolding = holding(agent)
+  return {
+    candidates: agent.candidates,
+    holding: isHolding,
+    ready: ready(agent),
+    term: isHolding ? heldTerm(agent) : agent.highestTerm,
+    holder: holder(agent),
+    validUntil: isHolding
+      ? lease.validUntil(agent.held!.round, majority(agent), leaseDriftRate)
+      : null,
+    promise: agent.store.load(),
+  }
+}
