@@ -17,11 +17,13 @@
 // A paused holder (F8) wakes with its lease expired on its own clock and stops; a write it makes
 // anyway carries an old term, which peers refuse to confirm and the fold fences (fencing.ts).
 
-/** The nodes that may match an instrument, most preferred first: its home, then the rest by id. */
-export const candidatesOf = (home: string, nodes: readonly string[]): string[] => [
-  home,
-  ...nodes.filter((node) => node !== home).sort(),
-]
+/**
+ * The nodes that may match an instrument, most preferred first: its home, then the rest of the
+ * mesh by id. An instrument homed outside this mesh (a catalog shared with another) has only its
+ * home: no node here campaigns for it.
+ */
+export const candidatesOf = (home: string, nodes: readonly string[]): string[] =>
+  nodes.includes(home) ? [home, ...nodes.filter((node) => node !== home).sort()] : [home]
 
 /** What one grantor has promised for one instrument, times on the grantor's own clock. */
 export type LeasePromise = { term: number; holder: string; expiresAt: number }

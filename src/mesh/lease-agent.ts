@@ -5,6 +5,8 @@
 // says so, asks every node, itself first, for the next term. A grant answer carries the grantor's
 // state vector: the holder is `ready` to match only once its document covers a majority of its
 // grantors' (itself included), since those grantors confirm no older term's step after granting.
+// A single node has nobody to share a matcher with: it matches the instruments homed on it, in
+// term 0, with no lease and no timer.
 
 import * as Y from 'yjs'
 import { leaseDriftRate, leaseRenewsPerDuration } from '../constants'
@@ -28,6 +30,11 @@ export type LeaseAgent = {
   store: PromiseStore
   settings: LeaseSettings
   startedAt: number
+  /**
+   * A grantor that starts with no promise may have been wiped (F11) and forgotten one: until one
+   * lease length after start it acts as if promised to an unknown holder, and grants nothing.
+   */
+  unknownUntil: number
   /** The last round this node sent: a campaign for a new term, or a renewal of its own. */
   round: lease.Round | null
   /** The latest round that a majority granted, and what each of its grantors held then. */
@@ -57,6 +64,9 @@ export function create(
     store,
     settings,
     startedAt: clock.now(),
+    // A single node has nobody it could have promised the lease to.
+    unknownUntil:
+      store.load() === null && mesh.config.peers.size > 0 ? clock.now() + settings.durationMs : 0,
     round: null,
     held: null,
     answerVectors: new Map(),
@@ -65,19 +75,24 @@ export function create(
     timer: null,
     onChange,
   }
+  if (solo(agent)) return agent
   mesh.onLease = (peer, frame) => receive(agent, peer, frame)
   agent.timer = setInterval(
     () => tick(agent),
     Math.floor(settings.durationMs / leaseRenewsPerDuration),
   )
-  tick(agent)
+  // The first campaign runs once the caller holds the agent: its onChange may ask about it.
+  setTimeout(() => tick(agent), 0)
   return agent
 }
 
 const majority = (agent: LeaseAgent) => replication.majorityOf(agent.mesh.config)
 
+const solo = (agent: LeaseAgent) => agent.mesh.config.peers.size === 0
+
 /** Whether this node holds the lease at `now` on its clock. */
 export function holding(agent: LeaseAgent, now = clock.now()): boolean {
+  if (solo(agent)) return agent.candidates[0] === agent.self
   return lease.holds(agent.held?.round ?? null, majority(agent), leaseDriftRate, now)
 }
 
@@ -89,6 +104,7 @@ export const heldTerm = (agent: LeaseAgent): number => agent.held?.round.term ??
  * its grantors (itself included) held when they granted.
  */
 export function ready(agent: LeaseAgent): boolean {
+  if (solo(agent)) return holding(agent)
   if (!holding(agent) || agent.held === null || !agent.mesh.held.state.ok) return false
   const own = Y.decodeStateVector(Y.encodeStateVector(agent.mesh.held.state.doc))
   const covers = (vector: Map<number, number>) =>
@@ -103,6 +119,7 @@ export function ready(agent: LeaseAgent): boolean {
  */
 export function holder(agent: LeaseAgent): string | null {
   if (holding(agent)) return agent.self
+  if (solo(agent)) return null
   const promise = agent.store.load()
   const promised = promise === null || promise.holder === agent.self ? null : promise
   const heard = agent.heardHolder
@@ -170,7 +187,10 @@ const ownVector = (agent: LeaseAgent): Map<number, number> =>
 
 /** The grantor's side: decides, and persists a grant before anything answers it. */
 function decide(agent: LeaseAgent, request: lease.LeaseRequest, now: number): lease.GrantDecision {
-  const decision = lease.decideGrant(agent.store.load(), request, now, agent.settings.durationMs)
+  const forgotten =
+    now < agent.unknownUntil ? { term: 0, holder: '', expiresAt: agent.unknownUntil } : null
+  const promised = agent.store.load() ?? forgotten
+  const decision = lease.decideGrant(promised, request, now, agent.settings.durationMs)
   if (!decision.granted) {
     agent.highestTerm = Math.max(agent.highestTerm, decision.promise?.term ?? 0)
     return decision
@@ -270,9 +290,10 @@ export function status(agent: LeaseAgent): LeaseStatus {
     ready: ready(agent),
     term: isHolding ? heldTerm(agent) : agent.highestTerm,
     holder: holder(agent),
-    validUntil: isHolding
-      ? lease.validUntil(agent.held!.round, majority(agent), leaseDriftRate)
-      : null,
+    validUntil:
+      isHolding && !solo(agent)
+        ? lease.validUntil(agent.held!.round, majority(agent), leaseDriftRate)
+        : null,
     promise: agent.store.load(),
   }
 }

@@ -15,6 +15,9 @@
 //             varUint(promised term) varString(promised holder) varUint8Array(state vector)
 //             the grantor's promise after deciding, and what it holds of the market then
 //   type 105  lease release: varUint(term)            the holder of `term` stopped matching
+//   type 106  held in term: varUint8Array(state vector) varUint(highest term promised)
+//             a market replica's Held: it confirms the matcher steps of a term only while it has
+//             promised no higher one (Raft's AppendEntries term check)
 //
 // A node answers SyncStep1 with SyncStep2; every update it makes durable it forwards as Update.
 // After persisting what a peer sent it answers Held with its state vector, which is how a
@@ -31,6 +34,7 @@ export const messageFragment = 102
 export const messageLeaseRequest = 103
 export const messageLeaseAnswer = 104
 export const messageLeaseRelease = 105
+export const messageHeldInTerm = 106
 
 export const syncStep1 = 0
 export const syncStep2 = 1
@@ -43,6 +47,7 @@ export type Frame =
   | { type: 'awareness' }
   | { type: 'heartbeat'; sentAt: number }
   | { type: 'held'; stateVector: Uint8Array }
+  | { type: 'held_in_term'; stateVector: Uint8Array; promisedTerm: number }
   | { type: 'fragment'; count: number; index: number; part: Uint8Array }
   | LeaseFrame
 
@@ -112,6 +117,13 @@ export const writeLeaseRelease = (term: number) =>
     encoding.writeVarUint(encoder, term)
   })
 
+export const writeHeldInTerm = (stateVector: Uint8Array, promisedTerm: number) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageHeldInTerm)
+    encoding.writeVarUint8Array(encoder, stateVector)
+    encoding.writeVarUint(encoder, promisedTerm)
+  })
+
 /** Splits a frame into fragment frames whose parts hold at most `partBytes` each. */
 export function writeFragments(whole: Uint8Array, partBytes: number): Uint8Array[] {
   const count = Math.ceil(whole.byteLength / partBytes)
@@ -157,6 +169,12 @@ export function readFrame(bytes: Uint8Array): Frame {
         }
       case messageLeaseAnswer:
         return readLeaseAnswer(decoder)
+      case messageHeldInTerm:
+        return {
+          type: 'held_in_term',
+          stateVector: decoding.readVarUint8Array(decoder),
+          promisedTerm: decoding.readVarUint(decoder),
+        }
       case messageLeaseRelease:
         return { type: 'lease_release', term: decoding.readVarUint(decoder) }
       default:

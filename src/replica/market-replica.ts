@@ -1,8 +1,10 @@
-// MarketReplica: the Durable Object of one instrument on one node. On the instrument's home node
-// it runs the matcher: each order or cancel becomes one step entry (input + every decision) made
-// durable before the caller hears the outcome. On every node it serves the market's derived state
-// (book depth, orders, fills, positions) and keeps the operator's latest mark price in SQLite,
-// outside the document: marks are overwritten every tick (design.md §2.3).
+// MarketReplica: the Durable Object of one instrument on one node. On the node that holds the
+// instrument's matcher lease (mesh/lease-agent.ts; the home node unless it failed) it runs the
+// matcher: each order, cancel or settlement becomes one step entry (input + every decision, and
+// the lease's term) answered only once a majority that promised no higher term holds it. On
+// every node it serves the market's derived state (book depth, orders, fills, positions) folded
+// from the fenced chain of steps, and keeps the operator's latest mark price in SQLite, outside
+// the document: marks are overwritten every tick (design.md §2.3).
 
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
@@ -77,6 +79,7 @@ export class MarketReplica extends DurableObject<Env> {
   #state!: marketState.MarketState
   #mesh!: replication.Replication
   #lease!: leaseAgent.LeaseAgent
+  #startedUnpromised = false
   /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
   readonly #settleOutcomes: Record<string, number> = {}
 
@@ -115,6 +118,10 @@ export class MarketReplica extends DurableObject<Env> {
         marketState.catchUp(this.#state, this.#held.state.doc)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
+      // A node that starts without a promise may have been wiped (F11): what it held before is
+      // gone, so it matches only once it has caught up from as many peers as a repair needs.
+      this.#startedUnpromised = this.#promiseStore().load() === null
+      this.#mesh.promisedTerm = () => this.#promiseStore().load()?.term ?? 0
       this.#lease = leaseAgent.create(
         this.#mesh,
         lease.candidatesOf(this.#instrument.spec.homeNode, [
@@ -126,14 +133,14 @@ export class MarketReplica extends DurableObject<Env> {
           durationMs: this.#config.leaseDurationMs,
           failoverTimeoutMs: this.#config.failoverTimeoutMs,
         },
-        () => undefined,
+        () => this.#leaseChanged(),
       )
       // Cancels recorded while this node was down or before it became reachable.
       if (this.#held.state.ok)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       // Epochs settle from the alarm: make sure one is set on the home node.
       const interval = this.#config.settlementIntervalMs
-      if (interval > 0 && this.#isHome() && (await ctx.storage.getAlarm()) === null) {
+      if (interval > 0 && (await ctx.storage.getAlarm()) === null) {
         await ctx.storage.setAlarm(
           clock.schedulerTime((reconciler.epochOf(clock.now(), interval) + 1) * interval),
         )
@@ -222,13 +229,22 @@ export class MarketReplica extends DurableObject<Env> {
     input: market.OrderInput,
     durability: Durability,
   ): Promise<MarketResult<marketState.OrderView>> {
-    if (this.#isHome()) return this.match({ op: 'submit', input, durability })
+    if (leaseAgent.holding(this.#lease)) return this.match({ op: 'submit', input, durability })
     return this.#forward({ op: 'submit', input, durability })
   }
 
-  /** Whether an order can reach the matcher now: this is the home node, or a link to it is up. */
+  /** The lease came or went: a new holder takes the cancels recorded meanwhile. */
+  #leaseChanged(): void {
+    if (!this.#held.state.ok) return
+    marketState.catchUp(this.#state, this.#held.state.doc)
+    this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
+  }
+
+  /** Whether an order can reach the matcher now: this node holds the lease, or a link to the holder is up. */
   matchable(): boolean {
-    return this.#isHome() || replication.linkUp(this.#mesh, this.#instrument.spec.homeNode)
+    if (leaseAgent.holding(this.#lease)) return true
+    const holder = leaseAgent.holder(this.#lease)
+    return holder !== null && replication.linkUp(this.#mesh, holder)
   }
 
   /**
@@ -244,7 +260,7 @@ export class MarketReplica extends DurableObject<Env> {
       return reject('not_found', `no order ${input.orderId}`)
     }
     const call = { op: 'cancel' as const, input, durability: 'local' as const }
-    if (this.#isHome()) return decided(await this.match(call))
+    if (leaseAgent.holding(this.#lease)) return decided(await this.match(call))
     const request = durable.write(this.#held, this.#config.nodeId, (doc) => {
       const requests = market.cancelRequests(doc)
       const recorded = requests.get(input.orderId)
@@ -285,8 +301,14 @@ export class MarketReplica extends DurableObject<Env> {
       }
       this.#takeCancelsDue([input.orderId])
     }
-    const missed = await replication.awaitDurability(this.#mesh, call.durability)
-    if (missed !== undefined) return missed
+    // Every matcher step is answered once held by a majority that promised no higher term: only
+    // then can no later term fence it (domain/fencing.ts). A client asking for `local` gets this.
+    const missed = await replication.awaitDurability(
+      this.#mesh,
+      'quorum',
+      leaseAgent.heldTerm(this.#lease),
+    )
+    if (missed !== undefined) return reject('outcome_unknown', missed.message)
     return this.#answer(this.#state.orders.get(input.orderId)!)
   }
 
@@ -482,10 +504,11 @@ export class MarketReplica extends DurableObject<Env> {
   /** On the home node with epochs on: settle the epoch that last ended, and wake at the next. */
   async #settleWhenDue(): Promise<void> {
     const interval = this.#config.settlementIntervalMs
-    if (interval === 0 || !this.#isHome()) return
+    if (interval === 0) return
     const now = clock.now()
     const ended = reconciler.epochOf(now, interval) - 1
-    if (!this.#state.settledEpochs.has(ended)) {
+    // Settlement is a matcher step: the lease holder takes it, wherever the lease is.
+    if (leaseAgent.holding(this.#lease) && !this.#state.settledEpochs.has(ended)) {
       const settled = await this.settle(ended)
       if (!settled.ok) {
         console.error(JSON.stringify({ msg: 'settlement refused', epoch: ended, ...settled }))
@@ -498,9 +521,10 @@ export class MarketReplica extends DurableObject<Env> {
 
   /** What the settle step of `epoch` did, as every node replays it. */
   #report(epoch: number): SettlementReport {
-    const seq = this.#state.settledEpochs.get(epoch)
+    const at = this.#state.settledEpochs.get(epoch)
     const doc = this.#held.state.ok ? this.#held.state.doc : undefined
-    const step = seq === undefined ? undefined : doc && market.steps(doc).get(market.stepKey(seq))
+    const step =
+      at === undefined ? undefined : doc && market.steps(doc).get(market.stepKeyOf(at.term, at.seq))
     assert(step !== undefined && step.input.kind === 'settle', `epoch ${epoch} was settled`)
     return {
       instrument: this.#instrument.symbol,
@@ -534,22 +558,23 @@ export class MarketReplica extends DurableObject<Env> {
 
   #take(input: market.StepInput): void {
     const at = { ts: clock.now(), node: this.#config.nodeId }
+    // Checked again at the write: callers checked before awaiting, and the lease may have run out.
+    assert(leaseAgent.holding(this.#lease), 'a matcher step is taken under a held lease')
+    const term = leaseAgent.heldTerm(this.#lease)
     durable.write(this.#held, this.#config.nodeId, (doc) => {
-      const step = marketState.take(this.#state, input, at)
-      market.steps(doc).set(market.stepKey(step.seq), step)
+      const step = marketState.take(this.#state, input, at, term)
+      market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
     })
   }
 
-  #isHome(): boolean {
-    return this.#instrument.spec.homeNode === this.#config.nodeId
-  }
-
   async #forward(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
-    const home = this.#instrument.spec.homeNode
-    if (!this.matchable()) {
+    const home = leaseAgent.holder(this.#lease)
+    if (home === null || !this.matchable()) {
       return reject(
         'home_node_unreachable',
-        `${this.#instrument.symbol} is matched on node ${home}, which this node cannot reach`,
+        home === null
+          ? `no node holds ${this.#instrument.symbol}'s matcher lease that this node can reach`
+          : `${this.#instrument.symbol} is matched on node ${home}, which this node cannot reach`,
       )
     }
     const sent = await forward.callHome(
@@ -571,7 +596,7 @@ export class MarketReplica extends DurableObject<Env> {
    * is due when both it and its order have reached the matcher, in either order.
    */
   #takeCancelsDue(orderIds: Iterable<string>): void {
-    if (!this.#isHome() || this.#refuseMatching() !== undefined || !this.#held.state.ok) return
+    if (this.#refuseMatching() !== undefined || !this.#held.state.ok) return
     const requests = market.cancelRequests(this.#held.state.doc)
     for (const orderId of orderIds) {
       const request = requests.get(orderId)
@@ -602,25 +627,30 @@ export class MarketReplica extends DurableObject<Env> {
   #refuseMatching(): MarketResult<never> | undefined {
     const refused = this.#refuseReading()
     if (refused !== undefined) return refused
-    if (this.#instrument.spec.homeNode !== this.#config.nodeId) {
+    const symbol = this.#instrument.symbol
+    if (!leaseAgent.holding(this.#lease)) {
+      const holder = leaseAgent.holder(this.#lease)
       return reject(
         'not_home_node',
-        `${this.#instrument.symbol} is matched on node ${this.#instrument.spec.homeNode}`,
+        `${symbol} is matched on ${holder === null ? 'no node now' : `node ${holder}`}`,
       )
     }
-    // A started (or wiped) home node may lack steps it or a peer wrote: its next step would take a
-    // number that already holds another step, two histories no merge can join. Match only once
-    // enough peers' syncs are in.
-    if (!durable.caughtUp(this.#held, this.#config.peers.size)) {
-      return reject(
-        'market_syncing',
-        `${this.#instrument.symbol}'s matcher is catching up from its peers; retry shortly`,
-      )
+    // The new holder continues the chain only from what a majority of its grantors held: every
+    // step acknowledged in an older term is among it (domain/fencing.ts).
+    if (!leaseAgent.ready(this.#lease)) {
+      return reject('market_syncing', `${symbol}'s matcher is catching up from its grantors`)
     }
-    // Steps beyond a gap: matching now would write a second history at the missing number.
-    const doc = this.#held.state.ok ? this.#held.state.doc : undefined
-    if (doc !== undefined && market.steps(doc).size !== this.#state.nextSeq - 1) {
-      return reject('market_diverged', `${this.#instrument.symbol} holds steps beyond a gap`)
+    // A node that may have been wiped lacks what it held itself: it needs as many peers' syncs
+    // as a repair does, or its next step could take a number another step of its term holds.
+    if (this.#startedUnpromised && !durable.caughtUp(this.#held, this.#config.peers.size)) {
+      return reject('market_syncing', `${symbol}'s matcher is catching up from its peers`)
+    }
+    if (!this.#state.complete) {
+      return reject('market_syncing', `${symbol}'s steps have a gap this node waits to fill`)
+    }
+    // A newer term began elsewhere: this lease is stale, whatever this node's clock says.
+    if (this.#state.term > leaseAgent.heldTerm(this.#lease)) {
+      return reject('not_home_node', `${symbol} is matched in a newer term than this node's`)
     }
     return undefined
   }

@@ -16,6 +16,10 @@ describe('candidatesOf', () => {
   it('puts the home first, then every other node by id', () => {
     expect(lease.candidatesOf('b', ['c', 'a', 'b'])).toEqual(['b', 'a', 'c'])
   })
+
+  it('leaves an instrument homed outside the mesh to its home alone', () => {
+    expect(lease.candidatesOf('z', ['a', 'b'])).toEqual(['z'])
+  })
 })
 
 describe('decideGrant', () => {

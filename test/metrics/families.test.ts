@@ -24,6 +24,7 @@ function link(peer: string, role: 'node' | 'follower', behind: number, heardAgoM
     updatesIn: 0,
     updatesOut: 0,
     unacknowledged: 2,
+    peerPromisedTerm: 0,
     state: 'up' as const,
     behind,
     ahead: 1,
