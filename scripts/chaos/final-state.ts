@@ -8,6 +8,7 @@
 
 import { usdDecimals } from '../../src/constants'
 import type { Grant } from '../../src/domain/escrow'
+import { chainOf, type StepPoint } from '../../src/domain/fencing'
 import type { InstrumentSpec } from '../../src/domain/instrument'
 import * as money from '../../src/domain/money'
 
@@ -132,6 +133,9 @@ export type Step = {
   node: string
   input: StepInput
   decisions: Decision[]
+  /** The matcher lease's term (src/domain/fencing.ts); absent: term 0. */
+  term?: number
+  continues?: StepPoint
 }
 
 export type NodeView = {
@@ -175,12 +179,8 @@ export function nodeView(node: NodeFinal): NodeView {
       view.orders.set(key, value as OrderRecord)
     for (const key of Object.keys(maps.accounts ?? {})) view.accounts.add(key)
     if (name.startsWith('market/')) {
-      const steps = Object.values(maps.steps ?? {}) as Step[]
       const instrument = name.slice('market/'.length)
-      view.steps.set(
-        instrument,
-        steps.sort((x, y) => x.seq - y.seq),
-      )
+      view.steps.set(instrument, chainSteps(Object.values(maps.steps ?? {}) as Step[]))
       for (const [orderId, value] of Object.entries(maps.cancelRequests ?? {})) {
         const request = value as { accountId: string; node?: string }
         view.cancelRequests.set(orderId, { instrument, ...request })
@@ -188,6 +188,23 @@ export function nodeView(node: NodeFinal): NodeView {
     }
   }
   return view
+}
+
+/**
+ * The steps a node's book is folded from, in order: the fenced chain across matcher terms. A
+ * fenced step (an older term's, past where a newer term continued) took effect nowhere, so the
+ * checkers judge only the chain, as every node's fold does.
+ */
+function chainSteps(steps: Step[]): Step[] {
+  const byPoint = new Map(steps.map((step) => [`${step.term ?? 0}/${step.seq}`, step]))
+  const chain = chainOf(
+    steps.map((step) => ({
+      term: step.term ?? 0,
+      seq: step.seq,
+      continues: step.continues ?? null,
+    })),
+  )
+  return chain.applied.map(({ term, seq }) => byPoint.get(`${term}/${seq}`)!)
 }
 
 export const fillsOf = (steps: readonly Step[]) =>
