@@ -194,6 +194,19 @@ function drawFault(kind: FaultKind, ids: string[], random: () => number, at: num
   }
 }
 
+/**
+ * The lease holder once the running nodes agree on one (a lease settles about one lease length
+ * after a start, and moves after a fault), asked every 250 ms for up to 15 s.
+ */
+async function agreedHolder(cluster: Cluster, instrument: string): Promise<string | undefined> {
+  const deadline = performance.now() + 15_000
+  for (;;) {
+    const holder = await leaseHolder(cluster, instrument)
+    if (holder !== undefined || performance.now() > deadline) return holder
+    await sleep(250)
+  }
+}
+
 /** The node every running node names as the holder of `instrument`'s lease, if they agree. */
 async function leaseHolder(cluster: Cluster, instrument: string): Promise<string | undefined> {
   const named = new Set<string | null>()
@@ -338,7 +351,7 @@ async function runFault(
     options.log(`[nemesis] ${f} ${fault.kind} ${JSON.stringify(value)}`)
   }
   const { kind } = fault
-  const node = kind === 'failover' ? await leaseHolder(cluster, fault.instrument!) : fault.node
+  const node = kind === 'failover' ? await agreedHolder(cluster, fault.instrument!) : fault.node
   if (kind === 'failover' && node === undefined) {
     event('skip', { instrument: fault.instrument, why: 'the nodes do not agree on a lease holder' })
     return
