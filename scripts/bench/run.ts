@@ -18,6 +18,7 @@ import { log, repoRoot } from './harness'
 import { markdownReport, textTables, type SuiteDocument } from './report'
 import { runClosing, runConvergence } from './converge'
 import { runEdge } from './edge'
+import { runFailover } from './failover'
 import { runLag } from './lag'
 import { runRecovery } from './recovery'
 import { runThroughput } from './throughput'
@@ -28,6 +29,7 @@ const sections: Section[] = [
   { id: 'converge', title: '4. Convergence after heal', run: runConvergence },
   { id: 'recovery', title: '5. Recovery vs shard size', run: runRecovery },
   { id: 'edge', title: '7. Edge vs central', run: runEdge },
+  { id: 'failover', title: 'Matcher failover: recovery time', run: runFailover },
   {
     id: 'closing',
     title: 'Issue 5 closing figures: lag, catch-up after a partition, restart',

@@ -5,22 +5,10 @@
 // - the home returns: it does not fail back on its own, b keeps the lease and a names b.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { markFutureMsMax } from '../../src/constants'
 import type { LeaseStatus } from '../../src/mesh/lease-agent'
 import type { ApiKey } from '../support/api-client'
-import { depositAt } from './support/funding'
+import { fundTraders, postMarks, untilFill, type Traders } from './support/crossing'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
-
-/** Marks live outside the documents, on each node: every node named gets a fresh one. */
-async function postMarks(mesh: Mesh, ids: string[]) {
-  const ts = Date.now() + markFutureMsMax - 1_000
-  for (const id of ids) {
-    const reply = await mesh
-      .client(id)
-      .admin('POST', '/v1/admin/marks', { instrument: 'BTC-PERP', price: '60000', ts })
-    expect(reply.status, `mark on ${id}`).toBe(200)
-  }
-}
 
 describe('matcher leases move to the next candidate when the home dies, and stay there', () => {
   let mesh: Mesh
@@ -87,42 +75,13 @@ describe('matcher leases move to the next candidate when the home dies, and stay
 // no order filled beyond its size, and positions that net to zero.
 describe('trading resumes on the next candidate when the home dies under a steady order flow', () => {
   let mesh: Mesh
-  let alice: ApiKey
-  let bob: ApiKey
+  let traders: Traders
   const placed: { key: ApiKey; orderId: string }[] = []
-
-  const cross = async (n: number) => {
-    const at = mesh.client('c')
-    const body = (side: 'buy' | 'sell', id: string) => ({
-      clientOrderId: id,
-      instrument: 'BTC-PERP',
-      side,
-      type: 'limit',
-      price: '60000',
-      size: '0.01',
-    })
-    const ask = await at.signed(alice, 'POST', '/v1/orders', body('sell', `ask-${n}`))
-    const bid = await at.signed(bob, 'POST', '/v1/orders', body('buy', `bid-${n}`))
-    for (const [key, reply] of [
-      [alice, ask],
-      [bob, bid],
-    ] as const) {
-      if (reply.status === 201 || reply.status === 200)
-        placed.push({ key, orderId: reply.body.orderId })
-      else expect([503, 504], JSON.stringify(reply.body)).toContain(reply.status)
-    }
-    return bid.status === 201 && bid.body.filledSize === '0.01'
-  }
 
   beforeAll(async () => {
     mesh = await startMesh({ ids: ['a', 'b', 'c'], shards: 2 })
     await mesh.converge('start')
-    alice = await mesh.client('a').fundedAccount('alice', '0', ['read', 'trade'])
-    bob = await mesh.client('a').fundedAccount('bob', '0', ['read', 'trade'])
-    await depositAt(mesh, 'c', { accountId: 'alice', key: alice }, '100000', 'alice-at-c')
-    await depositAt(mesh, 'c', { accountId: 'bob', key: bob }, '100000', 'bob-at-c')
-    await postMarks(mesh, mesh.ids)
-    await mesh.converge('funded')
+    traders = await fundTraders(mesh, 'c')
   })
 
   afterEach((context) => {
@@ -134,17 +93,12 @@ describe('trading resumes on the next candidate when the home dies under a stead
   })
 
   it('fills again at b after a is killed, and every node agrees after a returns', async () => {
-    let n = 0
-    await waitFor('a first fill through a', async () => ((await cross(n++)) ? true : undefined))
+    const through = await untilFill(mesh, traders, 0, placed)
     await mesh.node('a').kill()
-    const killedAt = performance.now()
-    let firstFillMs: number | undefined
-    while (firstFillMs === undefined) {
-      if (await cross(n++)) firstFillMs = performance.now() - killedAt
-      expect(performance.now() - killedAt, 'trading resumed within 30 s').toBeLessThan(30_000)
-    }
-    console.log(`first fill by the new matcher ${firstFillMs.toFixed(0)} ms after a was killed`)
-    for (let i = 0; i < 5; i++) await cross(n++)
+    const resumed = await untilFill(mesh, traders, through.next, placed)
+    console.log(`first fill by the new matcher ${resumed.ms.toFixed(0)} ms after a was killed`)
+    let n = resumed.next
+    for (let i = 0; i < 5; i++) n = (await untilFill(mesh, traders, n, placed)).next
 
     await mesh.node('a').restart()
     await postMarks(mesh, ['a'])
@@ -173,7 +127,7 @@ describe('trading resumes on the next candidate when the home dies under a stead
     }
     for (const id of mesh.ids) {
       const sizes = await Promise.all(
-        [alice, bob].map(async (key) => {
+        [traders.alice, traders.bob].map(async (key) => {
           const reply = await mesh.client(id).signed(key, 'GET', '/v1/positions')
           const position = (reply.body.positions as { instrument: string; size: string }[]).find(
             (p) => p.instrument === 'BTC-PERP',
