@@ -5,7 +5,7 @@
 //
 // Safety: at most one node holds a lease of an instrument at any instant.
 // - A grantor promises one holder per term and grants a higher term to another node only once
-//   its promise to the last holder has expired on its own clock (or that holder released it).
+//   its promise to the last holder has expired on its own clock.
 // - A holder counts its lease from the moment it *sent* the request, never from the grant, and
 //   stops matching `durationMs × (1 − ρ)` after it; ρ (`driftRate`) bounds how much slower one
 //   node's clock may advance than another's over one lease (rates only: an offset, F9, is
@@ -70,21 +70,6 @@ export function decideGrant(
     return { granted: false, reason: 'lease_held', promise: promised }
   }
   return granted()
-}
-
-/**
- * The holder of `term` steps down (failback, or it lost its majority): the grantor may grant a
- * higher term at once. Only the holder itself may release its promise, and only after it stopped
- * matching; a release of another term or by another node changes nothing.
- */
-export function release(
-  promised: LeasePromise | null,
-  holder: string,
-  term: number,
-  now: number,
-): LeasePromise | null {
-  if (promised === null || promised.holder !== holder || promised.term !== term) return promised
-  return { ...promised, expiresAt: Math.min(promised.expiresAt, now) }
 }
 
 /** A candidate's own count of a lease round: when it sent the requests, and who granted. */

@@ -1,5 +1,5 @@
 // The lease agent of one market replica: the messaging of matcher leases (domain/lease.ts) over
-// the market document's own mesh links (protocol.ts, frames 103-105). Every node is a grantor,
+// the market document's own mesh links (protocol.ts, frames 103-104). Every node is a grantor,
 // keeping its promise in the replica's SQLite (`PromiseStore`), and may be a candidate. On a
 // timer it renews the lease it holds (every third of its length) or, when `lease.shouldCampaign`
 // says so, asks every node, itself first, for the next term. A grant answer carries the grantor's
@@ -262,11 +262,6 @@ function receive(agent: LeaseAgent, peer: string, frame: protocol.LeaseFrame): v
         },
         Y.decodeStateVector(frame.stateVector),
       )
-    case 'lease_release': {
-      const released = lease.release(agent.store.load(), peer, frame.term, now)
-      if (released !== null) agent.store.save(released)
-      return
-    }
   }
 }
 

@@ -14,7 +14,6 @@
 //   type 104  lease answer: varUint(term asked) varUint(1 granted | 0 refused)
 //             varUint(promised term) varString(promised holder) varUint8Array(state vector)
 //             the grantor's promise after deciding, and what it holds of the market then
-//   type 105  lease release: varUint(term)            the holder of `term` stopped matching
 //   type 106  held in term: varUint8Array(state vector) varUint(highest term promised)
 //             a market replica's Held: it confirms the matcher steps of a term only while it has
 //             promised no higher one (Raft's AppendEntries term check)
@@ -33,7 +32,6 @@ export const messageHeld = 101
 export const messageFragment = 102
 export const messageLeaseRequest = 103
 export const messageLeaseAnswer = 104
-export const messageLeaseRelease = 105
 export const messageHeldInTerm = 106
 
 export const syncStep1 = 0
@@ -61,7 +59,6 @@ export type LeaseFrame =
       promisedHolder: string
       stateVector: Uint8Array
     }
-  | { type: 'lease_release'; term: number }
 
 const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
   const encoder = encoding.createEncoder()
@@ -109,12 +106,6 @@ export const writeLeaseAnswer = (
     encoding.writeVarUint(encoder, answer.promisedTerm)
     encoding.writeVarString(encoder, answer.promisedHolder)
     encoding.writeVarUint8Array(encoder, answer.stateVector)
-  })
-
-export const writeLeaseRelease = (term: number) =>
-  frame((encoder) => {
-    encoding.writeVarUint(encoder, messageLeaseRelease)
-    encoding.writeVarUint(encoder, term)
   })
 
 export const writeHeldInTerm = (stateVector: Uint8Array, promisedTerm: number) =>
@@ -175,8 +166,6 @@ export function readFrame(bytes: Uint8Array): Frame {
           stateVector: decoding.readVarUint8Array(decoder),
           promisedTerm: decoding.readVarUint(decoder),
         }
-      case messageLeaseRelease:
-        return { type: 'lease_release', term: decoding.readVarUint(decoder) }
       default:
         throw new Error(`unknown frame type ${type}`)
     }

@@ -42,9 +42,10 @@ describe('mesh protocol', () => {
       type: 'lease_answer',
       ...answer,
     })
-    expect(protocol.readFrame(protocol.writeLeaseRelease(7))).toEqual({
-      type: 'lease_release',
-      term: 7,
+    expect(protocol.readFrame(protocol.writeHeldInTerm(stateVector, 3))).toEqual({
+      type: 'held_in_term',
+      stateVector,
+      promisedTerm: 3,
     })
   })
 
