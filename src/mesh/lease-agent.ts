@@ -46,7 +46,10 @@ export type LeaseAgent = {
   /** The holder of the highest term a grantor's refusal named (another node), if any. */
   heardHolder: { term: number; holder: string } | null
   timer: ReturnType<typeof setInterval> | null
-  /** Told when this node starts or stops holding the lease. */
+  /**
+   * Told when this node starts, renews or stops holding the lease: a holder that could not match
+   * when it was granted (not caught up yet) takes what waits for it (recorded cancels) at a renewal.
+   */
   onChange: () => void
 }
 
@@ -224,9 +227,8 @@ function answered(
   round.grantedBy.add(grantor)
   agent.answerVectors.set(grantor, vector)
   if (round.grantedBy.size !== majority(agent)) return
-  const wasHolding = agent.held !== null
   agent.held = { round, vectors: agent.answerVectors }
-  if (!wasHolding) agent.onChange()
+  agent.onChange()
 }
 
 function receive(agent: LeaseAgent, peer: string, frame: protocol.LeaseFrame): void {

@@ -233,7 +233,10 @@ export class MarketReplica extends DurableObject<Env> {
     return this.#forward({ op: 'submit', input, durability })
   }
 
-  /** The lease came or went: a new holder takes the cancels recorded meanwhile. */
+  /**
+   * The lease came, was renewed or went: a holder takes the cancels recorded meanwhile (ones that
+   * arrived while it was not ready to match are taken at its next renewal).
+   */
   #leaseChanged(): void {
     if (!this.#held.state.ok) return
     marketState.catchUp(this.#state, this.#held.state.doc)
