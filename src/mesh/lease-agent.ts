@@ -43,8 +43,18 @@ export type LeaseAgent = {
   answerVectors: Map<string, Map<number, number>>
   /** The highest term heard of (this node's promise, any answer). */
   highestTerm: number
-  /** The holder of the highest term a grantor's refusal named (another node), if any. */
-  heardHolder: { term: number; holder: string } | null
+  /**
+   * A grantor refused the current round over its term (it promised that term or a higher one to
+   * another node, say to a candidate whose campaign failed): it grants this node only a higher
+   * term, so a holder moves above it at its next renewal, or its lease would rest on the others.
+   */
+  outbid: boolean
+  /**
+   * The holder of the highest term a grantor's refusal named (another node), if any, believed
+   * until one lease after the last refusal that named it (this node's clock): a holder renews,
+   * so every grantor keeps naming it; a candidate whose campaign failed soon stops being named.
+   */
+  heardHolder: { term: number; holder: string; until: number } | null
   timer: ReturnType<typeof setInterval> | null
   /**
    * Told when this node starts, renews or stops holding the lease: a holder that could not match
@@ -74,6 +84,7 @@ export function create(
     held: null,
     answerVectors: new Map(),
     highestTerm: store.load()?.term ?? 0,
+    outbid: false,
     heardHolder: null,
     timer: null,
     onChange,
@@ -120,12 +131,13 @@ export function ready(agent: LeaseAgent): boolean {
  * The node this one believes holds the lease: itself; else the one it promised it to, or the one
  * a refusal named, whichever term is higher; null if it knows of none but itself.
  */
-export function holder(agent: LeaseAgent): string | null {
-  if (holding(agent)) return agent.self
+export function holder(agent: LeaseAgent, now = clock.now()): string | null {
+  if (holding(agent, now)) return agent.self
   if (solo(agent)) return null
   const promise = agent.store.load()
   const promised = promise === null || promise.holder === agent.self ? null : promise
-  const heard = agent.heardHolder
+  const heard =
+    agent.heardHolder !== null && now < agent.heardHolder.until ? agent.heardHolder : null
   if (heard !== null && (promised === null || heard.term > promised.term)) return heard.holder
   return promised?.holder ?? null
 }
@@ -146,17 +158,16 @@ function tick(agent: LeaseAgent): void {
     agent.onChange()
   }
   if (agent.held !== null) {
-    const renewEveryMs = agent.settings.durationMs / leaseRenewsPerDuration
-    if (agent.round === null || now - agent.round.sentAt >= renewEveryMs) {
-      sendRound(agent, agent.held.round.term, now)
-    }
+    // Renewed at every tick, a third of the lease.
+    const term = agent.outbid ? lease.nextTerm(agent.highestTerm) : agent.held.round.term
+    sendRound(agent, term, now)
     return
   }
   const campaign = lease.shouldCampaign({
     self: agent.self,
     candidates: agent.candidates,
     silentMs: silentMs(agent, now),
-    holder: holder(agent),
+    holder: holder(agent, now),
     failoverTimeoutMs: agent.settings.failoverTimeoutMs,
   })
   if (campaign) sendRound(agent, lease.nextTerm(agent.highestTerm), now)
@@ -167,16 +178,12 @@ function sendRound(agent: LeaseAgent, term: number, now: number): void {
   const durationMs = agent.settings.durationMs
   agent.round = { term, sentAt: now, durationMs, grantedBy: new Set() }
   agent.answerVectors = new Map()
+  agent.outbid = false
   const own = decide(agent, { term, candidate: agent.self, durationMs }, now)
   answered(
     agent,
     agent.self,
-    {
-      granted: own.granted,
-      term,
-      promisedTerm: own.promise?.term ?? 0,
-      promisedHolder: own.promise?.holder ?? '',
-    },
+    { granted: own.granted, term, ...promised(own, now) },
     ownVector(agent),
   )
   const frame = protocol.writeLeaseRequest(term, durationMs)
@@ -187,6 +194,16 @@ const ownVector = (agent: LeaseAgent): Map<number, number> =>
   agent.mesh.held.state.ok
     ? Y.decodeStateVector(Y.encodeStateVector(agent.mesh.held.state.doc))
     : new Map()
+
+/**
+ * What a grantor's answer says it holds to: the term to beat, and the holder only while the
+ * promise is in force (a promise that lapsed names nobody who could be matching).
+ */
+const promised = (decision: lease.GrantDecision, now: number) => ({
+  promisedTerm: decision.promise?.term ?? 0,
+  promisedHolder:
+    decision.promise !== null && now < decision.promise.expiresAt ? decision.promise.holder : '',
+})
 
 /** The grantor's side: decides, and persists a grant before anything answers it. */
 function decide(agent: LeaseAgent, request: lease.LeaseRequest, now: number): lease.GrantDecision {
@@ -218,16 +235,29 @@ function answered(
   agent.highestTerm = Math.max(agent.highestTerm, decision.promisedTerm)
   const named = decision.promisedHolder
   if (!decision.granted && named !== '' && named !== agent.self) {
-    if (agent.heardHolder === null || decision.promisedTerm >= agent.heardHolder.term) {
-      agent.heardHolder = { term: decision.promisedTerm, holder: named }
+    const now = clock.now()
+    const heard = agent.heardHolder
+    if (heard === null || now >= heard.until || decision.promisedTerm >= heard.term) {
+      agent.heardHolder = {
+        term: decision.promisedTerm,
+        holder: named,
+        until: now + agent.settings.durationMs,
+      }
     }
   }
   const round = agent.round
-  if (round === null || decision.term !== round.term || !decision.granted) return
+  if (round === null || decision.term !== round.term) return
+  if (!decision.granted) {
+    if (decision.promisedTerm >= round.term) agent.outbid = true
+    return
+  }
   round.grantedBy.add(grantor)
   agent.answerVectors.set(grantor, vector)
   if (round.grantedBy.size !== majority(agent)) return
-  agent.held = { round, vectors: agent.answerVectors }
+  // A renewal keeps what the grantors held when they granted the term: that is what the holder
+  // had to cover before its first step; it need not catch up again at every renewal.
+  const renewed = agent.held !== null && agent.held.round.term === round.term
+  agent.held = { round, vectors: renewed ? agent.held!.vectors : agent.answerVectors }
   agent.onChange()
 }
 
@@ -243,8 +273,7 @@ function receive(agent: LeaseAgent, peer: string, frame: protocol.LeaseFrame): v
       const answer = protocol.writeLeaseAnswer({
         term: frame.term,
         granted: decision.granted,
-        promisedTerm: decision.promise?.term ?? 0,
-        promisedHolder: decision.promise?.holder ?? '',
+        ...promised(decision, now),
         stateVector: agent.mesh.held.state.ok
           ? Y.encodeStateVector(agent.mesh.held.state.doc)
           : new Uint8Array([0]),
