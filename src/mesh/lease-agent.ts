@@ -49,6 +49,10 @@ export type LeaseAgent = {
    * term, so a holder moves above it at its next renewal, or its lease would rest on the others.
    */
   outbid: boolean
+  /** Until when this node, having handed the lease over (failback), campaigns for nothing. */
+  yieldUntil: number
+  /** Until when this node, the target of a failback, campaigns whoever else it hears. */
+  failbackUntil: number
   /**
    * The holder of the highest term a grantor's refusal named (another node), if any, believed
    * until one lease after the last refusal that named it (this node's clock): a holder renews,
@@ -85,6 +89,8 @@ export function create(
     answerVectors: new Map(),
     highestTerm: store.load()?.term ?? 0,
     outbid: false,
+    yieldUntil: 0,
+    failbackUntil: 0,
     heardHolder: null,
     timer: null,
     onChange,
@@ -163,13 +169,16 @@ function tick(agent: LeaseAgent): void {
     sendRound(agent, term, now)
     return
   }
-  const campaign = lease.shouldCampaign({
-    self: agent.self,
-    candidates: agent.candidates,
-    silentMs: silentMs(agent, now),
-    holder: holder(agent, now),
-    failoverTimeoutMs: agent.settings.failoverTimeoutMs,
-  })
+  if (now < agent.yieldUntil) return
+  const campaign =
+    now < agent.failbackUntil ||
+    lease.shouldCampaign({
+      self: agent.self,
+      candidates: agent.candidates,
+      silentMs: silentMs(agent, now),
+      holder: holder(agent, now),
+      failoverTimeoutMs: agent.settings.failoverTimeoutMs,
+    })
   if (campaign) sendRound(agent, lease.nextTerm(agent.highestTerm), now)
 }
 
@@ -261,9 +270,56 @@ function answered(
   agent.onChange()
 }
 
+/** How a failback request went here: handed over, passed to the holder, or nobody to ask. */
+export type FailbackOutcome = 'target_holds' | 'handed_over' | 'asked_holder' | 'no_holder'
+
+/**
+ * Failback, an operator's action: the holder stops matching, then releases its grantors (its own
+ * promise first) and leaves the campaign to `target` for a failover timeout; the target, told by
+ * the release, campaigns for a higher term at once. Elsewhere the request goes to the holder.
+ */
+export function failback(agent: LeaseAgent, target: string): FailbackOutcome {
+  const now = clock.now()
+  if (holder(agent, now) === target) return 'target_holds'
+  if (!holding(agent, now)) {
+    const known = holder(agent, now)
+    if (known === null) return 'no_holder'
+    const sent = replication.sendToPeer(agent.mesh, known, protocol.writeFailback(target))
+    return sent ? 'asked_holder' : 'no_holder'
+  }
+  const term = heldTerm(agent)
+  // Stopped before anything is released: no grantor frees its promise while this node matches.
+  agent.held = null
+  agent.round = null
+  agent.yieldUntil = now + agent.settings.failoverTimeoutMs
+  agent.onChange()
+  released(agent, agent.self, term, target, now)
+  const frame = protocol.writeLeaseRelease(term, target)
+  for (const peer of agent.mesh.config.peers.keys()) replication.sendToPeer(agent.mesh, peer, frame)
+  return 'handed_over'
+}
+
+/** A grantor hears that `from` stopped holding `term`: its promise to it ends now. */
+function released(agent: LeaseAgent, from: string, term: number, target: string, now: number) {
+  const promise = agent.store.load()
+  if (promise !== null && promise.term === term && promise.holder === from) {
+    agent.store.save({ ...promise, expiresAt: Math.min(promise.expiresAt, now) })
+  }
+  if (agent.heardHolder?.holder === from) agent.heardHolder = null
+  if (target !== agent.self) return
+  agent.failbackUntil = now + agent.settings.failoverTimeoutMs
+  sendRound(agent, lease.nextTerm(agent.highestTerm), now)
+}
+
 function receive(agent: LeaseAgent, peer: string, frame: protocol.LeaseFrame): void {
   const now = clock.now()
   switch (frame.type) {
+    case 'lease_release':
+      return released(agent, peer, frame.term, frame.target, now)
+    case 'failback':
+      // Only the holder hands over; a request that reached a former holder is dropped.
+      if (holding(agent, now)) failback(agent, frame.target)
+      return
     case 'lease_request': {
       const decision = decide(
         agent,

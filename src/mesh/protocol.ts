@@ -14,9 +14,12 @@
 //   type 104  lease answer: varUint(term asked) varUint(1 granted | 0 refused)
 //             varUint(promised term) varString(promised holder) varUint8Array(state vector)
 //             the grantor's promise after deciding, and what it holds of the market then
+//   type 105  lease release: varUint(term) varString(target)   the holder of `term` stopped
+//             matching and released its grantors, handing the lease to `target` (failback)
 //   type 106  held in term: varUint8Array(state vector) varUint(highest term promised)
 //             a market replica's Held: it confirms the matcher steps of a term only while it has
 //             promised no higher one (Raft's AppendEntries term check)
+//   type 107  failback: varString(target)   an operator asks the holder to hand the lease to `target`
 //
 // A node answers SyncStep1 with SyncStep2; every update it makes durable it forwards as Update.
 // After persisting what a peer sent it answers Held with its state vector, which is how a
@@ -32,7 +35,9 @@ export const messageHeld = 101
 export const messageFragment = 102
 export const messageLeaseRequest = 103
 export const messageLeaseAnswer = 104
+export const messageLeaseRelease = 105
 export const messageHeldInTerm = 106
+export const messageFailback = 107
 
 export const syncStep1 = 0
 export const syncStep2 = 1
@@ -59,6 +64,8 @@ export type LeaseFrame =
       promisedHolder: string
       stateVector: Uint8Array
     }
+  | { type: 'lease_release'; term: number; target: string }
+  | { type: 'failback'; target: string }
 
 const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
   const encoder = encoding.createEncoder()
@@ -106,6 +113,19 @@ export const writeLeaseAnswer = (
     encoding.writeVarUint(encoder, answer.promisedTerm)
     encoding.writeVarString(encoder, answer.promisedHolder)
     encoding.writeVarUint8Array(encoder, answer.stateVector)
+  })
+
+export const writeLeaseRelease = (term: number, target: string) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageLeaseRelease)
+    encoding.writeVarUint(encoder, term)
+    encoding.writeVarString(encoder, target)
+  })
+
+export const writeFailback = (target: string) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageFailback)
+    encoding.writeVarString(encoder, target)
   })
 
 export const writeHeldInTerm = (stateVector: Uint8Array, promisedTerm: number) =>
@@ -166,6 +186,14 @@ export function readFrame(bytes: Uint8Array): Frame {
           stateVector: decoding.readVarUint8Array(decoder),
           promisedTerm: decoding.readVarUint(decoder),
         }
+      case messageLeaseRelease:
+        return {
+          type: 'lease_release',
+          term: decoding.readVarUint(decoder),
+          target: decoding.readVarString(decoder),
+        }
+      case messageFailback:
+        return { type: 'failback', target: decoding.readVarString(decoder) }
       default:
         throw new Error(`unknown frame type ${type}`)
     }

@@ -486,6 +486,8 @@ function handle(
       return
     case 'lease_request':
     case 'lease_answer':
+    case 'lease_release':
+    case 'failback':
       if (link.stats.role !== 'node') return close(link, 1008, 'followers take no part in leases')
       if (replication.onLease === null)
         return close(link, 1002, `${frame.type} on a non-market link`)

@@ -243,6 +243,24 @@ export class MarketReplica extends DurableObject<Env> {
     this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
   }
 
+  /**
+   * Failback, an operator's action: the lease holder hands this instrument's matcher to
+   * `target`, a candidate node, which campaigns for a higher term (lease-agent.ts).
+   */
+  failback(
+    target: string,
+  ): MarketResult<{ holder: string; outcome: Exclude<leaseAgent.FailbackOutcome, 'no_holder'> }> {
+    const known = leaseAgent.holder(this.#lease)
+    const outcome = leaseAgent.failback(this.#lease, target)
+    if (outcome === 'no_holder' || known === null) {
+      return reject(
+        'home_node_unreachable',
+        `no node this one can reach holds ${this.#instrument.symbol}'s matcher lease`,
+      )
+    }
+    return this.#answer({ holder: known, outcome })
+  }
+
   /** Whether an order can reach the matcher now: this node holds the lease, or a link to the holder is up. */
   matchable(): boolean {
     if (leaseAgent.holding(this.#lease)) return true

@@ -42,6 +42,15 @@ describe('mesh protocol', () => {
       type: 'lease_answer',
       ...answer,
     })
+    expect(protocol.readFrame(protocol.writeLeaseRelease(7, 'a'))).toEqual({
+      type: 'lease_release',
+      term: 7,
+      target: 'a',
+    })
+    expect(protocol.readFrame(protocol.writeFailback('a'))).toEqual({
+      type: 'failback',
+      target: 'a',
+    })
     expect(protocol.readFrame(protocol.writeHeldInTerm(stateVector, 3))).toEqual({
       type: 'held_in_term',
       stateVector,

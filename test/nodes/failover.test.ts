@@ -2,7 +2,8 @@
 // - at start the home holds the lease, and every node names it as the holder;
 // - the home is killed: once it has been silent for the failover timeout, b (the next candidate)
 //   holds a higher term, granted by b and c, and c names b;
-// - the home returns: it does not fail back on its own, b keeps the lease and a names b.
+// - the home returns: it does not fail back on its own, b keeps the lease and a names b
+//   (failback, the operator's action, is tested with trading below).
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { LeaseStatus } from '../../src/mesh/lease-agent'
@@ -71,28 +72,73 @@ describe('matcher leases move to the next candidate when the home dies, and stay
 })
 
 // Trading through a failover (three nodes; orders enter at c, which forwards them to the lease
-// holder): a steady flow of crossing orders runs while the home a is killed (F7), or paused with
-// SIGSTOP past its lease (F8) and resumed. Orders in flight get clear answers (2xx, or a
-// retryable 503/504); once b holds the lease, orders fill again; a paused a wakes with its lease
-// expired on its own clock and takes nothing. After a is back and the mesh converges, every node
-// shows the same book, the same state of every order, no order filled beyond its size, and
-// positions that net to zero.
-const faults = {
-  kill: { does: 'is killed', stop: (mesh: Mesh) => mesh.node('a').kill() },
+// holder): a steady flow of crossing orders runs while the home a is killed (F7), paused with
+// SIGSTOP past its lease (F8) and resumed, or cut off into a minority by the TCP proxies (F1),
+// where it answers order entry 503 retryable, not executed, once its lease ran out. Orders in
+// flight get clear answers (2xx, or a retryable 503/504); once b holds the lease, orders fill
+// again; a paused a wakes with its lease expired on its own clock and takes nothing. Once a is
+// back, b keeps the lease until an operator fails back to a (the admin endpoint, asked at c);
+// orders then fill at a. After the mesh converges, every node shows the same book, the same state
+// of every order, no order filled beyond its size, and positions that net to zero.
+type Fault = {
+  does: string
+  proxied: boolean
+  stop: (mesh: Mesh) => Promise<void> | void
+  /** While a is down or cut off (b matching): what a answers, if anything. */
+  meanwhile?: (mesh: Mesh, traders: Traders) => Promise<void>
+  recover: (mesh: Mesh) => Promise<void> | void
+}
+const faults: Record<string, Fault> = {
+  kill: {
+    does: 'is killed',
+    proxied: false,
+    stop: (mesh) => mesh.node('a').kill(),
+    recover: async (mesh) => {
+      await mesh.node('a').restart()
+      await postMarks(mesh, ['a'])
+    },
+  },
   pause: {
     does: 'is paused past its lease',
-    stop: async (mesh: Mesh) => signalGroup(mesh.node('a').pid(), 'SIGSTOP'),
+    proxied: false,
+    stop: (mesh) => signalGroup(mesh.node('a').pid(), 'SIGSTOP'),
+    recover: (mesh) => signalGroup(mesh.node('a').pid(), 'SIGCONT'),
+  },
+  partition: {
+    does: 'is cut off into a minority',
+    proxied: true,
+    stop: (mesh) => mesh.isolate('a'),
+    meanwhile: async (mesh, traders) => {
+      await waitFor('a lets its lease run out', async () =>
+        (await leaseAt(mesh, 'a')).holding ? undefined : true,
+      )
+      const reply = await mesh.client('a').signed(traders.alice, 'POST', '/v1/orders', {
+        clientOrderId: 'minority-a',
+        instrument: 'BTC-PERP',
+        side: 'sell',
+        type: 'limit',
+        price: '60000',
+        size: '0.01',
+      })
+      expect(reply.status, JSON.stringify(reply.body)).toBe(503)
+      expect(reply.body.error).toMatchObject({ retryable: true, executionStatus: 'not_executed' })
+      const read = await mesh.client('a').signed(traders.alice, 'GET', '/v1/orders?status=open')
+      expect(read.status).toBe(200)
+      const ids = (read.body.orders as { clientOrderId: string }[]).map((o) => o.clientOrderId)
+      expect(ids, 'the minority took no order').not.toContain('minority-a')
+    },
+    recover: (mesh) => mesh.healAll(),
   },
 }
 
-for (const [fault, { does, stop }] of Object.entries(faults)) {
+for (const [fault, { does, proxied, stop, meanwhile, recover }] of Object.entries(faults)) {
   describe(`trading resumes on the next candidate when the home ${does} under a steady flow`, () => {
     let mesh: Mesh
     let traders: Traders
     const placed: { key: ApiKey; orderId: string }[] = []
 
     beforeAll(async () => {
-      mesh = await startMesh({ ids: ['a', 'b', 'c'], shards: 2 })
+      mesh = await startMesh({ ids: ['a', 'b', 'c'], shards: 2, proxied })
       await mesh.converge('start')
       traders = await fundTraders(mesh, 'c')
     })
@@ -106,7 +152,7 @@ for (const [fault, { does, stop }] of Object.entries(faults)) {
       await mesh?.stop()
     })
 
-    it(`fills again at b after a ${does}, and every node agrees once a is back`, async () => {
+    it(`fills again at b after a ${does}, then at a after a failback, and every node agrees`, async () => {
       const through = await untilFill(mesh, traders, 0, placed)
       await stop(mesh)
       const resumed = await untilFill(mesh, traders, through.next, placed)
@@ -114,14 +160,23 @@ for (const [fault, { does, stop }] of Object.entries(faults)) {
       let n = resumed.next
       for (let i = 0; i < 5; i++) n = (await untilFill(mesh, traders, n, placed)).next
 
-      if (fault === 'kill') {
-        await mesh.node('a').restart()
-        await postMarks(mesh, ['a'])
-      } else signalGroup(mesh.node('a').pid(), 'SIGCONT')
+      await meanwhile?.(mesh, traders)
+
+      await recover(mesh)
       // The returning home does not take the lease back, and holds none of its own.
-      await holderEverywhere(mesh, ['a', 'b', 'c'], 'b')
+      const [, atB] = await holderEverywhere(mesh, ['a', 'b', 'c'], 'b')
       for (let i = 0; i < 3; i++) n = (await untilFill(mesh, traders, n, placed)).next
-      await mesh.converge('after the home returned', { timeoutMs: 60_000 })
+
+      // Failback, asked at c: b releases, a campaigns for a higher term and matches again.
+      const failback = await mesh
+        .client('c')
+        .admin('POST', '/v1/admin/markets/BTC-PERP/failback', { node: 'a' })
+      expect(failback.status, JSON.stringify(failback.body)).toBe(202)
+      expect(failback.body).toMatchObject({ target: 'a', holder: 'b', outcome: 'asked_holder' })
+      const [atA] = await holderEverywhere(mesh, ['a', 'b', 'c'], 'a')
+      expect(atA!.term).toBeGreaterThan(atB!.term)
+      for (let i = 0; i < 3; i++) n = (await untilFill(mesh, traders, n, placed)).next
+      await mesh.converge('after the failback', { timeoutMs: 60_000 })
       await expectAgreement(mesh, traders, placed)
     })
   })
