@@ -33,14 +33,14 @@ const FailbackReport = z
 
 const failback = createRoute({
   method: 'post',
-  path: '/v1/admin/markets/{symbol}/failback',
+  path: '/v1/admin/markets/{instrument}/failback',
   tags: ['admin'],
   summary:
     "Hand an instrument's matcher to a node: the lease holder releases, the target campaigns",
   security: [{ adminToken: [] }],
   middleware: [adminAuth()] as const,
   request: {
-    params: z.object({ symbol: trading.Symbol }),
+    params: z.object({ instrument: trading.Symbol }),
     body: { content: { 'application/json': { schema: FailbackBody } }, required: true },
   },
   responses: {
@@ -51,7 +51,7 @@ const failback = createRoute({
 
 export const adminMarketRoutes = createRouter().openapi(failback, async (c) => {
   const { config } = c.var
-  const { symbol } = c.req.valid('param')
+  const { instrument: symbol } = c.req.valid('param')
   const { node } = c.req.valid('json')
   const instrument = listed(config, symbol)
   const nodes = [config.nodeId, ...config.peers.keys()]
