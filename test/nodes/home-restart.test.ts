@@ -81,15 +81,11 @@ describe('a wiped home node matches only once it has caught up from its peers', 
     ] as const) {
       // b forwards once its link to a is back, and a matches only once it holds the lease again
       // (a wiped grantor grants nothing for one lease); until then both refuse, just as retryably.
-      const refused = await waitFor(
-        `${node} hears a's matcher`,
-        async () => {
-          const reply = await order(node, id)
-          const code = reply.body.error?.code
-          return code === 'home_node_unreachable' || code === 'not_home_node' ? undefined : reply
-        },
-        { intervalMs: 250 },
-      )
+      const refused = await waitFor(`${node} hears a's matcher`, async () => {
+        const reply = await order(node, id)
+        const code = reply.body.error?.code
+        return code === 'home_node_unreachable' || code === 'not_home_node' ? undefined : reply
+      })
       expect(refused.status, `order at ${node}`).toBe(503)
       expect(refused.body.error).toMatchObject({
         code: 'market_syncing',
