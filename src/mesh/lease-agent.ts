@@ -1,10 +1,12 @@
 // The lease agent of one market replica: the messaging of matcher leases (domain/lease.ts) over
-// the market document's own mesh links (protocol.ts, frames 103-104). Every node is a grantor,
+// the market document's own mesh links (protocol.ts, frames 103-105, 107). Every node is a grantor,
 // keeping its promise in the replica's SQLite (`PromiseStore`), and may be a candidate. On a
 // timer it renews the lease it holds (every third of its length) or, when `lease.shouldCampaign`
 // says so, asks every node, itself first, for the next term. A grant answer carries the grantor's
 // state vector: the holder is `ready` to match only once its document covers a majority of its
 // grantors' (itself included), since those grantors confirm no older term's step after granting.
+// Failback (an operator's action) hands the lease over: the holder stops, releases, the target
+// campaigns.
 // A single node has nobody to share a matcher with: it matches the instruments homed on it, in
 // term 0, with no lease and no timer.
 
