@@ -7,6 +7,9 @@ import {
   keyRateBurstDefault,
   keyRateMax,
   keyRatePerSecondDefault,
+  failoverTimeoutMsDefault,
+  leaseDurationMsDefault,
+  leaseDurationMsMin,
   markMaxAgeMsDefault,
   shardCountDefault,
   shardCountMax,
@@ -48,6 +51,9 @@ export type Env = {
   RIGHTS_GRANT_POLICY?: string
   /** Settlement epoch length; `0` (default) settles only when the operator asks. */
   SETTLEMENT_INTERVAL_MS?: string
+  /** How long a matcher lease lasts (default 3 s), and the silence before failover (5 s). */
+  LEASE_DURATION_MS?: string
+  FAILOVER_TIMEOUT_MS?: string
   /** Test only (design.md F9): ms added to this node's clock, src/clock.ts; unset in production. */
   CLOCK_SKEW_MS?: string
   /** Requests per second and at once of an API key that carries no rate of its own. */
@@ -92,6 +98,9 @@ export type NodeConfig = {
   settlementIntervalMs: number
   /** The node that may spend an account's realized gains (escrow.ts): the smallest node id. */
   settlementNode: string
+  /** Matcher leases (domain/lease.ts): a grant's length, and the silence before failover. */
+  leaseDurationMs: number
+  failoverTimeoutMs: number
   /** The rate of API keys that carry none of their own. */
   keyRate: Rate
   inFlightMax: number
@@ -140,6 +149,14 @@ export function readConfig(env: Env): NodeConfig {
   const checkpointIntervalMs = Number(env.CHECKPOINT_INTERVAL_MS ?? 0)
   if (!Number.isInteger(checkpointIntervalMs) || checkpointIntervalMs < 0) {
     throw new Error('CHECKPOINT_INTERVAL_MS must be a whole number of milliseconds')
+  }
+  const leaseDurationMs = Number(env.LEASE_DURATION_MS ?? leaseDurationMsDefault)
+  if (!Number.isInteger(leaseDurationMs) || leaseDurationMs < leaseDurationMsMin) {
+    throw new Error(`LEASE_DURATION_MS must be an integer of at least ${leaseDurationMsMin}`)
+  }
+  const failoverTimeoutMs = Number(env.FAILOVER_TIMEOUT_MS ?? failoverTimeoutMsDefault)
+  if (!Number.isInteger(failoverTimeoutMs) || failoverTimeoutMs < 1) {
+    throw new Error('FAILOVER_TIMEOUT_MS must be a positive integer')
   }
   const clockSkewMs = Number(env.CLOCK_SKEW_MS ?? 0)
   if (!Number.isInteger(clockSkewMs) || Math.abs(clockSkewMs) > clockSkewMsMax) {
@@ -192,6 +209,8 @@ export function readConfig(env: Env): NodeConfig {
     rightsGrantPolicy: rightsGrantPolicy as GrantPolicy,
     settlementIntervalMs,
     settlementNode: settlementNodeOf([env.NODE_ID, ...peers.keys()]),
+    leaseDurationMs,
+    failoverTimeoutMs,
     keyRate,
     inFlightMax,
     ...operator,

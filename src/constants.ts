@@ -82,6 +82,21 @@ export const maintenanceIntervalMs = 5_000
  */
 export const peerPromptIntervalMsMin = 1_000
 
+/**
+ * Matcher leases (domain/lease.ts): how long a grant lasts (LEASE_DURATION_MS), and how long
+ * every higher candidate must have been silent before a lower one campaigns (FAILOVER_TIMEOUT_MS).
+ * A holder renews every third of its lease, and stops matching `duration × (1 − ρ)` after it sent
+ * a request: ρ bounds how much slower one node's clock may run than another's over one lease.
+ * 0.1 is far above what any disciplined clock drifts (NTP keeps ~1e-4); it buys margin for a
+ * runtime's coarse timers.
+ */
+export const leaseDurationMsDefault = 3_000
+export const failoverTimeoutMsDefault = heartbeatTimeoutMs
+export const leaseDriftRate = 0.1
+export const leaseRenewsPerDuration = 3
+/** A lease shorter than this could not be renewed across one heartbeat's delay. */
+export const leaseDurationMsMin = 300
+
 /** Retry-After of every retryable refusal (503, 504): each clears within seconds. */
 export const retryAfterSeconds = 1
 
@@ -155,6 +170,8 @@ if (catchUpPieceBytesMax >= updateBytesMax) throw new Error('catch-up pieces ove
 if (catchUpPieceBytesMax > frameBytesMax) throw new Error('catch-up pieces over the frame limit')
 if (fragmentBytesMax >= 1024 * 1024) throw new Error('fragments must fit a WebSocket message')
 if (heartbeatIntervalMs * 3 > heartbeatTimeoutMs) throw new Error('heartbeat timeout under 3 beats')
+if (leaseDriftRate <= 0 || leaseDriftRate >= 0.5) throw new Error('lease drift bound out of range')
+if (leaseDurationMsDefault < leaseDurationMsMin) throw new Error('lease default under minimum')
 if (ledgerPageLimitDefault > ledgerPageLimitMax) throw new Error('ledger page default over max')
 if (keyRateBurstDefault > keyRateMax || keyRatePerSecondDefault > keyRateMax)
   throw new Error('key rate default over max')

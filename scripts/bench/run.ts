@@ -19,6 +19,7 @@ import { markdownReport, textTables, type SuiteDocument } from './report'
 import { runClosing, runConvergence } from './converge'
 import { runEdge } from './edge'
 import { runEscrow } from './escrow'
+import { runFailover } from './failover'
 import { runLag } from './lag'
 import { runRecovery } from './recovery'
 import { runThroughput } from './throughput'
@@ -30,6 +31,7 @@ const sections: Section[] = [
   { id: 'recovery', title: '5. Recovery vs shard size', run: runRecovery },
   { id: 'edge', title: '7. Edge vs central', run: runEdge },
   { id: 'escrow', title: 'Escrow refusals for lack of local rights (C10)', run: runEscrow },
+  { id: 'failover', title: 'Matcher failover: recovery time', run: runFailover },
   {
     id: 'closing',
     title: 'Issue 5 closing figures: lag, catch-up after a partition, restart',

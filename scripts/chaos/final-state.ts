@@ -10,6 +10,7 @@
 
 import { usdDecimals } from '../../src/constants'
 import type { Grant } from '../../src/domain/escrow'
+import { chainOf, type StepPoint } from '../../src/domain/fencing'
 import type { InstrumentSpec } from '../../src/domain/instrument'
 import * as folding from '../../src/domain/checkpoint'
 import * as money from '../../src/domain/money'
@@ -136,6 +137,9 @@ export type Step = {
   node: string
   input: StepInput
   decisions: Decision[]
+  /** The matcher lease's term (src/domain/fencing.ts); absent: term 0. */
+  term?: number
+  continues?: StepPoint
 }
 
 export type NodeView = {
@@ -191,12 +195,8 @@ export function nodeView(node: NodeFinal): NodeView {
       view.orders.set(key, value as OrderRecord)
     for (const key of Object.keys(maps.accounts ?? {})) view.accounts.add(key)
     if (name.startsWith('market/')) {
-      const steps = Object.values(maps.steps ?? {}) as Step[]
       const instrument = name.slice('market/'.length)
-      view.steps.set(
-        instrument,
-        steps.sort((x, y) => x.seq - y.seq),
-      )
+      view.steps.set(instrument, chainSteps(Object.values(maps.steps ?? {}) as Step[]))
       for (const [orderId, value] of Object.entries(maps.cancelRequests ?? {})) {
         const request = value as { accountId: string; node?: string }
         view.cancelRequests.set(orderId, { instrument, ...request })
@@ -219,6 +219,23 @@ function inForce(maps: Record<string, Record<string, unknown>>): Checkpoint | un
   return (Object.values(maps.checkpoints ?? {}) as Checkpoint[])
     .sort((x, y) => y.epoch - x.epoch)
     .find((c) => c.members.every((node) => acks[ackKey(c.epoch, node)]?.root === c.root))
+}
+
+/**
+ * The steps a node's book is folded from, in order: the fenced chain across matcher terms. A
+ * fenced step (an older term's, past where a newer term continued) took effect nowhere, so the
+ * checkers judge only the chain, as every node's fold does.
+ */
+function chainSteps(steps: Step[]): Step[] {
+  const byPoint = new Map(steps.map((step) => [`${step.term ?? 0}/${step.seq}`, step]))
+  const chain = chainOf(
+    steps.map((step) => ({
+      term: step.term ?? 0,
+      seq: step.seq,
+      continues: step.continues ?? null,
+    })),
+  )
+  return chain.applied.map(({ term, seq }) => byPoint.get(`${term}/${seq}`)!)
 }
 
 export const fillsOf = (steps: readonly Step[]) =>

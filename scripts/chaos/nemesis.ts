@@ -18,6 +18,9 @@
 //   wipe      F11 drain a node, kill it, delete its data folder, start it empty
 //   join      F12 a node in every peer list, absent from the start, starts empty and catches up
 //   leave     F12 drain a node, stop it for the rest of the run
+//   failover  F2/F7 kill or cut off the node holding an instrument's matcher lease (asked of the
+//             mesh when the fault starts) for 8-14 s, past the failover timeout, so the matcher
+//             moves to the next candidate; then restart or reconnect it (it does not fail back)
 // Partitions cut links (reset, refuse) or blackhole them (drop every byte silently), by the seed.
 // Membership is static (every node's --peers names every node): a join or leave changes which
 // nodes run, not the mesh's configuration, so quorums stay over every configured node.
@@ -47,6 +50,7 @@ export const faultKinds = [
   'wipe',
   'join',
   'leave',
+  'failover',
 ] as const
 
 export type FaultKind = (typeof faultKinds)[number]
@@ -56,6 +60,7 @@ export const faultGroups: Record<string, readonly FaultKind[]> = {
   partition: ['majority', 'isolate', 'bridge', 'ring'],
   network: ['oneway', 'delay', 'loss', 'duplicate', 'reorder'],
   membership: ['join', 'leave'],
+  matcher: ['failover'],
   // Everything that a healthy mesh must survive (a damaged shard repairs from its peers).
   all: faultKinds,
 }
@@ -95,7 +100,13 @@ export type Fault = {
   corruption?: 'flip' | 'truncate'
   /** Ms the node's clock is set off by while the fault holds (skew). */
   skewMs?: number
+  /** Of a failover: whose lease holder, and whether it is killed or cut off. */
+  instrument?: string
+  failoverBy?: 'kill' | 'isolate'
 }
+
+/** The instrument whose matcher a failover fault moves (every catalog has it). */
+const failoverInstrument = 'BTC-PERP'
 
 /** Skews drawn for F9: 1-30 s either way, well inside the mesh token's lifetime. */
 const skewMsRange = [1_000, 30_000] as const
@@ -173,7 +184,45 @@ function drawFault(kind: FaultKind, ids: string[], random: () => number, at: num
     case 'join':
     case 'leave':
       return { ...base, node: order[0]! }
+    case 'failover':
+      return {
+        ...base,
+        holdMs: integerBetween(random, 8_000, 14_000),
+        instrument: failoverInstrument,
+        failoverBy: random() < 0.5 ? 'kill' : 'isolate',
+      }
   }
+}
+
+/**
+ * The lease holder once the running nodes agree on one (a lease settles about one lease length
+ * after a start, and moves after a fault), asked every 250 ms for up to 15 s.
+ */
+async function agreedHolder(cluster: Cluster, instrument: string): Promise<string | undefined> {
+  const deadline = performance.now() + 15_000
+  for (;;) {
+    const holder = await leaseHolder(cluster, instrument)
+    if (holder !== undefined || performance.now() > deadline) return holder
+    await sleep(250)
+  }
+}
+
+/** The node every running node names as the holder of `instrument`'s lease, if they agree. */
+async function leaseHolder(cluster: Cluster, instrument: string): Promise<string | undefined> {
+  const named = new Set<string | null>()
+  for (const id of cluster.ids.filter((id) => cluster.node(id).state === 'running')) {
+    try {
+      const reply = await cluster.admin(id).admin('GET', '/v1/mesh/status')
+      const market = (reply.body.documents as { shard: string; lease?: { holder: string } }[]).find(
+        (doc) => doc.shard.endsWith(`/market/${instrument}`),
+      )
+      named.add(market?.lease?.holder ?? null)
+    } catch {
+      named.add(null) // a node that does not answer names nobody
+    }
+  }
+  const [holder] = named
+  return named.size === 1 && typeof holder === 'string' ? holder : undefined
 }
 
 /**
@@ -301,8 +350,14 @@ async function runFault(
     history.append({ type: 'nemesis', t: history.now(), f, fault: fault.kind, value })
     options.log(`[nemesis] ${f} ${fault.kind} ${JSON.stringify(value)}`)
   }
-  const { kind, node } = fault
+  const { kind } = fault
+  const node = kind === 'failover' ? await agreedHolder(cluster, fault.instrument!) : fault.node
+  if (kind === 'failover' && node === undefined) {
+    event('skip', { instrument: fault.instrument, why: 'the nodes do not agree on a lease holder' })
+    return
+  }
   const describe = {
+    ...(kind === 'failover' && { instrument: fault.instrument, by: fault.failoverBy }),
     node,
     groups: fault.groups,
     how: fault.how,
@@ -349,8 +404,14 @@ async function runFault(
           ? { duplicateChance: fault.frameChance! }
           : { reorderChance: fault.frameChance! }
       for (const proxy of cluster.links()) proxy.impair(impairment)
-    } else if (kind === 'kill') await cluster.kill(node!)
-    else if (kind === 'pause') cluster.pause(node!)
+    } else if (kind === 'kill' || (kind === 'failover' && fault.failoverBy === 'kill'))
+      await cluster.kill(node!)
+    else if (kind === 'failover') {
+      for (const other of cluster.ids.filter((id) => id !== node)) {
+        cluster.link(node!, other).cut()
+        cluster.link(other, node!).cut()
+      }
+    } else if (kind === 'pause') cluster.pause(node!)
     else if (kind === 'wipe' || kind === 'corrupt') await cluster.kill(node!)
     else if (kind === 'leave') await cluster.leave(node!)
     else if (kind === 'join') await startLogged(options, node!)
@@ -389,7 +450,7 @@ async function heal(options: NemesisOptions, fault: Fault, relinkMs: number[]): 
   }
   if (
     fault.cuts !== undefined ||
-    ['kill', 'wipe', 'corrupt', 'skew', 'join'].includes(fault.kind)
+    ['kill', 'wipe', 'corrupt', 'skew', 'join', 'failover'].includes(fault.kind)
   ) {
     const up = await allLinksUp(cluster, 30_000)
     if (up) relinkMs.push(Math.round(performance.now() - healedAt))

@@ -40,6 +40,7 @@ export const soakMixes = [
   'wipe,corrupt,isolate',
   'skew,kill',
   'membership,skew',
+  'failover,pause',
   'all',
 ]
 

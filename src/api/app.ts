@@ -15,6 +15,7 @@ import { accountRoutes } from './routes/account'
 import { adminAccountRoutes } from './routes/admin-accounts'
 import { adminDepositRoutes } from './routes/admin-deposits'
 import { adminBreakerRoutes } from './routes/admin-breakers'
+import { adminMarketRoutes } from './routes/admin-markets'
 import { adminSettlementRoutes } from './routes/admin-settlements'
 import { adminShardRoutes } from './routes/admin-shards'
 import { snapshotRoutes } from './routes/admin-snapshots'
@@ -101,6 +102,7 @@ app
   .route('/', adminShardRoutes)
   .route('/', adminSettlementRoutes)
   .route('/', adminBreakerRoutes)
+  .route('/', adminMarketRoutes)
   .route('/', accountRoutes)
   .route('/', withdrawalRoutes)
   .route('/', marketRoutes)

@@ -10,6 +10,16 @@
 //   type 102  fragment: varUint(count) varUint(index) varUint8Array(part)    (mesh links only)
 //             a frame over the 1 MiB WebSocket message limit (a large catch-up) is sent as
 //             `count` fragments in order and reassembled into one frame before it is read
+//   type 103  lease request: varUint(term) varUint(duration, ms)    (market links only, lease.ts)
+//   type 104  lease answer: varUint(term asked) varUint(1 granted | 0 refused)
+//             varUint(promised term) varString(promised holder) varUint8Array(state vector)
+//             the grantor's promise after deciding, and what it holds of the market then
+//   type 105  lease release: varUint(term) varString(target)   the holder of `term` stopped
+//             matching and released its grantors, handing the lease to `target` (failback)
+//   type 106  held in term: varUint8Array(state vector) varUint(highest term promised)
+//             a market replica's Held: it confirms the matcher steps of a term only while it has
+//             promised no higher one (Raft's AppendEntries term check)
+//   type 107  failback: varString(target)   an operator asks the holder to hand the lease to `target`
 //
 // A node answers SyncStep1 with SyncStep2; every update it makes durable it forwards as Update.
 // After persisting what a peer sent it answers Held with its state vector, which is how a
@@ -23,6 +33,11 @@ export const messageAwareness = 1
 export const messageHeartbeat = 100
 export const messageHeld = 101
 export const messageFragment = 102
+export const messageLeaseRequest = 103
+export const messageLeaseAnswer = 104
+export const messageLeaseRelease = 105
+export const messageHeldInTerm = 106
+export const messageFailback = 107
 
 export const syncStep1 = 0
 export const syncStep2 = 1
@@ -35,7 +50,22 @@ export type Frame =
   | { type: 'awareness' }
   | { type: 'heartbeat'; sentAt: number }
   | { type: 'held'; stateVector: Uint8Array }
+  | { type: 'held_in_term'; stateVector: Uint8Array; promisedTerm: number }
   | { type: 'fragment'; count: number; index: number; part: Uint8Array }
+  | LeaseFrame
+
+export type LeaseFrame =
+  | { type: 'lease_request'; term: number; durationMs: number }
+  | {
+      type: 'lease_answer'
+      term: number
+      granted: boolean
+      promisedTerm: number
+      promisedHolder: string
+      stateVector: Uint8Array
+    }
+  | { type: 'lease_release'; term: number; target: string }
+  | { type: 'failback'; target: string }
 
 const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
   const encoder = encoding.createEncoder()
@@ -64,6 +94,45 @@ export const writeHeld = (stateVector: Uint8Array) =>
   frame((encoder) => {
     encoding.writeVarUint(encoder, messageHeld)
     encoding.writeVarUint8Array(encoder, stateVector)
+  })
+
+export const writeLeaseRequest = (term: number, durationMs: number) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageLeaseRequest)
+    encoding.writeVarUint(encoder, term)
+    encoding.writeVarUint(encoder, durationMs)
+  })
+
+export const writeLeaseAnswer = (
+  answer: Omit<Extract<LeaseFrame, { type: 'lease_answer' }>, 'type'>,
+) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageLeaseAnswer)
+    encoding.writeVarUint(encoder, answer.term)
+    encoding.writeVarUint(encoder, answer.granted ? 1 : 0)
+    encoding.writeVarUint(encoder, answer.promisedTerm)
+    encoding.writeVarString(encoder, answer.promisedHolder)
+    encoding.writeVarUint8Array(encoder, answer.stateVector)
+  })
+
+export const writeLeaseRelease = (term: number, target: string) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageLeaseRelease)
+    encoding.writeVarUint(encoder, term)
+    encoding.writeVarString(encoder, target)
+  })
+
+export const writeFailback = (target: string) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageFailback)
+    encoding.writeVarString(encoder, target)
+  })
+
+export const writeHeldInTerm = (stateVector: Uint8Array, promisedTerm: number) =>
+  frame((encoder) => {
+    encoding.writeVarUint(encoder, messageHeldInTerm)
+    encoding.writeVarUint8Array(encoder, stateVector)
+    encoding.writeVarUint(encoder, promisedTerm)
   })
 
 /** Splits a frame into fragment frames whose parts hold at most `partBytes` each. */
@@ -103,6 +172,28 @@ export function readFrame(bytes: Uint8Array): Frame {
           index: decoding.readVarUint(decoder),
           part: decoding.readVarUint8Array(decoder),
         }
+      case messageLeaseRequest:
+        return {
+          type: 'lease_request',
+          term: decoding.readVarUint(decoder),
+          durationMs: decoding.readVarUint(decoder),
+        }
+      case messageLeaseAnswer:
+        return readLeaseAnswer(decoder)
+      case messageHeldInTerm:
+        return {
+          type: 'held_in_term',
+          stateVector: decoding.readVarUint8Array(decoder),
+          promisedTerm: decoding.readVarUint(decoder),
+        }
+      case messageLeaseRelease:
+        return {
+          type: 'lease_release',
+          term: decoding.readVarUint(decoder),
+          target: decoding.readVarString(decoder),
+        }
+      case messageFailback:
+        return { type: 'failback', target: decoding.readVarString(decoder) }
       default:
         throw new Error(`unknown frame type ${type}`)
     }
@@ -112,6 +203,20 @@ export function readFrame(bytes: Uint8Array): Frame {
     throw new Error(`frame type ${type} has trailing bytes`)
   }
   return result
+}
+
+function readLeaseAnswer(decoder: decoding.Decoder): Frame {
+  const term = decoding.readVarUint(decoder)
+  const granted = decoding.readVarUint(decoder)
+  if (granted > 1) throw new Error(`lease answer granted flag ${granted}`)
+  return {
+    type: 'lease_answer',
+    term,
+    granted: granted === 1,
+    promisedTerm: decoding.readVarUint(decoder),
+    promisedHolder: decoding.readVarString(decoder),
+    stateVector: decoding.readVarUint8Array(decoder),
+  }
 }
 
 function readSync(decoder: decoding.Decoder): Frame {

@@ -16,6 +16,7 @@
 
 import * as Y from 'yjs'
 import type { Durability } from '../config'
+import * as liveness from '../domain/liveness'
 import { reject, type Rejected } from '../domain/result'
 import {
   catchUpPieceBytesMax,
@@ -56,6 +57,11 @@ export type LinkStats = {
   peerStateVector: Map<number, number>
   /** Updates sent since the peer last acknowledged with Held: the link's outbound backlog. */
   unacknowledged: number
+  /**
+   * The highest lease term the peer had promised when it last told its state (a Held in term);
+   * unknown (Infinity) on documents without leases and after a SyncStep1, which carries none.
+   */
+  peerPromisedTerm: number
 }
 
 /**
@@ -103,6 +109,8 @@ export type Replication = {
   links: Set<Link>
   redials: Map<string, Redial>
   heartbeat: ReturnType<typeof setInterval> | null
+  /** When each peer node was last heard on any link of this document: kept after links close. */
+  lastHeard: Map<string, number>
   /**
    * Called after updates from a peer node were made durable (markets catch their state up), and
    * with `caught_up` once this replica holds everything the peer announced on a link (a catch-up
@@ -113,10 +121,22 @@ export type Replication = {
   onPeerUp: (peer: string) => void
   /** Writes waiting for a majority of nodes to hold them; bounded by their timeouts. */
   quorumWaiters: Set<QuorumWaiter>
+  /** Takes the lease frames a peer node sends (market documents, lease-agent.ts); null elsewhere. */
+  onLease: ((peer: string, frame: protocol.LeaseFrame) => void) | null
+  /** The highest lease term this node promised (market documents): its Helds carry it. */
+  promisedTerm: (() => number) | null
 }
 
-/** A write waiting until enough peers hold `target` (this replica's state vector after it). */
-type QuorumWaiter = { target: Map<number, number>; peersNeeded: number; done: () => void }
+/**
+ * A write waiting until enough peers hold `target` (this replica's state vector after it); for a
+ * matcher step of `term`, only peers that had promised no higher term count.
+ */
+type QuorumWaiter = {
+  target: Map<number, number>
+  term: number | null
+  peersNeeded: number
+  done: () => void
+}
 
 export function create(
   doc: string,
@@ -134,9 +154,12 @@ export function create(
     links: new Set(),
     redials: new Map(),
     heartbeat: null,
+    lastHeard: new Map(),
     onRemote,
     onPeerUp,
     quorumWaiters: new Set(),
+    onLease: null,
+    promisedTerm: null,
   }
   outbox.subscribe(held.outbox, (update) => forward(replication, update))
   return replication
@@ -263,6 +286,7 @@ function open(
       updatesOut: 0,
       peerStateVector: new Map(),
       unacknowledged: 0,
+      peerPromisedTerm: Infinity,
     },
   }
   replication.links.add(link)
@@ -279,7 +303,7 @@ function open(
   settleCatchUps(replication)
   // Deferred: the peer still learns what this replica holds (its quorum count, and what it will
   // be asked to cover), without being asked for a catch-up yet.
-  if (link.from === 'deferred') send(link, protocol.writeHeld(own))
+  if (link.from === 'deferred') send(link, heldFrame(replication, own))
 }
 
 /**
@@ -378,6 +402,7 @@ function receive(replication: Replication, link: Link, data: unknown): void {
   if (bytes.byteLength > frameBytesMax) return close(link, 1009, 'frame too large')
   link.stats.bytesIn += bytes.byteLength
   link.stats.lastHeardAt = clock.now()
+  if (link.stats.role === 'node') replication.lastHeard.set(link.stats.peer, link.stats.lastHeardAt)
   let frame: protocol.Frame
   try {
     frame = protocol.readFrame(bytes)
@@ -441,6 +466,7 @@ function handle(
   switch (frame.type) {
     case 'sync_step1':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      link.stats.peerPromisedTerm = Infinity
       link.stats.unacknowledged = 0
       settleQuorums(replication)
       announced(replication, link, Y.decodeStateVector(frame.stateVector))
@@ -449,14 +475,35 @@ function handle(
     case 'update':
       return applyFromPeer(replication, link, frame.update)
     case 'held':
+    case 'held_in_term':
       link.stats.peerStateVector = Y.decodeStateVector(frame.stateVector)
+      link.stats.peerPromisedTerm = frame.type === 'held' ? Infinity : frame.promisedTerm
       link.stats.unacknowledged = 0
       settleQuorums(replication)
       return announced(replication, link, Y.decodeStateVector(frame.stateVector))
     case 'heartbeat':
     case 'awareness':
       return
+    case 'lease_request':
+    case 'lease_answer':
+    case 'lease_release':
+    case 'failback':
+      if (link.stats.role !== 'node') return close(link, 1008, 'followers take no part in leases')
+      if (replication.onLease === null)
+        return close(link, 1002, `${frame.type} on a non-market link`)
+      return replication.onLease(link.stats.peer, frame)
   }
+}
+
+/** Sends a frame on every live link to node `peer`; false when there is none. */
+export function sendToPeer(replication: Replication, peer: string, frame: Uint8Array): boolean {
+  let sent = false
+  for (const link of replication.links) {
+    if (link.stats.peer !== peer || link.stats.role !== 'node') continue
+    send(link, frame)
+    sent = true
+  }
+  return sent
 }
 
 /**
@@ -530,10 +577,19 @@ function applyFromPeer(replication: Replication, link: Link, update: Uint8Array)
     return close(link, 1011, `could not persist the update: ${String(error)}`)
   }
   if (!replication.held.state.ok) return
-  send(link, protocol.writeHeld(Y.encodeStateVector(replication.held.state.doc)))
+  send(link, heldFrame(replication, Y.encodeStateVector(replication.held.state.doc)))
   replication.onRemote(link.stats.peer, 'update')
   settleCatchUps(replication)
 }
+
+/**
+ * What this replica holds, as a Held; a market's carries the highest term it promised, read after
+ * the update was persisted, so a peer counting it knows no higher promise came first.
+ */
+const heldFrame = (replication: Replication, stateVector: Uint8Array): Uint8Array =>
+  replication.promisedTerm === null
+    ? protocol.writeHeld(stateVector)
+    : protocol.writeHeldInTerm(stateVector, replication.promisedTerm())
 
 /** Whether every struct and deletion of a decoded update is already in this replica. */
 function holdsAlready(
@@ -606,6 +662,17 @@ export function linkUp(replication: Replication, peer: string): boolean {
   )
 }
 
+export const heartbeatTiming: liveness.Timing = { heartbeatIntervalMs, heartbeatTimeoutMs }
+
+/** Every peer node's liveness as this document's links have heard it. */
+export const livenessOf = (replication: Replication): liveness.PeerLiveness[] =>
+  liveness.view(
+    replication.config.peers.keys(),
+    replication.lastHeard,
+    clock.now(),
+    heartbeatTiming,
+  )
+
 /** Nodes that make a majority of the mesh, this one included. */
 export const majorityOf = (config: MeshConfig): number =>
   Math.floor((config.peers.size + 1) / 2) + 1
@@ -617,9 +684,10 @@ export const majorityOf = (config: MeshConfig): number =>
 export async function awaitDurability(
   replication: Replication,
   durability: Durability,
+  term: number | null = null,
 ): Promise<Rejected<'quorum_timeout'> | undefined> {
   if (durability === 'local') return undefined
-  if (await heldByMajority(replication, quorumTimeoutMs)) return undefined
+  if (await heldByMajority(replication, quorumTimeoutMs, term)) return undefined
   const { config } = replication
   return reject(
     'quorum_timeout',
@@ -634,15 +702,21 @@ export async function awaitDurability(
  * Held or a SyncStep1 after they persisted) holds everything this replica holds now; false if that
  * has not happened within `timeoutMs`. The write stays durable here either way.
  */
-export function heldByMajority(replication: Replication, timeoutMs: number): Promise<boolean> {
+export function heldByMajority(
+  replication: Replication,
+  timeoutMs: number,
+  term: number | null = null,
+): Promise<boolean> {
   const { held } = replication
   if (!held.state.ok) return Promise.resolve(false)
   const waiter: QuorumWaiter = {
     target: Y.decodeStateVector(Y.encodeStateVector(held.state.doc)),
+    term,
     peersNeeded: majorityOf(replication.config) - 1,
     done: () => undefined,
   }
-  if (peersHolding(replication, waiter.target) >= waiter.peersNeeded) return Promise.resolve(true)
+  if (peersHolding(replication, waiter.target, waiter.term) >= waiter.peersNeeded)
+    return Promise.resolve(true)
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       replication.quorumWaiters.delete(waiter)
@@ -658,17 +732,25 @@ export function heldByMajority(replication: Replication, timeoutMs: number): Pro
 
 function settleQuorums(replication: Replication): void {
   for (const waiter of replication.quorumWaiters) {
-    if (peersHolding(replication, waiter.target) < waiter.peersNeeded) continue
+    if (peersHolding(replication, waiter.target, waiter.term) < waiter.peersNeeded) continue
     replication.quorumWaiters.delete(waiter)
     waiter.done()
   }
 }
 
-/** Distinct peer nodes whose last word shows they hold every clock of `target`. */
-function peersHolding(replication: Replication, target: Map<number, number>): number {
+/**
+ * Distinct peer nodes whose last word shows they hold every clock of `target` (for a step of
+ * `term`: and that they had promised no higher term when they said so).
+ */
+function peersHolding(
+  replication: Replication,
+  target: Map<number, number>,
+  term: number | null,
+): number {
   const holding = new Set<string>()
   for (const { stats } of replication.links) {
     if (stats.role !== 'node') continue
+    if (term !== null && stats.peerPromisedTerm > term) continue
     const covers = [...target].every(
       ([client, clock]) => (stats.peerStateVector.get(client) ?? 0) >= clock,
     )

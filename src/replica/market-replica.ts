@@ -1,14 +1,17 @@
-// MarketReplica: the Durable Object of one instrument on one node. On the instrument's home node
-// it runs the matcher: each order or cancel becomes one step entry (input + every decision) made
-// durable before the caller hears the outcome. On every node it serves the market's derived state
-// (book depth, orders, fills, positions) and keeps the operator's latest mark price in SQLite,
-// outside the document: marks are overwritten every tick (design.md §2.3).
+// MarketReplica: the Durable Object of one instrument on one node. On the node that holds the
+// instrument's matcher lease (mesh/lease-agent.ts; the home node unless it failed) it runs the
+// matcher: each order, cancel or settlement becomes one step entry (input + every decision, and
+// the lease's term) answered only once a majority that promised no higher term holds it. On
+// every node it serves the market's derived state (book depth, orders, fills, positions) folded
+// from the fenced chain of steps, and keeps the operator's latest mark price in SQLite, outside
+// the document: marks are overwritten every tick (design.md §2.3).
 
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
 import { matcherCallTimeoutMs } from '../constants'
 import { assert } from '../domain/assert'
+import * as lease from '../domain/lease'
 import * as ledger from '../domain/ledger'
 import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
@@ -30,6 +33,7 @@ import { violationAgainst } from './audit-findings'
 import { admitsOrder, modeOf, stricter, type Breaker, type BreakerMode } from '../domain/breakers'
 import { restricted } from '../state/account-figures'
 import * as forward from '../mesh/forward'
+import * as leaseAgent from '../mesh/lease-agent'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import { accountStub, shardStub } from './addressing'
@@ -81,6 +85,8 @@ export class MarketReplica extends DurableObject<Env> {
   #mesh!: replication.Replication
   /** Settle steps held when this replica last audited (it audits at each new one). */
   #auditedSettlements = 0
+  #lease!: leaseAgent.LeaseAgent
+  #startedUnpromised = false
   /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
   readonly #settleOutcomes: Record<string, number> = {}
 
@@ -96,6 +102,11 @@ export class MarketReplica extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mark_latest (
         id INTEGER PRIMARY KEY CHECK (id = 1), price TEXT NOT NULL, ts INTEGER NOT NULL)`)
+      // This node's promise as a grantor of the matcher lease: overwritten on every renewal, so
+      // kept here and never in the document (design.md §2.3).
+      ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS lease_promise (
+        id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL)`)
       this.#held = durable.open(
         name,
         ctx.storage,
@@ -116,12 +127,29 @@ export class MarketReplica extends DurableObject<Env> {
         this.#auditWhenSettled()
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
+      // A node that starts without a promise may have been wiped (F11): what it held before is
+      // gone, so it matches only once it has caught up from as many peers as a repair needs.
+      this.#startedUnpromised = this.#promiseStore().load() === null
+      this.#mesh.promisedTerm = () => this.#promiseStore().load()?.term ?? 0
+      this.#lease = leaseAgent.create(
+        this.#mesh,
+        lease.candidatesOf(this.#instrument.spec.homeNode, [
+          this.#config.nodeId,
+          ...this.#config.peers.keys(),
+        ]),
+        this.#promiseStore(),
+        {
+          durationMs: this.#config.leaseDurationMs,
+          failoverTimeoutMs: this.#config.failoverTimeoutMs,
+        },
+        () => this.#leaseChanged(),
+      )
       // Cancels recorded while this node was down or before it became reachable.
       if (this.#held.state.ok)
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       // Epochs settle from the alarm: make sure one is set on the home node.
       const interval = this.#config.settlementIntervalMs
-      if (interval > 0 && this.#isHome() && (await ctx.storage.getAlarm()) === null) {
+      if (interval > 0 && (await ctx.storage.getAlarm()) === null) {
         await ctx.storage.setAlarm(
           clock.schedulerTime((reconciler.epochOf(clock.now(), interval) + 1) * interval),
         )
@@ -139,11 +167,37 @@ export class MarketReplica extends DurableObject<Env> {
     replication.prompt(this.#mesh, peer)
   }
 
-  meshStatus(): MeshStatus & { findings: Finding[] } {
+  meshStatus(): MeshStatus & { lease: leaseAgent.LeaseStatus; findings: Finding[] } {
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
+      liveness: replication.livenessOf(this.#mesh),
+      lease: leaseAgent.status(this.#lease),
       findings: recentFindings(this.#held),
+    }
+  }
+
+  /** This node's lease promise in SQLite: written before the grant is answered. */
+  #promiseStore(): leaseAgent.PromiseStore {
+    const sql = this.ctx.storage.sql
+    return {
+      load: () => {
+        const row = sql
+          .exec<{ term: number; holder: string; expires_at: number }>(
+            'SELECT term, holder, expires_at FROM lease_promise WHERE id = 1',
+          )
+          .toArray()[0]
+        return row === undefined
+          ? null
+          : { term: row.term, holder: row.holder, expiresAt: row.expires_at }
+      },
+      save: (promise) =>
+        void sql.exec(
+          'INSERT OR REPLACE INTO lease_promise (id, term, holder, expires_at) VALUES (1, ?, ?, ?)',
+          promise.term,
+          promise.holder,
+          promise.expiresAt,
+        ),
     }
   }
 
@@ -162,6 +216,7 @@ export class MarketReplica extends DurableObject<Env> {
     const epochs = this.#held.state.ok ? [...this.#state.settledEpochs.keys()] : []
     return replicaMetrics.gather(this.#held, this.#mesh, {
       lockQueueDepth: 0,
+      lease: { instrument: this.#instrument.symbol, ...leaseAgent.status(this.#lease) },
       settlement: {
         instrument: this.#instrument.symbol,
         outcomes: { ...this.#settleOutcomes },
@@ -183,13 +238,43 @@ export class MarketReplica extends DurableObject<Env> {
     input: market.OrderInput,
     durability: Durability,
   ): Promise<MarketResult<marketState.OrderView>> {
-    if (this.#isHome()) return this.match({ op: 'submit', input, durability })
+    if (leaseAgent.holding(this.#lease)) return this.match({ op: 'submit', input, durability })
     return this.#forward({ op: 'submit', input, durability })
   }
 
-  /** Whether an order can reach the matcher now: this is the home node, or a link to it is up. */
+  /**
+   * The lease came, was renewed or went: a holder takes the cancels recorded meanwhile (ones that
+   * arrived while it was not ready to match are taken at its next renewal).
+   */
+  #leaseChanged(): void {
+    if (!this.#held.state.ok) return
+    marketState.catchUp(this.#state, this.#held.state.doc)
+    this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
+  }
+
+  /**
+   * Failback, an operator's action: the lease holder hands this instrument's matcher to
+   * `target`, a candidate node, which campaigns for a higher term (lease-agent.ts).
+   */
+  failback(
+    target: string,
+  ): MarketResult<{ holder: string; outcome: Exclude<leaseAgent.FailbackOutcome, 'no_holder'> }> {
+    const known = leaseAgent.holder(this.#lease)
+    const outcome = leaseAgent.failback(this.#lease, target)
+    if (outcome === 'no_holder' || known === null) {
+      return reject(
+        'home_node_unreachable',
+        `no node this one can reach holds ${this.#instrument.symbol}'s matcher lease`,
+      )
+    }
+    return this.#answer({ holder: known, outcome })
+  }
+
+  /** Whether an order can reach the matcher now: this node holds the lease, or a link to the holder is up. */
   matchable(): boolean {
-    return this.#isHome() || replication.linkUp(this.#mesh, this.#instrument.spec.homeNode)
+    if (leaseAgent.holding(this.#lease)) return true
+    const holder = leaseAgent.holder(this.#lease)
+    return holder !== null && replication.linkUp(this.#mesh, holder)
   }
 
   /**
@@ -205,7 +290,7 @@ export class MarketReplica extends DurableObject<Env> {
       return reject('not_found', `no order ${input.orderId}`)
     }
     const call = { op: 'cancel' as const, input, durability: 'local' as const }
-    if (this.#isHome()) return decided(await this.match(call))
+    if (leaseAgent.holding(this.#lease)) return decided(await this.match(call))
     const request = durable.write(this.#held, this.#config.nodeId, (doc) => {
       const requests = market.cancelRequests(doc)
       const recorded = requests.get(input.orderId)
@@ -246,8 +331,14 @@ export class MarketReplica extends DurableObject<Env> {
       }
       this.#takeCancelsDue([input.orderId])
     }
-    const missed = await replication.awaitDurability(this.#mesh, call.durability)
-    if (missed !== undefined) return missed
+    // Every matcher step is answered once held by a majority that promised no higher term: only
+    // then can no later term fence it (domain/fencing.ts). A client asking for `local` gets this.
+    const missed = await replication.awaitDurability(
+      this.#mesh,
+      'quorum',
+      leaseAgent.heldTerm(this.#lease),
+    )
+    if (missed !== undefined) return reject('outcome_unknown', missed.message)
     return this.#answer(this.#state.orders.get(input.orderId)!)
   }
 
@@ -444,10 +535,11 @@ export class MarketReplica extends DurableObject<Env> {
   /** On the home node with epochs on: settle the epoch that last ended, and wake at the next. */
   async #settleWhenDue(): Promise<void> {
     const interval = this.#config.settlementIntervalMs
-    if (interval === 0 || !this.#isHome()) return
+    if (interval === 0) return
     const now = clock.now()
     const ended = reconciler.epochOf(now, interval) - 1
-    if (!this.#state.settledEpochs.has(ended)) {
+    // Settlement is a matcher step: the lease holder takes it, wherever the lease is.
+    if (leaseAgent.holding(this.#lease) && !this.#state.settledEpochs.has(ended)) {
       const settled = await this.settle(ended)
       if (!settled.ok) {
         console.error(JSON.stringify({ msg: 'settlement refused', epoch: ended, ...settled }))
@@ -460,9 +552,10 @@ export class MarketReplica extends DurableObject<Env> {
 
   /** What the settle step of `epoch` did, as every node replays it. */
   #report(epoch: number): SettlementReport {
-    const seq = this.#state.settledEpochs.get(epoch)
+    const at = this.#state.settledEpochs.get(epoch)
     const doc = this.#held.state.ok ? this.#held.state.doc : undefined
-    const step = seq === undefined ? undefined : doc && market.steps(doc).get(market.stepKey(seq))
+    const step =
+      at === undefined ? undefined : doc && market.steps(doc).get(market.stepKeyOf(at.term, at.seq))
     assert(step !== undefined && step.input.kind === 'settle', `epoch ${epoch} was settled`)
     return {
       instrument: this.#instrument.symbol,
@@ -519,22 +612,23 @@ export class MarketReplica extends DurableObject<Env> {
 
   #take(input: market.StepInput): void {
     const at = { ts: clock.now(), node: this.#config.nodeId }
+    // Checked again at the write: callers checked before awaiting, and the lease may have run out.
+    assert(leaseAgent.holding(this.#lease), 'a matcher step is taken under a held lease')
+    const term = leaseAgent.heldTerm(this.#lease)
     durable.write(this.#held, this.#config.nodeId, (doc) => {
-      const step = marketState.take(this.#state, input, at)
-      market.steps(doc).set(market.stepKey(step.seq), step)
+      const step = marketState.take(this.#state, input, at, term)
+      market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
     })
   }
 
-  #isHome(): boolean {
-    return this.#instrument.spec.homeNode === this.#config.nodeId
-  }
-
   async #forward(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
-    const home = this.#instrument.spec.homeNode
-    if (!this.matchable()) {
+    const home = leaseAgent.holder(this.#lease)
+    if (home === null || !this.matchable()) {
       return reject(
         'home_node_unreachable',
-        `${this.#instrument.symbol} is matched on node ${home}, which this node cannot reach`,
+        home === null
+          ? `no node holds ${this.#instrument.symbol}'s matcher lease that this node can reach`
+          : `${this.#instrument.symbol} is matched on node ${home}, which this node cannot reach`,
       )
     }
     const sent = await forward.callHome(
@@ -556,7 +650,7 @@ export class MarketReplica extends DurableObject<Env> {
    * is due when both it and its order have reached the matcher, in either order.
    */
   #takeCancelsDue(orderIds: Iterable<string>): void {
-    if (!this.#isHome() || this.#refuseMatching() !== undefined || !this.#held.state.ok) return
+    if (this.#refuseMatching() !== undefined || !this.#held.state.ok) return
     const requests = market.cancelRequests(this.#held.state.doc)
     for (const orderId of orderIds) {
       const request = requests.get(orderId)
@@ -587,25 +681,30 @@ export class MarketReplica extends DurableObject<Env> {
   #refuseMatching(): MarketResult<never> | undefined {
     const refused = this.#refuseReading()
     if (refused !== undefined) return refused
-    if (this.#instrument.spec.homeNode !== this.#config.nodeId) {
+    const symbol = this.#instrument.symbol
+    if (!leaseAgent.holding(this.#lease)) {
+      const holder = leaseAgent.holder(this.#lease)
       return reject(
         'not_home_node',
-        `${this.#instrument.symbol} is matched on node ${this.#instrument.spec.homeNode}`,
+        `${symbol} is matched on ${holder === null ? 'no node now' : `node ${holder}`}`,
       )
     }
-    // A started (or wiped) home node may lack steps it or a peer wrote: its next step would take a
-    // number that already holds another step, two histories no merge can join. Match only once
-    // enough peers' syncs are in.
-    if (!durable.caughtUp(this.#held, this.#config.peers.size)) {
-      return reject(
-        'market_syncing',
-        `${this.#instrument.symbol}'s matcher is catching up from its peers; retry shortly`,
-      )
+    // The new holder continues the chain only from what a majority of its grantors held: every
+    // step acknowledged in an older term is among it (domain/fencing.ts).
+    if (!leaseAgent.ready(this.#lease)) {
+      return reject('market_syncing', `${symbol}'s matcher is catching up from its grantors`)
     }
-    // Steps beyond a gap: matching now would write a second history at the missing number.
-    const doc = this.#held.state.ok ? this.#held.state.doc : undefined
-    if (doc !== undefined && market.steps(doc).size !== this.#state.nextSeq - 1) {
-      return reject('market_diverged', `${this.#instrument.symbol} holds steps beyond a gap`)
+    // A node that may have been wiped lacks what it held itself: it needs as many peers' syncs
+    // as a repair does, or its next step could take a number another step of its term holds.
+    if (this.#startedUnpromised && !durable.caughtUp(this.#held, this.#config.peers.size)) {
+      return reject('market_syncing', `${symbol}'s matcher is catching up from its peers`)
+    }
+    if (!this.#state.complete) {
+      return reject('market_syncing', `${symbol}'s steps have a gap this node waits to fill`)
+    }
+    // A newer term began elsewhere: this lease is stale, whatever this node's clock says.
+    if (this.#state.term > leaseAgent.heldTerm(this.#lease)) {
+      return reject('not_home_node', `${symbol} is matched in a newer term than this node's`)
     }
     return undefined
   }

@@ -4,6 +4,7 @@
 
 import type * as Y from 'yjs'
 import type { Histogram } from '../histogram'
+import type { LeaseStatus } from '../mesh/lease-agent'
 import * as replication from '../mesh/replication'
 import { hasPending } from '../state/digest'
 import { findings } from '../state/shard-doc'
@@ -29,16 +30,23 @@ export type ReplicaMetrics = {
   pending: boolean
   writeMs: Record<durable.WriteSource, Histogram>
   links: ReturnType<typeof replication.status>
+  liveness: ReturnType<typeof replication.livenessOf>
   quorumWaiters: number
   lockQueueDepth: number
   findings: FindingCount[]
   settlement: SettlementMetrics | null
+  /** A market's matcher lease as this node sees it. */
+  lease: (LeaseStatus & { instrument: string }) | null
 }
 
 export function gather(
   held: durable.DurableDoc,
   mesh: replication.Replication,
-  extra: { lockQueueDepth: number; settlement: SettlementMetrics | null },
+  extra: {
+    lockQueueDepth: number
+    settlement: SettlementMetrics | null
+    lease: ReplicaMetrics['lease']
+  },
 ): ReplicaMetrics {
   return {
     doc: linkName(held.name),
@@ -46,10 +54,12 @@ export function gather(
     pending: held.state.ok && hasPending(held.state.doc),
     writeMs: held.writeMs,
     links: replication.status(mesh),
+    liveness: replication.livenessOf(mesh),
     quorumWaiters: mesh.quorumWaiters.size,
     lockQueueDepth: extra.lockQueueDepth,
     findings: held.state.ok ? countFindings(held.state.doc) : [],
     settlement: extra.settlement,
+    lease: extra.lease,
   }
 }
 

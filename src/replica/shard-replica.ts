@@ -58,7 +58,10 @@ import * as clock from '../clock'
 
 export type Reflects = durable.Reflects
 export type ShardStatus = durable.DocStatus
-export type MeshStatus = durable.DocStatus & { links: ReturnType<typeof replication.status> }
+export type MeshStatus = durable.DocStatus & {
+  links: ReturnType<typeof replication.status>
+  liveness: ReturnType<typeof replication.livenessOf>
+}
 export type ReadRejection = 'shard_damaged' | 'shard_syncing' | 'account_not_found' | 'not_found'
 export type Read<T> = Result<{ value: T; reflects: Reflects }, ReadRejection>
 export type WriteResult<T> =
@@ -140,6 +143,7 @@ export class ShardReplica extends DurableObject<Env> {
     return {
       ...durable.status(this.#held),
       links: replication.status(this.#mesh),
+      liveness: replication.livenessOf(this.#mesh),
       findings: recentFindings(this.#held),
     }
   }
@@ -159,6 +163,7 @@ export class ShardReplica extends DurableObject<Env> {
     return replicaMetrics.gather(this.#held, this.#mesh, {
       lockQueueDepth: lockQueueDepth(this.#locks),
       settlement: null,
+      lease: null,
     })
   }
 

@@ -1,11 +1,12 @@
 // The entries the reconciler's audits fold (domain/audits.ts), read out of the documents as they
 // are stored: a market's steps leniently (a peer chose their content: a field that does not parse
-// is null, for the audit to report), in sequence order up to the first gap, so only a causally
+// is null, for the audit to report), along the matcher's chain up to the first gap, so only a causally
 // complete prefix of the matcher's history is judged (design.md §2.4).
 
 import type * as Y from 'yjs'
 import type * as audits from '../domain/audits'
 import type * as instruments from '../domain/instrument'
+import * as fencing from '../domain/fencing'
 import * as money from '../domain/money'
 import * as market from './market-doc'
 
@@ -25,18 +26,23 @@ const units = (value: unknown, decimals: number): money.Units | null => {
   return parsed.ok ? parsed.value : null
 }
 
-/** The market's steps from `fromSeq` up to the first one not held, as the audits read them. */
+/**
+ * The market's steps from `fromSeq` along the fenced chain across matcher terms
+ * (domain/fencing.ts) up to the first one not held, as the audits read them: a fenced step took
+ * effect nowhere, so it is not judged as if it had.
+ */
 export function auditedSteps(
   instrument: instruments.Instrument,
   doc: Y.Doc,
   fromSeq = 1,
 ): audits.AuditedStep[] {
   const stored = market.steps(doc)
-  const read: audits.AuditedStep[] = []
-  for (let seq = fromSeq; stored.has(market.stepKey(seq)); seq++) {
-    read.push(auditedStep(instrument, stored.get(market.stepKey(seq))!))
-  }
-  return read
+  const chain = fencing.chainOf([...stored.values()].map(market.headerOf))
+  return chain.applied
+    .filter((header) => header.seq >= fromSeq)
+    .map((header) =>
+      auditedStep(instrument, stored.get(market.stepKeyOf(header.term, header.seq))!),
+    )
 }
 
 function auditedStep(instrument: instruments.Instrument, step: market.Step): audits.AuditedStep {

@@ -5,6 +5,7 @@
 
 import * as Y from 'yjs'
 import type * as instruments from '../domain/instrument'
+import type * as fencing from '../domain/fencing'
 import * as ledger from '../domain/ledger'
 import * as matcher from '../domain/matcher'
 import * as money from '../domain/money'
@@ -80,9 +81,29 @@ export type Step = {
   node: string
   input: StepInput
   decisions: WireDecision[]
+  /** The matcher lease's term it was taken in (domain/fencing.ts); absent: term 0. */
+  term?: number
+  /** On the first step of a term only: the last step of the chain that term continues. */
+  continues?: fencing.StepPoint
 }
 
 export const steps = (doc: Y.Doc): Y.Map<Step> => doc.getMap('steps')
+
+export const termOf = (step: Step): number => step.term ?? 0
+
+/** What the fenced fold needs of a step. */
+export const headerOf = (step: Step): fencing.StepHeader => ({
+  term: termOf(step),
+  seq: step.seq,
+  continues: step.continues ?? null,
+})
+
+/**
+ * Where a step is kept: term 0 under its sequence number alone (the history before leases), a
+ * later term's under sequence and term, so two terms' steps at one number never overwrite.
+ */
+export const stepKeyOf = (term: number, seq: number): string =>
+  term === 0 ? stepKey(seq) : `${stepKey(seq)}.t${term}`
 
 /**
  * A client's cancel, recorded on the node it reached (any node, whatever the network does) and
@@ -125,9 +146,10 @@ export function intentOf(
 /** The wire form of the matcher's decisions for step `seq`; fills get ids derived from it. */
 export function wireDecisions(
   instrument: instruments.Instrument,
-  seq: number,
+  point: fencing.StepPoint,
   decisions: matcher.Decision[],
 ): WireDecision[] {
+  const key = stepKeyOf(point.term, point.seq)
   const price = (units: money.Units) => money.format(units, instrument.priceDecimals)
   const size = (units: money.Units) => money.format(units, instrument.sizeDecimals)
   let fills = 0
@@ -149,7 +171,7 @@ export function wireDecisions(
       case 'fill':
         return {
           ...d,
-          fillId: `${instrument.symbol}/${stepKey(seq)}/${String(fills++).padStart(4, '0')}`,
+          fillId: `${instrument.symbol}/${key}/${String(fills++).padStart(4, '0')}`,
           price: price(d.price),
           size: size(d.size),
           takerFee: money.formatUsd(d.takerFee),
@@ -160,7 +182,7 @@ export function wireDecisions(
       case 'funding':
         return {
           type: d.type,
-          fundingId: `${instrument.symbol}/${stepKey(seq)}/funding/${d.accountId}`,
+          fundingId: `${instrument.symbol}/${key}/funding/${d.accountId}`,
           accountId: d.accountId,
           amount: money.formatUsd(d.amount),
         }

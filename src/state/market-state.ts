@@ -1,9 +1,12 @@
 // The in-memory state of a market, derived from its document: the book (by replaying every step
-// through the pure matcher, which must reproduce the stored decisions exactly), each order's
-// status, and each account's fills, realized PnL and fees. Rebuilt on load, never stored.
+// of the fenced chain through the pure matcher, which must reproduce the stored decisions
+// exactly), each order's status, and each account's fills, realized PnL and fees. Rebuilt on
+// load, never stored. Steps of an older matcher term that a newer term did not continue are
+// fenced (domain/fencing.ts): never applied, and an order only they took ends rejected, `fenced`.
 
 import type * as Y from 'yjs'
 import { liquidationFeeRate } from '../constants'
+import * as fencing from '../domain/fencing'
 import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
 import * as money from '../domain/money'
@@ -40,8 +43,16 @@ export type MarketState = {
   nextSeq: number
   /** Set when a stored step's decisions differ from what the matcher decides on replay. */
   divergence: string | null
-  /** Epochs this market has settled, each once: epoch → the seq of its settle step. */
-  settledEpochs: Map<number, number>
+  /** Epochs this market has settled, each once: epoch → its settle step. */
+  settledEpochs: Map<number, fencing.StepPoint>
+  /** The chain's head term: the term the next step is taken in (or a higher one). */
+  term: number
+  /** The last step applied (term 0, seq 0 before any). */
+  last: fencing.StepPoint
+  /** The document's steps this state accounts for: applied, and fenced as last found. */
+  fencedSteps: number
+  /** Whether the chain is whole here (fencing.chainOf): a gap or a missing term start stops it. */
+  complete: boolean
 }
 
 export const create = (instrument: instruments.Instrument): MarketState => ({
@@ -52,6 +63,10 @@ export const create = (instrument: instruments.Instrument): MarketState => ({
   nextSeq: 1,
   divergence: null,
   settledEpochs: new Map(),
+  term: 0,
+  last: { term: 0, seq: 0 },
+  fencedSteps: 0,
+  complete: true,
 })
 
 /** Rebuilds the state from every step of the document, in sequence order. */
@@ -62,39 +77,97 @@ export function replay(instrument: instruments.Instrument, doc: Y.Doc): MarketSt
 }
 
 /**
- * Takes every step the document holds beyond the state, in sequence order, stopping at the first
- * gap (a step not yet received). Each replayed step must reproduce its stored decisions exactly.
+ * Takes every step of the chain the document holds beyond the state. While the document holds
+ * nothing but the chain (one term, or the fenced steps already found), that is the next step of
+ * the head term, as with a single matcher; otherwise (a new term started, a late step of an old
+ * one, a gap) the chain is found again, and the state is rebuilt along it if it no longer
+ * extends what was applied.
  */
 export function catchUp(state: MarketState, doc: Y.Doc): void {
   const stored = market.steps(doc)
-  for (
-    let step = stored.get(market.stepKey(state.nextSeq));
-    step !== undefined;
-    step = stored.get(market.stepKey(state.nextSeq))
-  ) {
-    const decided = take(state, step.input, { ts: step.ts, node: step.node })
-    if (JSON.stringify(decided.decisions) !== JSON.stringify(step.decisions)) {
-      state.divergence ??= `step ${step.seq}: replayed decisions differ from the stored ones`
+  if (state.complete) {
+    for (
+      let step = stored.get(market.stepKeyOf(state.term, state.nextSeq));
+      step !== undefined;
+      step = stored.get(market.stepKeyOf(state.term, state.nextSeq))
+    ) {
+      apply(state, step)
     }
+    if (stored.size === state.nextSeq - 1 + state.fencedSteps) return
+  }
+  const chain = fencing.chainOf([...stored.values()].map(market.headerOf))
+  const applied = chain.applied.slice(0, state.nextSeq - 1)
+  const extends_ =
+    applied.length === state.nextSeq - 1 &&
+    (applied.length === 0 || sameStep(applied[applied.length - 1]!, state.last))
+  if (!extends_) Object.assign(state, create(state.instrument))
+  for (const header of chain.applied.slice(state.nextSeq - 1)) {
+    apply(state, stored.get(market.stepKeyOf(header.term, header.seq))!)
+  }
+  state.term = Math.max(state.term, chain.headTerm)
+  state.complete = chain.complete
+  state.fencedSteps = chain.fenced.length
+  for (const header of chain.fenced) {
+    fence(state, stored.get(market.stepKeyOf(header.term, header.seq))!)
   }
 }
 
-/** Runs the matcher on one input and records its decisions in the derived state. */
+const sameStep = (a: fencing.StepPoint, b: fencing.StepPoint) =>
+  a.term === b.term && a.seq === b.seq
+
+/** Replays one stored step of the chain; its decisions must be the ones stored. */
+function apply(state: MarketState, step: market.Step): void {
+  const decided = take(state, step.input, { ts: step.ts, node: step.node }, market.termOf(step))
+  if (JSON.stringify(decided.decisions) !== JSON.stringify(step.decisions)) {
+    state.divergence ??= `step ${step.seq}: replayed decisions differ from the stored ones`
+  }
+}
+
+/** A fenced step's order that no step of the chain took: not executed, and says why. */
+function fence(state: MarketState, step: market.Step): void {
+  if (step.input.kind !== 'order' || state.orders.has(step.input.orderId)) return
+  state.orders.set(step.input.orderId, {
+    input: step.input,
+    status: 'rejected',
+    filled: 0n,
+    filledValue: 0n,
+    remaining: 0n,
+    reason: 'fenced',
+    updatedAt: step.ts,
+  })
+}
+
+/**
+ * Runs the matcher on one input and records its decisions in the derived state: the step of
+ * `term` at the next sequence number. The first step of a term names the step it continues.
+ */
 export function take(
   state: MarketState,
   input: market.StepInput,
   at: { ts: number; node: string },
+  term: number,
 ): market.Step {
   const seq = state.nextSeq++
+  const continues = term > state.last.term ? state.last : undefined
+  state.term = Math.max(state.term, term)
+  state.last = { term, seq }
   const decided =
     input.kind === 'order'
       ? matcher.submit(state.book, market.intentOf(state.instrument, input))
       : input.kind === 'cancel'
         ? [matcher.cancel(state.book, input.orderId)]
         : matcher.settle(state.book, settlementOf(input))
-  if (input.kind === 'settle') state.settledEpochs.set(input.epoch, seq)
-  const decisions = market.wireDecisions(state.instrument, seq, decided)
-  const step: market.Step = { seq, ts: at.ts, node: at.node, input, decisions }
+  if (input.kind === 'settle') state.settledEpochs.set(input.epoch, { term, seq })
+  const decisions = market.wireDecisions(state.instrument, { term, seq }, decided)
+  const step: market.Step = {
+    seq,
+    ts: at.ts,
+    node: at.node,
+    input,
+    decisions,
+    ...(term > 0 && { term }),
+    ...(continues !== undefined && { continues }),
+  }
   if (input.kind === 'order') {
     state.orders.set(input.orderId, {
       input,

@@ -17,7 +17,7 @@ import * as money from '../domain/money'
 import { keyRateMax } from '../constants'
 import { deletionAllowed, inForce, type InForce } from './checkpoint'
 import { hasPending } from './digest'
-import { stepKey } from './market-doc'
+import { stepKeyOf } from './market-doc'
 import { verified, verifiedContent, type SignedMap } from './operator-signature'
 import { shardOf } from './shard-of'
 
@@ -214,16 +214,26 @@ const breakerCheck = (operator: OperatorCheck): EntryCheck => {
   return keyed('id', (key, value, origin) => mode(value) ?? signed(key, value, origin))
 }
 
+const wholeNumber = (value: unknown): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= 0
+
+/** A step sits under its (term, seq) key; a term's first step names the step it continues. */
+const stepCheck: EntryCheck = (key, value) => {
+  const term = value.term ?? 0
+  if (!wholeNumber(term)) return 'term is not a whole number'
+  if (!wholeNumber(value.seq) || stepKeyOf(term, value.seq) !== key)
+    return 'seq and term are not its key'
+  const continues = value.continues as Record<string, unknown> | null | undefined
+  if (continues === undefined) return undefined
+  return continues !== null && wholeNumber(continues.term) && wholeNumber(continues.seq)
+    ? undefined
+    : 'continues is not a step (term, seq)'
+}
+
 /** The root maps of a market document and what each entry must be. */
 export function marketChecks(operator: OperatorCheck): Map<string, EntryCheck> {
   return new Map<string, EntryCheck>([
-    [
-      'steps',
-      (key, value) =>
-        typeof value.seq === 'number' && stepKey(value.seq) === key
-          ? undefined
-          : 'seq is not its key',
-    ],
+    ['steps', stepCheck],
     ['cancelRequests', keyed('orderId')],
     ['findings', keyed('id')],
     ['breakers', breakerCheck(operator)],

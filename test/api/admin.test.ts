@@ -303,3 +303,36 @@ describe('deposits', () => {
     expect((await accountOf(key)).collateral).toBe('1000000000000')
   })
 })
+
+describe('failback', () => {
+  const path = '/v1/admin/markets/BTC-PERP/failback'
+
+  it('needs the admin token', async () => {
+    const reply = await api.plain('POST', path, { node: 'a' })
+    expect(reply.status).toBe(401)
+    expect(reply.body.error.code).toBe('missing_admin_token')
+  })
+
+  it('answers target_holds when the target already matches the instrument', async () => {
+    // A single node matches the instruments homed on it, with no lease to hand over.
+    const reply = await api.admin('POST', path, { node: 'a' })
+    expect(reply.status).toBe(202)
+    expect(reply.body).toEqual({
+      instrument: 'BTC-PERP',
+      target: 'a',
+      holder: 'a',
+      outcome: 'target_holds',
+    })
+  })
+
+  it('refuses a node outside the mesh, an unlisted instrument and a body without a node', async () => {
+    const outside = await api.admin('POST', path, { node: 'zz' })
+    expect(outside.status).toBe(400)
+    expect(outside.body.error).toMatchObject({ code: 'unknown_node', retryable: false })
+    const unlisted = await api.admin('POST', '/v1/admin/markets/NOPE-PERP/failback', { node: 'a' })
+    expect(unlisted.status).toBe(404)
+    expect(unlisted.body.error.code).toBe('unknown_instrument')
+    const empty = await api.admin('POST', path, {})
+    expect(empty.status).toBe(400)
+  })
+})

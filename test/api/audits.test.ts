@@ -215,8 +215,9 @@ describe("the reconciler's audits", () => {
         state,
         { ...first.input, price: '61000', receivedAt: Date.now() },
         { ts: Date.now(), node: 'z' },
+        state.term,
       )
-      market.steps(copy).set(market.stepKey(step.seq), step)
+      market.steps(copy).set(market.stepKeyOf(state.term, step.seq), step)
     })
     const settled = await api.admin('POST', '/v1/admin/settlements', {
       instrument: 'BTC-PERP',

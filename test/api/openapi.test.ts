@@ -40,6 +40,7 @@ const routes: [string, string, 'adminToken' | 'signature' | null, number[]][] = 
   ['POST', '/v1/admin/keys/{keyId}/rotate', 'adminToken', [401, 404, 409]],
   ['POST', '/v1/admin/deposits', 'adminToken', [400, 401, 404, 409, 413]],
   ['GET', '/v1/admin/shards', 'adminToken', [401]],
+  ['POST', '/v1/admin/markets/{instrument}/failback', 'adminToken', [400, 401, 404, 503]],
   ['GET', '/v1/account', 'signature', [401, 403, 429, 503]],
   ['GET', '/v1/ledger', 'signature', [400, 401, 403, 503]],
   ['POST', '/v1/withdrawals', 'signature', [400, 401, 403, 409, 413, 422, 429, 503]],

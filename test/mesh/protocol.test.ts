@@ -26,6 +26,44 @@ describe('mesh protocol', () => {
       type: 'held',
       stateVector,
     })
+    expect(protocol.readFrame(protocol.writeLeaseRequest(7, 3_000))).toEqual({
+      type: 'lease_request',
+      term: 7,
+      durationMs: 3_000,
+    })
+    const answer = {
+      term: 7,
+      granted: false,
+      promisedTerm: 8,
+      promisedHolder: 'b',
+      stateVector,
+    }
+    expect(protocol.readFrame(protocol.writeLeaseAnswer(answer))).toEqual({
+      type: 'lease_answer',
+      ...answer,
+    })
+    expect(protocol.readFrame(protocol.writeLeaseRelease(7, 'a'))).toEqual({
+      type: 'lease_release',
+      term: 7,
+      target: 'a',
+    })
+    expect(protocol.readFrame(protocol.writeFailback('a'))).toEqual({
+      type: 'failback',
+      target: 'a',
+    })
+    expect(protocol.readFrame(protocol.writeHeldInTerm(stateVector, 3))).toEqual({
+      type: 'held_in_term',
+      stateVector,
+      promisedTerm: 3,
+    })
+  })
+
+  it('refuses a lease answer whose granted flag is neither 0 nor 1', () => {
+    const encoder = encoding.createEncoder()
+    for (const n of [protocol.messageLeaseAnswer, 7, 2, 8]) encoding.writeVarUint(encoder, n)
+    encoding.writeVarString(encoder, 'b')
+    encoding.writeVarUint8Array(encoder, new Uint8Array([0]))
+    expect(() => protocol.readFrame(encoding.toUint8Array(encoder))).toThrow(/granted flag 2/)
   })
 
   it('splits a large frame into fragments that rebuild it byte for byte', () => {

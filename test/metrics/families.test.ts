@@ -24,6 +24,7 @@ function link(peer: string, role: 'node' | 'follower', behind: number, heardAgoM
     updatesIn: 0,
     updatesOut: 0,
     unacknowledged: 2,
+    peerPromisedTerm: 0,
     state: 'up' as const,
     behind,
     ahead: 1,
@@ -39,10 +40,12 @@ function replica(doc: string, writesMs: number[], extra: Partial<ReplicaMetrics>
     pending: false,
     writeMs: { local, peer: histogram.create(latencyBucketsMs) },
     links: [],
+    liveness: [],
     quorumWaiters: 0,
     lockQueueDepth: 0,
     findings: [],
     settlement: null,
+    lease: null,
     ...extra,
   } satisfies ReplicaMetrics
 }
@@ -125,5 +128,30 @@ describe('metricFamilies', () => {
     )
     expect(text).toContain('clearmesh_settlement_last_epoch{instrument="BTC-PERP"} -1\n')
     expect(text).toContain('clearmesh_replicas_unanswered 1\n')
+  })
+
+  it("gives each peer's node-wide liveness: the latest hearing over every document", () => {
+    const heard = (peer: string, agoMs: number | null) => ({
+      peer,
+      lastHeardAt: agoMs === null ? null : now - agoMs,
+      state: 'alive' as const,
+    })
+    const text = format(
+      metricFamilies({
+        requests: createRequestMetrics(),
+        replicas: [
+          replica('shard/0', [], { liveness: [heard('b', 9_000), heard('c', null)] }),
+          replica('market/BTC-PERP', [], { liveness: [heard('b', 500), heard('c', null)] }),
+        ],
+        unanswered: 0,
+        peers: ['b', 'c'],
+        now,
+      }),
+    )
+    expect(text).toContain('clearmesh_peer_state{peer="b",state="alive"} 1\n')
+    expect(text).toContain('clearmesh_peer_state{peer="c",state="dead"} 1\n')
+    expect(text).toContain('clearmesh_peer_state{peer="c",state="alive"} 0\n')
+    expect(text).toContain('clearmesh_peer_heard_ago_ms{peer="b"} 500\n')
+    expect(text).not.toContain('clearmesh_peer_heard_ago_ms{peer="c"}')
   })
 })

@@ -79,10 +79,12 @@ describe('a wiped home node matches only once it has caught up from its peers', 
       ['a', 'while-syncing-a'],
       ['b', 'while-syncing-b'],
     ] as const) {
-      // b forwards once its link to a is back; until then it refuses on its own, just as retryably.
+      // b forwards once its link to a is back, and a matches only once it holds the lease again
+      // (a wiped grantor grants nothing for one lease); until then both refuse, just as retryably.
       const refused = await waitFor(`${node} hears a's matcher`, async () => {
         const reply = await order(node, id)
-        return reply.body.error?.code === 'home_node_unreachable' ? undefined : reply
+        const code = reply.body.error?.code
+        return code === 'home_node_unreachable' || code === 'not_home_node' ? undefined : reply
       })
       expect(refused.status, `order at ${node}`).toBe(503)
       expect(refused.body.error).toMatchObject({

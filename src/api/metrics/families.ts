@@ -3,8 +3,9 @@
 // error codes, document names and peer ids from the node's configuration.
 
 import { latencyBucketsMs } from '../../constants'
+import * as liveness from '../../domain/liveness'
 import * as histogram from '../../histogram'
-import type { LinkStatus } from '../../mesh/replication'
+import { heartbeatTiming, type LinkStatus } from '../../mesh/replication'
 import type { ReplicaMetrics } from '../../replica/replica-metrics'
 import type { Family, Labels } from './exposition'
 import type { RequestMetrics } from './requests'
@@ -130,6 +131,35 @@ function linkFamilies(links: PeerLink[]): Family[] {
   ]
 }
 
+/** The node-wide view of each peer (heard on any document's links): its state, its silence. */
+function livenessFamilies(replicas: ReplicaMetrics[], now: number): Family[] {
+  const peers = liveness.merge(
+    replicas.map((replica) => replica.liveness),
+    now,
+    heartbeatTiming,
+  )
+  const states: liveness.PeerState[] = ['alive', 'suspect', 'dead']
+  return [
+    gauge(
+      'clearmesh_peer_state',
+      "1 for the peer's state by heartbeats (alive, suspect, dead), 0 for the others",
+      peers.flatMap(({ peer, state }) =>
+        states.map((candidate) => ({
+          labels: { peer, state: candidate },
+          value: +(state === candidate),
+        })),
+      ),
+    ),
+    gauge(
+      'clearmesh_peer_heard_ago_ms',
+      'Time since this node last heard the peer on any link (absent if never since start), ms',
+      peers.flatMap(({ peer, lastHeardAt }) =>
+        lastHeardAt === null ? [] : [{ labels: { peer }, value: now - lastHeardAt }],
+      ),
+    ),
+  ]
+}
+
 function replicaFamilies(replicas: ReplicaMetrics[]): Family[] {
   const perDoc = (pick: (replica: ReplicaMetrics) => number) =>
     replicas.map((replica) => ({ labels: { doc: replica.doc }, value: pick(replica) }))
@@ -176,6 +206,22 @@ function replicaFamilies(replicas: ReplicaMetrics[]): Family[] {
       ),
     },
     gauge(
+      'clearmesh_lease_holding',
+      "1 while this node holds the instrument's matcher lease (and 2 once ready to match)",
+      replicas.flatMap(({ lease }) =>
+        lease === null
+          ? []
+          : [{ labels: { instrument: lease.instrument }, value: +lease.holding + +lease.ready }],
+      ),
+    ),
+    gauge(
+      'clearmesh_lease_term',
+      'The highest matcher lease term this node knows of, per instrument',
+      replicas.flatMap(({ lease }) =>
+        lease === null ? [] : [{ labels: { instrument: lease.instrument }, value: lease.term }],
+      ),
+    ),
+    gauge(
       'clearmesh_settlement_last_epoch',
       'The latest settled epoch this node holds, per instrument (-1 before the first)',
       settlements.map(({ instrument, lastEpoch }) => ({
@@ -197,6 +243,7 @@ export function metricFamilies(input: {
     ...requestFamilies(input.requests),
     durableWriteFamily(input.replicas),
     ...linkFamilies(peerLinks(input.replicas, input.peers, input.now)),
+    ...livenessFamilies(input.replicas, input.now),
     ...replicaFamilies(input.replicas),
     gauge('clearmesh_replicas_unanswered', 'Replicas that did not answer this scrape', [
       { labels: {}, value: input.unanswered },

@@ -3,9 +3,14 @@
 
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import * as clock from '../../clock'
 import type { NodeConfig } from '../../config'
+import * as liveness from '../../domain/liveness'
+import { heartbeatTiming } from '../../mesh/replication'
 import { marketStub, nodeReplicas, shardStub } from '../../replica/addressing'
 import { peerHeader } from '../../replica/replica-mesh'
+import type { MeshStatus as ReplicaMeshStatus } from '../../replica/shard-replica'
+import type { Finding as FindingEntry } from '../../state/shard-doc'
 import { ApiError } from '../api-error'
 import type { AppEnv } from '../app-env'
 import { adminAuth } from '../middleware/admin-auth'
@@ -60,6 +65,15 @@ export const MeshStatus = z
       description: "this node's Ed25519 public key (base64url): it signs epoch checkpoints",
     }),
     peers: z.array(z.string()),
+    liveness: z
+      .array(
+        z.object({
+          peer: z.string(),
+          lastHeardAt: z.number().nullable(),
+          state: z.enum(['alive', 'suspect', 'dead']),
+        }),
+      )
+      .openapi({ description: 'each peer node as its heartbeats say: alive, suspect or dead' }),
     documents: z.array(
       ShardStatus.extend({ links: z.array(MeshLink), findings: z.array(Finding) }),
     ),
@@ -106,12 +120,23 @@ meshRoutes.get('/v1/mesh/sync/:kind/:name', openSync)
 meshRoutes.openapi(meshStatus, async (c) => {
   const { config } = c.var
   const replicas = nodeReplicas(c.env, config)
-  const documents = await Promise.all(replicas.map(({ stub }) => stub.meshStatus()))
+  const documents = await Promise.all(
+    replicas.map(
+      ({ stub }) => stub.meshStatus() as Promise<ReplicaMeshStatus & { findings: FindingEntry[] }>,
+    ),
+  )
+  // Each replica hears its peers on its own links; the node heard a peer if any of them did.
+  const peerLiveness = liveness.merge(
+    documents.map((document) => document.liveness),
+    clock.now(),
+    heartbeatTiming,
+  )
   return c.json(
     {
       node: config.nodeId,
       nodeKey: config.nodePublicKey,
       peers: [...config.peers.keys()],
+      liveness: peerLiveness,
       documents,
     },
     200,

@@ -193,7 +193,41 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       await Promise.all([...proxies.values()].map((proxy) => proxy.close()))
     },
   }
+  await leasesHeld(mesh)
   return mesh
+}
+
+/**
+ * Waits until every market's matcher lease is held by a node that is ready to match and that every
+ * node names as the holder: a mesh takes orders only from then (about one lease length after a
+ * cold start, since a grantor that starts with no promise grants nothing for one lease).
+ */
+async function leasesHeld(mesh: Mesh): Promise<void> {
+  await waitFor('every market has a ready lease holder', async () => {
+    const views = await Promise.all(
+      mesh.ids.map(async (id) => {
+        const reply = await mesh.client(id).admin('GET', '/v1/mesh/status')
+        return (reply.body.documents as any[])
+          .filter((doc) => doc.lease !== undefined)
+          .map((doc) => ({
+            name: String(doc.shard).slice(String(doc.shard).indexOf('/') + 1),
+            lease: doc.lease,
+          }))
+      }),
+    )
+    const markets = new Set(views.flat().map((doc) => doc.name))
+    for (const market of markets) {
+      const leases = views.map((docs) => docs.find((doc) => doc.name === market)?.lease)
+      const holder = leases[0]?.holder
+      const settled =
+        holder != null &&
+        leases.every((lease) => lease?.holder === holder) &&
+        leases[mesh.ids.indexOf(holder)]?.ready === true
+      // Thrown, not returned: the last view is what the timeout reports.
+      if (!settled) throw new Error(`${market}: ${JSON.stringify(leases)}`)
+    }
+    return true
+  })
 }
 
 /** The link `id` dials to `peer` of every document (by document name), with its redial counters. */
