@@ -319,7 +319,10 @@ export class MarketReplica extends DurableObject<Env> {
       if (known === undefined || known.input.accountId !== input.accountId) {
         return reject('not_found', `no order ${input.orderId}`)
       }
-      if (this.#state.book.orders.has(input.orderId)) this.#take(call.input)
+      if (this.#state.book.orders.has(input.orderId)) {
+        const lost = this.#take(call.input)
+        if (lost !== undefined) return lost
+      }
     } else {
       if (known === undefined) {
         // The matcher's own guard: an order that reached it past a breaker is not taken.
@@ -327,7 +330,8 @@ export class MarketReplica extends DurableObject<Env> {
         if (!admitsOrder(mode, call.input.reduceOnly)) {
           return restricted(this.#instrument.symbol, mode)
         }
-        this.#take(call.input)
+        const lost = this.#take(call.input)
+        if (lost !== undefined) return lost
       }
       this.#takeCancelsDue([input.orderId])
     }
@@ -499,11 +503,10 @@ export class MarketReplica extends DurableObject<Env> {
         return figures.ok ? [{ accountId, figures: figures.value }] : []
       }),
     )
-    // Another call may have settled the epoch while the figures were read.
-    const again = this.#refuseMatching()
-    if (again !== undefined) return again
+    // Another call may have settled the epoch while the figures were read, and the lease may
+    // have run out meanwhile (the step refuses then).
     if (this.#state.settledEpochs.has(epoch)) return this.#answer(this.#report(epoch))
-    this.#take({
+    const lost = this.#take({
       kind: 'settle',
       epoch,
       mark: mark.price.toString(),
@@ -511,6 +514,7 @@ export class MarketReplica extends DurableObject<Env> {
       liquidate: reconciler.liquidationsDue(judged.flat()),
       receivedAt: clock.now(),
     })
+    if (lost !== undefined) return lost
     this.#auditWhenSettled()
     return this.#answer(this.#report(epoch))
   }
@@ -610,15 +614,20 @@ export class MarketReplica extends DurableObject<Env> {
     }
   }
 
-  #take(input: market.StepInput): void {
+  /**
+   * Writes one matcher step, or refuses (nothing written) when matching is no longer allowed:
+   * callers checked before, but a lease runs out by the clock, even between two steps.
+   */
+  #take(input: market.StepInput): MarketResult<never> | undefined {
+    const refused = this.#refuseMatching()
+    if (refused !== undefined) return refused
     const at = { ts: clock.now(), node: this.#config.nodeId }
-    // Checked again at the write: callers checked before awaiting, and the lease may have run out.
-    assert(leaseAgent.holding(this.#lease), 'a matcher step is taken under a held lease')
     const term = leaseAgent.heldTerm(this.#lease)
     durable.write(this.#held, this.#config.nodeId, (doc) => {
       const step = marketState.take(this.#state, input, at, term)
       market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
     })
+    return undefined
   }
 
   async #forward(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
@@ -658,7 +667,7 @@ export class MarketReplica extends DurableObject<Env> {
       if (request === undefined || resting === undefined) continue
       if (resting.accountId !== request.accountId) continue
       const { node: _node, ...input } = request
-      this.#take(input)
+      if (this.#take(input) !== undefined) return
     }
   }
 
