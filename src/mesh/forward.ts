@@ -16,6 +16,8 @@ import * as clock from '../clock'
 export type MatcherCall =
   | { op: 'submit'; input: OrderInput; durability: Durability }
   | { op: 'cancel'; input: CancelInput; durability: Durability }
+  /** A placement retry: the order as the matcher took it, never taken anew. */
+  | { op: 'replay'; orderId: string; accountId: string }
 
 /** The path of an instrument's matcher endpoint on its home node. */
 export const matcherPath = (symbol: string): string => `/v1/mesh/matcher/${symbol}`

@@ -243,6 +243,17 @@ export class MarketReplica extends DurableObject<Env> {
   }
 
   /**
+   * A placement retry's answer: the order as the matcher took it, from the lease holder once a
+   * majority that promised no higher term holds its chain. A node's own view could name a step
+   * of its that no majority confirmed, which a later term fences (chaos seed 7006: a cut-off
+   * holder answered a retry 201 from such a step). not_found: the matcher never took it.
+   */
+  async replay(orderId: string, accountId: string): Promise<MarketResult<marketState.OrderView>> {
+    if (leaseAgent.holding(this.#lease)) return this.match({ op: 'replay', orderId, accountId })
+    return this.#forward({ op: 'replay', orderId, accountId })
+  }
+
+  /**
    * The lease came, was renewed or went: a holder takes the cancels recorded meanwhile (ones that
    * arrived while it was not ready to match are taken at its next renewal).
    */
@@ -313,6 +324,13 @@ export class MarketReplica extends DurableObject<Env> {
   async match(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {
     const refused = this.#refuseMatching()
     if (refused !== undefined) return refused
+    if (call.op === 'replay') {
+      const taken = this.#state.orders.get(call.orderId)
+      if (taken === undefined || taken.input.accountId !== call.accountId) {
+        return reject('not_found', `no order ${call.orderId}`)
+      }
+      return this.#confirmed(call.orderId)
+    }
     const { input } = call
     const known = this.#state.orders.get(input.orderId)
     if (call.op === 'cancel') {
@@ -335,6 +353,11 @@ export class MarketReplica extends DurableObject<Env> {
       }
       this.#takeCancelsDue([input.orderId])
     }
+    return this.#confirmed(input.orderId)
+  }
+
+  /** The order's view once every step this holder took is confirmed for its term. */
+  async #confirmed(orderId: string): Promise<MarketResult<marketState.OrderView>> {
     // Every matcher step is answered once held by a majority that promised no higher term: only
     // then can no later term fence it (domain/fencing.ts). A client asking for `local` gets this.
     const missed = await replication.awaitDurability(
@@ -343,7 +366,7 @@ export class MarketReplica extends DurableObject<Env> {
       leaseAgent.heldTerm(this.#lease),
     )
     if (missed !== undefined) return reject('outcome_unknown', missed.message)
-    return this.#answer(this.#state.orders.get(input.orderId)!)
+    return this.#answer(this.#state.orders.get(orderId)!)
   }
 
   order(orderId: string, accountId: string): MarketResult<marketState.OrderView> {

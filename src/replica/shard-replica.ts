@@ -268,7 +268,7 @@ export class ShardReplica extends DurableObject<Env> {
       if (existing !== undefined && !existing.ok) return existing
       const market = marketStub(this.env, this.#config, input.instrument)
       if (existing !== undefined) {
-        const seen = await market.order(input.orderId, input.accountId)
+        const seen = await market.replay(input.orderId, input.accountId)
         if (seen.ok) {
           return ok({ view: seen.value.value, replayed: true, reflects: seen.value.reflects })
         }

@@ -33,6 +33,7 @@ const CancelInput = z.strictObject({
 const MatcherCall = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('submit'), input: OrderInput, durability: z.enum(durabilities) }),
   z.strictObject({ op: z.literal('cancel'), input: CancelInput, durability: z.enum(durabilities) }),
+  z.strictObject({ op: z.literal('replay'), orderId: text, accountId: text }),
 ])
 
 export const matcherRoutes = createRouter()
