@@ -10,7 +10,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
-import { findingsShownMax, majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
+import { majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
 import * as audits from '../domain/audits'
 import { assert } from '../domain/assert'

@@ -9,8 +9,8 @@
 //   with one history of steps.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { markFutureMsMax } from '../../src/constants'
 import type { ApiKey } from '../support/api-client'
+import { postMarks } from './support/crossing'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
 
 describe('a wiped home node matches only once it has caught up from its peers', () => {
@@ -27,17 +27,6 @@ describe('a wiped home node matches only once it has caught up from its peers', 
       size: '0.01',
     })
 
-  /** Marks live outside the documents, on each node: every running node gets a fresh one. */
-  const postMarks = async (ids = mesh.ids) => {
-    const ts = Date.now() + markFutureMsMax - 1_000
-    for (const id of ids) {
-      const reply = await mesh
-        .client(id)
-        .admin('POST', '/v1/admin/marks', { instrument: 'BTC-PERP', price: '60000', ts })
-      expect(reply.status, `mark on ${id}`).toBe(200)
-    }
-  }
-
   beforeAll(async () => {
     mesh = await startMesh({ ids: ['a', 'b', 'c'] })
     await mesh.converge('start')
@@ -50,7 +39,7 @@ describe('a wiped home node matches only once it has caught up from its peers', 
       amount: '10000',
     })
     expect(atB.status).toBe(201)
-    await postMarks()
+    await postMarks(mesh, mesh.ids)
     await mesh.converge('funded')
   })
 
@@ -74,7 +63,7 @@ describe('a wiped home node matches only once it has caught up from its peers', 
         ? true
         : undefined,
     )
-    await postMarks(['a', 'b'])
+    await postMarks(mesh, ['a', 'b'])
     for (const [node, id] of [
       ['a', 'while-syncing-a'],
       ['b', 'while-syncing-b'],
@@ -95,7 +84,7 @@ describe('a wiped home node matches only once it has caught up from its peers', 
     }
 
     await mesh.node('c').restart()
-    await postMarks()
+    await postMarks(mesh, mesh.ids)
     const taken = await waitFor('a matches again', async () => {
       const reply = await order('a', 'while-syncing-a')
       return reply.status === 201 ? reply : undefined
