@@ -707,7 +707,7 @@ export class ShardReplica extends DurableObject<Env> {
     if (epoch !== null) this.#auditedEpoch = epoch
     const doc = this.#held.state.doc
     // After a checkpoint compacted history, the audit starts from its openings.
-    const inForce = checkpointRules.inForce(doc)
+    const inForce = this.#index.inForce
     const { violations } = audits.auditShard(
       checkpointRules.unfolded(inForce, shardDoc.transfers(doc), 'transfers'),
       checkpointRules.unfolded(inForce, shardDoc.grants(doc), 'grants'),
