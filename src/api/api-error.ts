@@ -61,6 +61,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   shard_syncing: { status: 503, retryable: true },
   no_operator_key: { status: 403, retryable: false },
   snapshot_refused: { status: 422, retryable: false },
+  epoch_folded: { status: 422, retryable: false },
 }
 
 /**

@@ -227,7 +227,7 @@ export type AuditedStep = {
   decisions: AuditedDecision[]
 }
 
-type OrderFold = AuditedOrder & {
+export type OrderFold = AuditedOrder & {
   filled: money.Units
   state: 'working' | 'filled' | 'cancelled' | 'rejected'
 }

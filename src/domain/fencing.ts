@@ -17,6 +17,12 @@
 // majority that granted T shares a node with it, which held the step when it granted T; the new
 // holder catches up from that majority after the grants, so it holds the step and its chain
 // continues past it.
+//
+// A market checkpoint in force (state/market-checkpoint.ts) is a base: the chain starts right
+// after it, and every step at or before it, or of a term below its own, is folded into it. Every
+// node acknowledged that the base is in its chain, and a node never acknowledges a step its own
+// chain fences, so no term can start before a base in force (its writer would have fenced the
+// base in its own chain).
 
 export type StepPoint = { term: number; seq: number }
 
@@ -24,7 +30,7 @@ export type StepPoint = { term: number; seq: number }
 export type StepHeader = StepPoint & { continues: StepPoint | null }
 
 export type Chain = {
-  /** The steps to apply, in order: gap-free from sequence 1. */
+  /** The steps to apply, in order: gap-free from the step after the base (sequence 1 without). */
   applied: StepHeader[]
   /** Steps of lower terms than the head that the chain passed by: never applied. */
   fenced: StepHeader[]
@@ -32,6 +38,8 @@ export type Chain = {
   headTerm: number
   /** Whether the chain is whole: no step of it is missing here. */
   complete: boolean
+  /** How many of the steps given are folded into the base (at or before it, or an older term's). */
+  folded: number
 }
 
 /** A term's steps keyed by sequence, and its start step (term 0 starts at 1 without one). */
@@ -62,12 +70,16 @@ type Segment = { term: number; from: number; to: number }
  * The chain's segments, oldest first, walked back from the head along the `continues` links;
  * null when a term it passes through has no start step here yet (where it began is unknown).
  */
-function segmentsOf(terms: Map<number, TermSteps>, head: number): Segment[] | null {
+function segmentsOf(
+  terms: Map<number, TermSteps>,
+  head: number,
+  base: StepPoint,
+): Segment[] | null {
   const walked: Segment[] = []
   let term = head
   let to = Infinity
   for (let hops = 0; hops <= terms.size; hops++) {
-    if (term === 0) return [{ term, from: 1, to }, ...walked]
+    if (term === base.term) return [{ term, from: base.seq + 1, to }, ...walked]
     const start = terms.get(term)?.start
     if (start === undefined || start === null) return null
     walked.unshift({ term, from: start.seq, to })
@@ -77,15 +89,23 @@ function segmentsOf(terms: Map<number, TermSteps>, head: number): Segment[] | nu
   throw new Error('the continues links of a chain loop')
 }
 
-/** The chain a set of steps folds into (see the header comment). */
-export function chainOf(headers: Iterable<StepHeader>): Chain {
-  const all = [...headers]
+/** The point before sequence 1: the base of a chain without a checkpoint. */
+export const origin: StepPoint = { term: 0, seq: 0 }
+
+/** Whether a step is folded into `base`: at or before it, or of an older term. */
+export const foldedInto = (base: StepPoint, step: StepPoint): boolean =>
+  step.seq <= base.seq || step.term < base.term
+
+/** The chain a set of steps folds into after `base` (see the header comment). */
+export function chainOf(headers: Iterable<StepHeader>, base: StepPoint = origin): Chain {
+  const given = [...headers]
+  const all = given.filter((header) => !foldedInto(base, header))
   const terms = byTerm(all)
   const headTerm = [...terms].reduce(
     (max, [term, steps]) => (steps.start !== null && term > max ? term : max),
-    0,
+    base.term,
   )
-  const segments = segmentsOf(terms, headTerm)
+  const segments = segmentsOf(terms, headTerm, base)
   const applied: StepHeader[] = []
   let complete = segments !== null
   for (const { term, from, to } of segments ?? []) {
@@ -103,7 +123,13 @@ export function chainOf(headers: Iterable<StepHeader>): Chain {
   const fenced = complete
     ? all.filter((header) => header.term < headTerm && !inChain.has(pointKey(header)))
     : []
-  return { applied, fenced: fenced.sort(bySeq), headTerm, complete }
+  return {
+    applied,
+    fenced: fenced.sort(bySeq),
+    headTerm,
+    complete,
+    folded: given.length - all.length,
+  }
 }
 
 const pointKey = ({ term, seq }: StepPoint): string => `${term}/${seq}`

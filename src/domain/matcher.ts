@@ -102,6 +102,25 @@ export const create = (instrument: instruments.Instrument): Book => ({
   positions: new Map(),
 })
 
+/**
+ * A book holding `resting` (each side best price first, each level in time priority, as
+ * `restingOf` lists them) and the positions `held`: what a market checkpoint restores.
+ */
+export function restore(
+  instrument: instruments.Instrument,
+  resting: readonly RestingOrder[],
+  held: ReadonlyMap<string, positions.Position>,
+): Book {
+  const book = create(instrument)
+  for (const order of resting) rest(book, { ...order })
+  for (const [accountId, position] of held) book.positions.set(accountId, position)
+  return book
+}
+
+/** The book's resting orders: bids then asks, best price first, each level in time priority. */
+export const restingOf = (book: Book): RestingOrder[] =>
+  [...book.bids, ...book.asks].flatMap((level) => level.queue)
+
 export const positionOf = (book: Book, accountId: string): positions.Position =>
   book.positions.get(accountId) ?? positions.flat
 

@@ -28,7 +28,7 @@ import {
 import { assert } from '../domain/assert'
 import * as histogram from '../histogram'
 import { contentDigest, hasPending, stateVectorDigest } from '../state/digest'
-import { refusal, type EntryCheck } from '../state/remote-checks'
+import { refusal, type DocRules } from '../state/remote-checks'
 import * as outbox from './outbox'
 import * as storage from './shard-storage'
 import * as clock from '../clock'
@@ -56,7 +56,7 @@ export type DurableDoc = {
   /** Called after every (re)load with the fresh document, to rebuild derived indexes. */
   onLoad: (doc: Y.Doc) => void
   /** What peers may change in this document: the root maps and each entry's check. */
-  remoteChecks: ReadonlyMap<string, EntryCheck>
+  remoteChecks: DocRules
   /** Time from a change's start to its update being appended, by who made it (`GET /metrics`). */
   writeMs: Record<WriteSource, histogram.Histogram>
 }
@@ -125,7 +125,7 @@ export function open(
   name: string,
   durable: DurableObjectStorage,
   onLoad: (doc: Y.Doc) => void,
-  remoteChecks: ReadonlyMap<string, EntryCheck>,
+  remoteChecks: DocRules,
 ): DurableDoc {
   storage.migrate(durable.sql)
   const held: DurableDoc = {

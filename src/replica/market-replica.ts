@@ -25,7 +25,7 @@ import { verified } from '../state/operator-signature'
 import { marketChecks } from '../state/remote-checks'
 import { forgedRecorder, recentFindings } from './forged-findings'
 import { breakers, writeOnce, type Finding } from '../state/shard-doc'
-import { auditedSteps } from '../state/audit-entries'
+import { auditedSteps, marketFiguresOf } from '../state/audit-entries'
 import { hasPending } from '../state/digest'
 import * as audits from '../domain/audits'
 import * as auditFindings from './audit-findings'
@@ -37,6 +37,7 @@ import * as leaseAgent from '../mesh/lease-agent'
 import * as replication from '../mesh/replication'
 import * as durable from './durable-doc'
 import { accountStub, shardStub } from './addressing'
+import * as marketCheckpoints from './market-checkpoints'
 import * as replicaMesh from './replica-mesh'
 import * as replicaMetrics from './replica-metrics'
 import type { MeshStatus } from './shard-replica'
@@ -55,6 +56,7 @@ export type MarketRejection =
   | 'mark_unavailable'
   | 'mark_stale'
   | 'market_restricted'
+  | 'epoch_folded'
 export type MarketResult<T> = Result<{ value: T; reflects: durable.Reflects }, MarketRejection>
 
 export type SettlementReport = {
@@ -77,14 +79,18 @@ const decided = (result: MarketResult<marketState.OrderView>): MarketResult<Canc
     ? ok({ value: { kind: 'decided', view: result.value.value }, reflects: result.value.reflects })
     : result
 
+/** The latest epoch settled in `state`, -1 before any. */
+const latestEpoch = (state: marketState.MarketState): number =>
+  Math.max(-1, ...state.settledEpochs.keys())
+
 export class MarketReplica extends DurableObject<Env> {
   readonly #config: NodeConfig
   readonly #instrument: instruments.Instrument
   #held!: durable.DurableDoc
   #state!: marketState.MarketState
   #mesh!: replication.Replication
-  /** Settle steps held when this replica last audited (it audits at each new one). */
-  #auditedSettlements = 0
+  /** The latest epoch settled when this replica last audited (it audits at each new one). */
+  #auditedEpoch = -1
   #lease!: leaseAgent.LeaseAgent
   #startedUnpromised = false
   /** Outcomes of this replica's settle calls since it loaded, for `GET /metrics`. */
@@ -111,19 +117,26 @@ export class MarketReplica extends DurableObject<Env> {
         name,
         ctx.storage,
         (doc: Y.Doc) => {
-          this.#state = marketState.replay(instrument, doc)
-          this.#auditedSettlements = this.#state.settledEpochs.size
+          this.#state = marketState.replay(
+            instrument,
+            doc,
+            marketCheckpoints.optionsOf(this.#config),
+          )
+          this.#auditedEpoch = latestEpoch(this.#state)
         },
-        marketChecks({
-          publicKey: this.#config.operatorPublicKey,
-          onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
-        }),
+        marketChecks(
+          {
+            publicKey: this.#config.operatorPublicKey,
+            onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
+          },
+          marketCheckpoints.optionsOf(this.#config).members,
+        ),
       )
       this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => {
         // Steps from the home node's matcher: replay them through the matcher, in order. On the
         // home node, cancels recorded elsewhere arrive this way too.
         if (!this.#held.state.ok) return
-        marketState.catchUp(this.#state, this.#held.state.doc)
+        this.#catchUp()
         this.#auditWhenSettled()
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
       })
@@ -144,9 +157,12 @@ export class MarketReplica extends DurableObject<Env> {
         },
         () => this.#leaseChanged(),
       )
-      // Cancels recorded while this node was down or before it became reachable.
-      if (this.#held.state.ok)
+      // Checkpoints passed on the replay, and cancels recorded while this node was down or
+      // before it became reachable.
+      if (this.#held.state.ok) {
+        this.#catchUp()
         this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
+      }
       // Epochs settle from the alarm: make sure one is set on the home node.
       const interval = this.#config.settlementIntervalMs
       if (interval > 0 && (await ctx.storage.getAlarm()) === null) {
@@ -259,7 +275,7 @@ export class MarketReplica extends DurableObject<Env> {
    */
   #leaseChanged(): void {
     if (!this.#held.state.ok) return
-    marketState.catchUp(this.#state, this.#held.state.doc)
+    this.#catchUp()
     this.#takeCancelsDue(market.cancelRequests(this.#held.state.doc).keys())
   }
 
@@ -514,6 +530,13 @@ export class MarketReplica extends DurableObject<Env> {
     const refused = this.#refuseMatching()
     if (refused !== undefined) return refused
     if (this.#state.settledEpochs.has(epoch)) return this.#answer(this.#report(epoch))
+    const base = this.#state.base
+    if (base !== null && epoch <= base.epoch) {
+      return reject(
+        'epoch_folded',
+        `epoch ${epoch} of ${this.#instrument.symbol} is at or before the checkpoint in force (epoch ${base.epoch}), whose history is folded: it is not settled now`,
+      )
+    }
     const mark = this.mark()
     if (mark === null) return reject('mark_unavailable', `no mark for ${this.#instrument.symbol}`)
     if (mark.stale) return reject('mark_stale', `the mark of ${this.#instrument.symbol} is stale`)
@@ -579,19 +602,16 @@ export class MarketReplica extends DurableObject<Env> {
 
   /** What the settle step of `epoch` did, as every node replays it. */
   #report(epoch: number): SettlementReport {
-    const at = this.#state.settledEpochs.get(epoch)
-    const doc = this.#held.state.ok ? this.#held.state.doc : undefined
-    const step =
-      at === undefined ? undefined : doc && market.steps(doc).get(market.stepKeyOf(at.term, at.seq))
-    assert(step !== undefined && step.input.kind === 'settle', `epoch ${epoch} was settled`)
+    const settled = this.#state.settledEpochs.get(epoch)
+    assert(settled !== undefined, `epoch ${epoch} was settled`)
     return {
       instrument: this.#instrument.symbol,
       epoch,
-      seq: step.seq,
-      mark: instruments.formatPrice(this.#instrument, BigInt(step.input.mark)),
-      fundingRate: money.format(BigInt(step.input.fundingRate), instruments.rateDecimals),
-      liquidated: step.input.liquidate,
-      fundingPayments: step.decisions.filter((d) => d.type === 'funding').length,
+      seq: settled.at.seq,
+      mark: instruments.formatPrice(this.#instrument, BigInt(settled.input.mark)),
+      fundingRate: money.format(BigInt(settled.input.fundingRate), instruments.rateDecimals),
+      liquidated: settled.input.liquidate,
+      fundingPayments: settled.fundingPayments,
     }
   }
 
@@ -602,8 +622,13 @@ export class MarketReplica extends DurableObject<Env> {
    */
   audit(): Finding[] | null {
     if (!durable.serving(this.#held) || hasPending(this.#held.state.doc)) return null
-    const steps = auditedSteps(this.#instrument, this.#held.state.doc)
-    const { violations } = audits.auditMarket(steps, this.#instrument.notionalScale)
+    const base = this.#state.base
+    const steps = auditedSteps(this.#instrument, this.#held.state.doc, base)
+    const { violations } = audits.auditMarket(
+      steps,
+      this.#instrument.notionalScale,
+      base === null ? audits.emptyMarketFigures() : marketFiguresOf(this.#instrument, base),
+    )
     const net = reconciler.positionsNetToZero(this.#state.book)
     if (net !== 0n) {
       const seq = this.#state.nextSeq - 1
@@ -624,10 +649,10 @@ export class MarketReplica extends DurableObject<Env> {
    * shards to audit theirs for the epoch (each does once per epoch, whichever market asks).
    */
   #auditWhenSettled(): void {
-    if (!this.#held.state.ok || this.#state.settledEpochs.size === this.#auditedSettlements) return
-    this.#auditedSettlements = this.#state.settledEpochs.size
+    const epoch = latestEpoch(this.#state)
+    if (!this.#held.state.ok || epoch === this.#auditedEpoch) return
+    this.#auditedEpoch = epoch
     this.audit()
-    const epoch = Math.max(...this.#state.settledEpochs.keys())
     for (let shard = 0; shard < this.#config.shardCount; shard++) {
       shardStub(this.env, this.#config, shard)
         .audit(epoch)
@@ -649,8 +674,21 @@ export class MarketReplica extends DurableObject<Env> {
     durable.write(this.#held, this.#config.nodeId, (doc) => {
       const step = marketState.take(this.#state, input, at, term)
       market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
+      if (input.kind === 'settle') {
+        marketCheckpoints.writeWhenDue(doc, this.#state, this.#config, input.epoch, at.ts)
+      }
     })
     return undefined
+  }
+
+  /**
+   * Takes the steps that came in since, then acknowledges the checkpoints the replay passed and
+   * compacts to the one in force.
+   */
+  #catchUp(): void {
+    if (!durable.serving(this.#held)) return
+    marketState.catchUp(this.#state, this.#held.state.doc)
+    marketCheckpoints.settle(this.#held, this.#state, this.#config)
   }
 
   async #forward(call: forward.MatcherCall): Promise<MarketResult<marketState.OrderView>> {

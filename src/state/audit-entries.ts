@@ -4,7 +4,7 @@
 // complete prefix of the matcher's history is judged (design.md §2.4).
 
 import type * as Y from 'yjs'
-import type * as audits from '../domain/audits'
+import * as audits from '../domain/audits'
 import type * as instruments from '../domain/instrument'
 import * as fencing from '../domain/fencing'
 import * as money from '../domain/money'
@@ -27,22 +27,61 @@ const units = (value: unknown, decimals: number): money.Units | null => {
 }
 
 /**
- * The market's steps from `fromSeq` along the fenced chain across matcher terms
- * (domain/fencing.ts) up to the first one not held, as the audits read them: a fenced step took
- * effect nowhere, so it is not judged as if it had.
+ * The market's steps after `base` (the checkpoint in force; null: from the first) along the
+ * fenced chain across matcher terms (domain/fencing.ts) up to the first one not held, as the
+ * audits read them: a fenced step took effect nowhere, so it is not judged as if it had.
  */
 export function auditedSteps(
   instrument: instruments.Instrument,
   doc: Y.Doc,
-  fromSeq = 1,
+  base: market.MarketCheckpoint | null = null,
 ): audits.AuditedStep[] {
   const stored = market.steps(doc)
-  const chain = fencing.chainOf([...stored.values()].map(market.headerOf))
-  return chain.applied
-    .filter((header) => header.seq >= fromSeq)
-    .map((header) =>
-      auditedStep(instrument, stored.get(market.stepKeyOf(header.term, header.seq))!),
-    )
+  const chain = fencing.chainOf(
+    [...stored.values()].map(market.headerOf),
+    base?.at ?? fencing.origin,
+  )
+  return chain.applied.map((header) =>
+    auditedStep(instrument, stored.get(market.stepKeyOf(header.term, header.seq))!),
+  )
+}
+
+const foldState: Record<market.StoredOrder['status'], audits.OrderFold['state']> = {
+  open: 'working',
+  partially_filled: 'working',
+  filled: 'filled',
+  cancelled: 'cancelled',
+  rejected: 'rejected',
+}
+
+/**
+ * The figures a market checkpoint in force starts an audit from: every node replayed the chain
+ * to the same state before acknowledging it. The orders it no longer keeps (closed before its
+ * retention window) are not judged again.
+ */
+export function marketFiguresOf(
+  instrument: instruments.Instrument,
+  base: market.MarketCheckpoint,
+): audits.MarketFigures {
+  const figures = audits.emptyMarketFigures()
+  for (const [orderId, order] of Object.entries(base.orders)) {
+    figures.orders.set(orderId, {
+      orderId,
+      accountId: order.input.accountId,
+      side: order.input.side,
+      size: market.intentOf(instrument, order.input).size,
+      filled: BigInt(order.filled),
+      state: foldState[order.status],
+    })
+  }
+  for (const [accountId, stored] of Object.entries(base.positions)) {
+    const position = { size: BigInt(stored.size), cost: BigInt(stored.cost) }
+    figures.positions.set(accountId, position)
+    figures.netSize += position.size
+    figures.openCost += position.cost
+  }
+  for (const activity of Object.values(base.accounts)) figures.realized += BigInt(activity.realized)
+  return figures
 }
 
 function auditedStep(instrument: instruments.Instrument, step: market.Step): audits.AuditedStep {

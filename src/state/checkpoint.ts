@@ -15,6 +15,7 @@
 //   deleted: every node holds them, so a deletion loses nothing any node could still need.
 
 import * as Y from 'yjs'
+import { orderFreeJson } from '../domain/canonical'
 import * as folding from '../domain/checkpoint'
 import type { Grant } from '../domain/escrow'
 import type { Transfer } from '../domain/ledger'
@@ -125,14 +126,6 @@ export type CutFold = Pick<
   shardDoc.Checkpoint,
   'openings' | 'accountIds' | 'recognized' | 'recognizedGrants' | 'root'
 >
-
-/** JSON with every object's keys sorted: two folds of the same entries read alike in any order. */
-const orderFreeJson = (value: unknown): string =>
-  JSON.stringify(value, (_key, part: unknown) =>
-    part !== null && typeof part === 'object' && !Array.isArray(part)
-      ? Object.fromEntries(Object.entries(part).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : part,
-  )
 
 const foldFields = ['root', 'openings', 'accountIds', 'recognized', 'recognizedGrants'] as const
 

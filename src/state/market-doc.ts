@@ -114,6 +114,77 @@ export type CancelRequest = CancelInput & { node: string }
 
 export const cancelRequests = (doc: Y.Doc): Y.Map<CancelRequest> => doc.getMap('cancelRequests')
 
+/** An order's view as a checkpoint keeps it (amounts as integer strings of their units). */
+export type StoredOrder = {
+  input: OrderInput
+  status: 'open' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected'
+  filled: string
+  filledValue: string
+  remaining: string
+  reason: string | null
+  updatedAt: number
+}
+
+export type StoredActivity = {
+  fills: { fill: WireFill; ts: number; node: string }[]
+  fundings: { funding: WireFunding; ts: number; node: string }[]
+  realized: string
+  fees: string
+  funding: string
+}
+
+/** A settlement as its report reads it, kept after its step is folded. */
+export type StoredSettlement = {
+  at: fencing.StepPoint
+  input: SettleInput
+  fundingPayments: number
+}
+
+/** The market's state after one step, as every node's replay of the chain up to it gives it. */
+export type MarketSnapshot = {
+  /** Resting orders, bids then asks, each side best price first and in time priority. */
+  resting: {
+    orderId: string
+    accountId: string
+    side: matcher.Side
+    price: string
+    remaining: string
+    reduceOnly: boolean
+  }[]
+  /** Every account's position: signed size and signed cost in units. */
+  positions: Record<string, { size: string; cost: string }>
+  /** Orders resting, or last changed at or after `retainFrom`. */
+  orders: Record<string, StoredOrder>
+  /** Every account's totals; its fills and fundings at or after `retainFrom` only. */
+  accounts: Record<string, StoredActivity>
+  /** Epochs settled at or after `retainFrom`. */
+  settlements: Record<string, StoredSettlement>
+}
+
+/**
+ * A checkpoint of the market (state/market-checkpoint.ts) at a settle step of the chain: the state
+ * there, written by the matcher with the step. Keyed by the step's key.
+ */
+export type MarketCheckpoint = MarketSnapshot & {
+  id: string
+  epoch: number
+  at: fencing.StepPoint
+  /** The step's time less the retention window: older closed orders and fills are not kept. */
+  retainFrom: number
+  /** The nodes whose acknowledgements put it in force: the whole mesh. */
+  members: string[]
+  node: string
+}
+
+/** A node's word that its own replay of the chain up to the step gives the checkpoint. */
+export type MarketCheckpointAck = { id: string; checkpoint: string; node: string }
+
+export const marketCheckpoints = (doc: Y.Doc): Y.Map<MarketCheckpoint> =>
+  doc.getMap('marketCheckpoints')
+export const marketCheckpointAcks = (doc: Y.Doc): Y.Map<MarketCheckpointAck> =>
+  doc.getMap('marketCheckpointAcks')
+export const marketAckKey = (checkpoint: string, node: string): string => `${checkpoint}/${node}`
+
 /** Step keys sort in sequence order as strings. */
 export const stepKey = (seq: number): string => String(seq).padStart(12, '0')
 

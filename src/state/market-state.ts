@@ -3,16 +3,22 @@
 // exactly), each order's status, and each account's fills, realized PnL and fees. Rebuilt on
 // load, never stored. Steps of an older matcher term that a newer term did not continue are
 // fenced (domain/fencing.ts): never applied, and an order only they took ends rejected, `fenced`.
+// Once a market checkpoint is in force (market-checkpoint.ts) the state starts from it and the
+// chain from the step after it; at each settle step that carries a checkpoint, the replay checks
+// the checkpoint against its own snapshot there, and says so in `checks`.
 
 import type * as Y from 'yjs'
 import { liquidationFeeRate } from '../constants'
+import { assert } from '../domain/assert'
 import * as fencing from '../domain/fencing'
 import * as instruments from '../domain/instrument'
 import * as matcher from '../domain/matcher'
 import * as money from '../domain/money'
 import * as market from './market-doc'
+import * as marketCheckpoint from './market-checkpoint'
+import * as snapshots from './market-snapshot'
 
-export type OrderStatus = 'open' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected'
+export type OrderStatus = market.StoredOrder['status']
 
 export type OrderView = {
   input: market.OrderInput
@@ -35,28 +41,49 @@ export type AccountActivity = {
   funding: money.Units
 }
 
+/** What every node of the mesh must agree on to check one another's checkpoints. */
+export type MarketOptions = {
+  /** How long closed orders, fills and settlements are kept in a checkpoint after they happen. */
+  retentionMs: number
+  /** The nodes whose acknowledgements put a checkpoint in force. */
+  members: readonly string[]
+}
+
+/** This replay's verdict on a checkpoint it passed: the parts that differ (none: it matches). */
+export type CheckpointCheck = { checkpoint: string; epoch: number; differences: string[] }
+
 export type MarketState = {
   instrument: instruments.Instrument
+  options: MarketOptions
   book: matcher.Book
   orders: Map<string, OrderView>
   accounts: Map<string, AccountActivity>
   nextSeq: number
   /** Set when a stored step's decisions differ from what the matcher decides on replay. */
   divergence: string | null
-  /** Epochs this market has settled, each once: epoch → its settle step. */
-  settledEpochs: Map<number, fencing.StepPoint>
+  /** Epochs this market has settled, each once (those the base keeps, and since). */
+  settledEpochs: Map<number, market.StoredSettlement>
   /** The chain's head term: the term the next step is taken in (or a higher one). */
   term: number
   /** The last step applied (term 0, seq 0 before any). */
   last: fencing.StepPoint
-  /** The document's steps this state accounts for: applied, and fenced as last found. */
+  /** The document's steps this state accounts for: applied, fenced and folded as last found. */
   fencedSteps: number
+  foldedSteps: number
   /** Whether the chain is whole here (fencing.chainOf): a gap or a missing term start stops it. */
   complete: boolean
+  /** The checkpoint in force this state starts from; null: the whole history. */
+  base: market.MarketCheckpoint | null
+  /** Checks of checkpoints replayed past since the replica last took them. */
+  checks: CheckpointCheck[]
 }
 
-export const create = (instrument: instruments.Instrument): MarketState => ({
+export const create = (
+  instrument: instruments.Instrument,
+  options: MarketOptions,
+): MarketState => ({
   instrument,
+  options,
   book: matcher.create(instrument),
   orders: new Map(),
   accounts: new Map(),
@@ -66,14 +93,27 @@ export const create = (instrument: instruments.Instrument): MarketState => ({
   term: 0,
   last: { term: 0, seq: 0 },
   fencedSteps: 0,
+  foldedSteps: 0,
   complete: true,
+  base: null,
+  checks: [],
 })
 
-/** Rebuilds the state from every step of the document, in sequence order. */
-export function replay(instrument: instruments.Instrument, doc: Y.Doc): MarketState {
-  const state = create(instrument)
+/** Rebuilds the state from the checkpoint in force (if any) and the chain after it. */
+export function replay(
+  instrument: instruments.Instrument,
+  doc: Y.Doc,
+  options: MarketOptions,
+): MarketState {
+  const state = create(instrument, options)
   catchUp(state, doc)
   return state
+}
+
+/** A fresh state at `base` (the start of history when null). */
+function startAt(state: MarketState, base: market.MarketCheckpoint | null): void {
+  Object.assign(state, create(state.instrument, state.options))
+  if (base !== null) snapshots.restore(state, base)
 }
 
 /**
@@ -84,29 +124,38 @@ export function replay(instrument: instruments.Instrument, doc: Y.Doc): MarketSt
  * extends what was applied.
  */
 export function catchUp(state: MarketState, doc: Y.Doc): void {
+  const inForce = marketCheckpoint.inForce(doc, state.options.members)
+  if (inForce !== undefined && inForce.at.seq > (state.base?.at.seq ?? 0)) startAt(state, inForce)
   const stored = market.steps(doc)
+  const baseSeq = state.base?.at.seq ?? 0
   if (state.complete) {
     for (
       let step = stored.get(market.stepKeyOf(state.term, state.nextSeq));
       step !== undefined;
       step = stored.get(market.stepKeyOf(state.term, state.nextSeq))
     ) {
-      apply(state, step)
+      apply(state, step, doc)
     }
-    if (stored.size === state.nextSeq - 1 + state.fencedSteps) return
+    const accounted = state.nextSeq - 1 - baseSeq + state.fencedSteps + state.foldedSteps
+    if (stored.size === accounted) return
   }
-  const chain = fencing.chainOf([...stored.values()].map(market.headerOf))
-  const applied = chain.applied.slice(0, state.nextSeq - 1)
+  const chain = fencing.chainOf(
+    [...stored.values()].map(market.headerOf),
+    state.base?.at ?? fencing.origin,
+  )
+  const taken = state.nextSeq - 1 - baseSeq
+  const applied = chain.applied.slice(0, taken)
   const extends_ =
-    applied.length === state.nextSeq - 1 &&
+    applied.length === taken &&
     (applied.length === 0 || sameStep(applied[applied.length - 1]!, state.last))
-  if (!extends_) Object.assign(state, create(state.instrument))
-  for (const header of chain.applied.slice(state.nextSeq - 1)) {
-    apply(state, stored.get(market.stepKeyOf(header.term, header.seq))!)
+  if (!extends_) startAt(state, state.base)
+  for (const header of chain.applied.slice(state.nextSeq - 1 - baseSeq)) {
+    apply(state, stored.get(market.stepKeyOf(header.term, header.seq))!, doc)
   }
   state.term = Math.max(state.term, chain.headTerm)
   state.complete = chain.complete
   state.fencedSteps = chain.fenced.length
+  state.foldedSteps = chain.folded
   for (const header of chain.fenced) {
     fence(state, stored.get(market.stepKeyOf(header.term, header.seq))!)
   }
@@ -115,11 +164,52 @@ export function catchUp(state: MarketState, doc: Y.Doc): void {
 const sameStep = (a: fencing.StepPoint, b: fencing.StepPoint) =>
   a.term === b.term && a.seq === b.seq
 
-/** Replays one stored step of the chain; its decisions must be the ones stored. */
-function apply(state: MarketState, step: market.Step): void {
+/**
+ * Replays one stored step of the chain; its decisions must be the ones stored. A settle step that
+ * carries a checkpoint is checked against this replay's own checkpoint there.
+ */
+function apply(state: MarketState, step: market.Step, doc: Y.Doc): void {
   const decided = take(state, step.input, { ts: step.ts, node: step.node }, market.termOf(step))
   if (JSON.stringify(decided.decisions) !== JSON.stringify(step.decisions)) {
     state.divergence ??= `step ${step.seq}: replayed decisions differ from the stored ones`
+  }
+  if (step.input.kind !== 'settle') return
+  const key = market.stepKeyOf(market.termOf(step), step.seq)
+  const written = market.marketCheckpoints(doc).get(key)
+  if (written === undefined) return
+  const own = checkpointHere(state, step.input.epoch, step.ts, written.node)
+  state.checks.push({
+    checkpoint: key,
+    epoch: step.input.epoch,
+    differences:
+      state.divergence !== null ? ['divergence'] : marketCheckpoint.differences(own, written),
+  })
+}
+
+/**
+ * The checkpoint of the market as it is now, just after a settle step taken at `ts`: what the
+ * matcher writes with the step and every node's replay checks it against.
+ */
+export function checkpointHere(
+  state: MarketState,
+  epoch: number,
+  ts: number,
+  node: string,
+): market.MarketCheckpoint {
+  const settled = state.settledEpochs.get(epoch)
+  assert(
+    settled !== undefined && sameStep(settled.at, state.last),
+    'a checkpoint is at a settle step',
+  )
+  const retainFrom = ts - state.options.retentionMs
+  return {
+    id: market.stepKeyOf(state.last.term, state.last.seq),
+    epoch,
+    at: state.last,
+    retainFrom,
+    members: [...state.options.members],
+    node,
+    ...snapshots.snapshotOf(state, retainFrom),
   }
 }
 
@@ -157,8 +247,11 @@ export function take(
       : input.kind === 'cancel'
         ? [matcher.cancel(state.book, input.orderId)]
         : matcher.settle(state.book, settlementOf(input))
-  if (input.kind === 'settle') state.settledEpochs.set(input.epoch, { term, seq })
   const decisions = market.wireDecisions(state.instrument, { term, seq }, decided)
+  if (input.kind === 'settle') {
+    const fundingPayments = decisions.filter((d) => d.type === 'funding').length
+    state.settledEpochs.set(input.epoch, { at: { term, seq }, input, fundingPayments })
+  }
   const step: market.Step = {
     seq,
     ts: at.ts,

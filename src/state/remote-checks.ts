@@ -4,7 +4,8 @@
 // - only the document's own root maps, holding plain JSON entries (no nested types, no bigints);
 // - entries are written once: none changes except by the same write made on another node (the
 //   same request, merged: equal once the recording node and time are left out), and none
-//   disappears but by the compaction of an epoch checkpoint in force (src/state/checkpoint.ts);
+//   disappears but by the compaction of an epoch checkpoint in force (src/state/checkpoint.ts,
+//   src/state/market-checkpoint.ts);
 // - every entry passes its map's check (amounts that parse, ids that match their keys, accounts
 //   that belong to this shard; deposits and breakers signed by the operator's key, a forged one
 //   handed to the replica as evidence: src/state/operator-signature.ts);
@@ -15,9 +16,10 @@ import * as Y from 'yjs'
 import { breakerModes } from '../domain/breakers'
 import * as money from '../domain/money'
 import { keyRateMax } from '../constants'
-import { deletionAllowed, inForce, type InForce } from './checkpoint'
+import { deletionAllowed, inForce } from './checkpoint'
 import { hasPending } from './digest'
-import { stepKeyOf } from './market-doc'
+import * as marketCheckpoint from './market-checkpoint'
+import { marketAckKey, stepKeyOf } from './market-doc'
 import { verified, verifiedContent, type SignedMap } from './operator-signature'
 import { shardOf } from './shard-of'
 
@@ -27,6 +29,16 @@ export type EntryCheck = (
   value: Record<string, unknown>,
   origin: unknown,
 ) => string | undefined
+
+/**
+ * A document's rules for remote updates: its root maps with each one's entry check, and which
+ * deletions the document's checkpoint in force allows (`deletable` is made per update, so it
+ * reads the checkpoint once, and only if the update deletes something).
+ */
+export type DocRules = {
+  maps: ReadonlyMap<string, EntryCheck>
+  deletable: (doc: Y.Doc) => (name: string, key: string) => boolean
+}
 
 /** An entry that should carry the operator's signature and does not: what the replica records. */
 export type ForgedEntry = {
@@ -72,23 +84,22 @@ const plainJson = (value: unknown): value is Record<string, unknown> => {
 }
 
 /**
- * Checks the changes of `transaction` (a remote update just applied to `doc`) against `maps`, the
- * document's root maps and their entry checks. `pendingBefore` is whether structs were pending
- * before the update. Returns why the update is refused, or undefined.
+ * Checks the changes of `transaction` (a remote update just applied to `doc`) against `rules`.
+ * `pendingBefore` is whether structs were pending before the update. Returns why the update is
+ * refused, or undefined.
  */
 export function refusal(
   doc: Y.Doc,
   transaction: Y.Transaction,
-  maps: ReadonlyMap<string, EntryCheck>,
+  rules: DocRules,
   pendingBefore: boolean,
 ): string | undefined {
+  const { maps } = rules
   for (const name of doc.share.keys()) {
     if (!maps.has(name)) return `root type "${name}" is not in this document's schema`
   }
   const names = new Map([...doc.share].map(([name, type]) => [type, name]))
-  // Read once, and only if the update deletes something.
-  let checkpoint: { inForce: InForce | undefined } | undefined
-  const inForceNow = () => (checkpoint ??= { inForce: inForce(doc) }).inForce
+  const deletable = rules.deletable(doc)
   for (const [type, keys] of transaction.changed) {
     const name = names.get(type)
     if (type._item !== null || name === undefined) return 'nested types are not in the schema'
@@ -96,7 +107,7 @@ export function refusal(
     for (const key of keys) {
       if (key === null) return `${name} is a map, not a list`
       const item = type._map.get(key)
-      if (item?.deleted === true && deletionAllowed(doc, name, key, inForceNow)) continue
+      if (item?.deleted === true && deletable(name, key)) continue
       if (item === undefined || item.deleted) return `${name}/${key} would be deleted`
       if (!(item.content instanceof Y.ContentAny)) return 'nested types are not in the schema'
       const value = item.content.getContent().at(-1)
@@ -161,18 +172,14 @@ const operatorSigned =
   }
 
 /** The root maps of account shard `shard` (of `shardCount`) and what each entry must be. */
-export function shardChecks(
-  shard: number,
-  shardCount: number,
-  operator: OperatorCheck,
-): Map<string, EntryCheck> {
+export function shardChecks(shard: number, shardCount: number, operator: OperatorCheck): DocRules {
   const ours = (accountId: unknown): string | undefined =>
     text(accountId) && shardOf(accountId, shardCount) === shard
       ? undefined
       : `account ${String(accountId)} is not in shard ${shard}`
   const ownerOfKey = (keyId: string) => keyId.slice(0, Math.max(0, keyId.lastIndexOf('.')))
   const deposits = operatorSigned(operator, 'transfers')
-  return new Map<string, EntryCheck>([
+  const maps = new Map<string, EntryCheck>([
     ['accounts', keyed('accountId', (key) => ours(key))],
     ['keys', keyed('keyId', (_key, value) => ours(value.accountId) ?? rateLimit(value.rateLimit))],
     ['revocations', keyed('keyId', (key) => ours(ownerOfKey(key)))],
@@ -194,6 +201,24 @@ export function shardChecks(
     ['checkpoints', keyed('id', (_key, value) => (value.shard === shard ? undefined : 'not ours'))],
     ['checkpointAcks', keyed('id', (_key, value) => ackSignature(shard, value))],
   ])
+  return {
+    maps,
+    deletable: (doc) =>
+      deletions(
+        () => inForce(doc),
+        (name, key, now) => deletionAllowed(doc, name, key, now),
+      ),
+  }
+}
+
+/** A document's deletion rule, reading its checkpoint in force once, on the first deletion. */
+function deletions<T>(
+  read: () => T | undefined,
+  allowed: (name: string, key: string, inForceNow: () => T | undefined) => boolean,
+): (name: string, key: string) => boolean {
+  let checkpoint: { inForce: T | undefined } | undefined
+  const inForceNow = () => (checkpoint ??= { inForce: read() }).inForce
+  return (name, key) => allowed(name, key, inForceNow)
 }
 
 /** An acknowledgement carries its node's signature over (shard, epoch, root). */
@@ -230,12 +255,38 @@ const stepCheck: EntryCheck = (key, value) => {
     : 'continues is not a step (term, seq)'
 }
 
-/** The root maps of a market document and what each entry must be. */
-export function marketChecks(operator: OperatorCheck): Map<string, EntryCheck> {
-  return new Map<string, EntryCheck>([
+/** A market checkpoint sits under its settle step's key and names the mesh as its members. */
+const marketCheckpointCheck: EntryCheck = (key, value) => {
+  const at = value.at as Record<string, unknown> | null | undefined
+  if (at === null || typeof at !== 'object' || !wholeNumber(at.term) || !wholeNumber(at.seq))
+    return 'at is not a step (term, seq)'
+  if (stepKeyOf(at.term, at.seq) !== key) return 'at is not its key'
+  const members = value.members
+  return Array.isArray(members) && members.every(text) ? undefined : 'members are not node ids'
+}
+
+/** The root maps of a market document (checkpoints acknowledged by `members`), and their checks. */
+export function marketChecks(operator: OperatorCheck, members: readonly string[]): DocRules {
+  const maps = new Map<string, EntryCheck>([
     ['steps', stepCheck],
     ['cancelRequests', keyed('orderId')],
     ['findings', keyed('id')],
     ['breakers', breakerCheck(operator)],
+    ['marketCheckpoints', keyed('id', marketCheckpointCheck)],
+    [
+      'marketCheckpointAcks',
+      keyed('id', (key, value) =>
+        text(value.checkpoint) &&
+        text(value.node) &&
+        marketAckKey(value.checkpoint, value.node) === key
+          ? undefined
+          : 'it is not keyed by its checkpoint and node',
+      ),
+    ],
   ])
+  return {
+    maps,
+    deletable: (doc) =>
+      deletions(() => marketCheckpoint.inForce(doc, members), marketCheckpoint.deletionAllowed),
+  }
 }

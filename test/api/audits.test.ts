@@ -208,7 +208,7 @@ describe("the reconciler's audits", () => {
     // the market replays it without diverging; only the audit sees the order id twice.
     let duplicated = ''
     await plant('market/BTC-PERP', (copy) => {
-      const state = marketState.replay(btc, copy)
+      const state = marketState.replay(btc, copy, { retentionMs: 0, members: [] })
       const first = [...state.orders.values()].find((view) => view.input.accountId === makerId)!
       duplicated = first.input.orderId
       const step = marketState.take(

@@ -83,7 +83,7 @@ describe('a damaged market', () => {
         before.shard,
         state.storage,
         () => undefined,
-        marketChecks(operatorCheck()),
+        marketChecks(operatorCheck(), ['a', 'b']),
       )
       held.peersToRepair = 1
       if (!held.state.ok) throw new Error('the repairing market is loaded')

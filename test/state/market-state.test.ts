@@ -13,6 +13,7 @@ import * as market from '../../src/state/market-doc'
 import * as marketState from '../../src/state/market-state'
 
 const instrument = readCatalog(undefined).get('BTC-PERP')!
+const options: marketState.MarketOptions = { retentionMs: 60_000, members: ['a', 'b'] }
 
 const order = (
   orderId: string,
@@ -37,7 +38,7 @@ const order = (
 function matcherOn(node: string, from: Y.Doc | null) {
   const doc = new Y.Doc()
   if (from !== null) Y.applyUpdate(doc, Y.encodeStateAsUpdate(from))
-  const state = marketState.replay(instrument, doc)
+  const state = marketState.replay(instrument, doc, options)
   return {
     doc,
     state,
@@ -54,7 +55,7 @@ const merged = (first: Y.Doc, second: Y.Doc) => {
   const doc = new Y.Doc()
   Y.applyUpdate(doc, Y.encodeStateAsUpdate(first))
   Y.applyUpdate(doc, Y.encodeStateAsUpdate(second))
-  return marketState.replay(instrument, doc)
+  return marketState.replay(instrument, doc, options)
 }
 
 const bookOf = (state: marketState.MarketState) => ({
@@ -100,7 +101,7 @@ describe('the fenced fold', () => {
 
     Y.applyUpdate(a.doc, Y.encodeStateAsUpdate(b.doc))
     marketState.catchUp(a.state, a.doc)
-    expect(bookOf(a.state)).toEqual(bookOf(marketState.replay(instrument, b.doc)))
+    expect(bookOf(a.state)).toEqual(bookOf(marketState.replay(instrument, b.doc, options)))
     expect(a.state.orders.get('stale-buy')?.reason).toBe('fenced')
     expect(a.state.divergence).toBeNull()
   })

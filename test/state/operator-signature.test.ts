@@ -17,7 +17,7 @@ import {
   marketChecks,
   refusal,
   shardChecks,
-  type EntryCheck,
+  type DocRules,
   type ForgedEntry,
 } from '../../src/state/remote-checks'
 import { shardOf } from '../../src/state/shard-of'
@@ -85,7 +85,7 @@ describe("a peer's update", () => {
 
   /** Applies what a peer made with `change` to a fresh document; the refusal and the evidence. */
   function fromPeer(
-    checks: (onForged: (f: ForgedEntry) => void) => Map<string, EntryCheck>,
+    checks: (onForged: (f: ForgedEntry) => void) => DocRules,
     change: (peer: Y.Doc) => void,
   ) {
     const forged: ForgedEntry[] = []
@@ -104,7 +104,7 @@ describe("a peer's update", () => {
   const shardMaps = (onForged: (f: ForgedEntry) => void) =>
     shardChecks(shard, shardCount, { publicKey: operator.publicKey, onForged })
   const marketMaps = (onForged: (f: ForgedEntry) => void) =>
-    marketChecks({ publicKey: operator.publicKey, onForged })
+    marketChecks({ publicKey: operator.publicKey, onForged }, ['a', 'b'])
 
   it("is taken when its deposits and breakers are the operator's", () => {
     const taken = fromPeer(shardMaps, (peer) => {

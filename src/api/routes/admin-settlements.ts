@@ -46,7 +46,7 @@ const settle = createRoute({
   },
   responses: {
     200: json(SettlementReport, 'settled (or settled before: the same report)'),
-    ...errorsOf(400, 401, 413, 415, 503),
+    ...errorsOf(400, 401, 413, 415, 422, 503),
   },
 })
 
