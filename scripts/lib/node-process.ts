@@ -32,7 +32,7 @@ export type NodeSpec = {
   peers?: string
   /** Settlement epoch length (ms) on the instruments this node is home to; unset: none. */
   settleEveryMs?: number
-  /** Epoch checkpoint length (ms) of the shard documents; unset: none. */
+  /** Epoch checkpoint length (ms) of the shard and market documents; unset: none. */
   checkpointEveryMs?: number
   /** Test only: ms added to the node's clock (design.md F9); unset: none. */
   clockSkewMs?: number

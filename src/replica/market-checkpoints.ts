@@ -85,6 +85,45 @@ export function settle(
   return compact(held, state, config)
 }
 
+/** A checkpoint as the operator sees it: where it is, and who acknowledged it. */
+export type CheckpointSummary = {
+  id: string
+  epoch: number
+  seq: number
+  term: number
+  retainFrom: number
+  acknowledgedBy: string[]
+}
+
+/** The market's checkpoint in force and the latest written, and the steps the document holds. */
+export type CheckpointState = {
+  inForce: CheckpointSummary | null
+  latest: CheckpointSummary | null
+  stepsHeld: number
+}
+
+export function stateOf(doc: Y.Doc, state: marketState.MarketState): CheckpointState {
+  const acks = market.marketCheckpointAcks(doc)
+  const summary = (checkpoint: market.MarketCheckpoint | null | undefined) =>
+    checkpoint === null || checkpoint === undefined
+      ? null
+      : {
+          id: checkpoint.id,
+          epoch: checkpoint.epoch,
+          seq: checkpoint.at.seq,
+          term: checkpoint.at.term,
+          retainFrom: checkpoint.retainFrom,
+          acknowledgedBy: checkpoint.members.filter((node) =>
+            acks.has(market.marketAckKey(checkpoint.id, node)),
+          ),
+        }
+  return {
+    inForce: summary(state.base),
+    latest: summary(marketCheckpoint.latest(doc)),
+    stepsHeld: market.steps(doc).size,
+  }
+}
+
 /** Deletes what the checkpoint in force folds, then folds the log into a smaller snapshot. */
 function compact(
   held: durable.Serving,

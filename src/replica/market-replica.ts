@@ -577,6 +577,16 @@ export class MarketReplica extends DurableObject<Env> {
     return durable.compact(this.#held)
   }
 
+  /** The market's checkpoint in force and the latest written, after a catch-up. */
+  checkpointState(): MarketResult<marketCheckpoints.CheckpointState> {
+    const refused = this.#refuseReading()
+    if (refused !== undefined) return refused
+    const held = this.#held
+    assert(durable.serving(held), 'a market that reads is serving')
+    this.#catchUp()
+    return this.#answer(marketCheckpoints.stateOf(held.state.doc, this.#state))
+  }
+
   override async alarm(): Promise<void> {
     await replicaMesh.maintain(this.ctx.storage, this.#held, this.#mesh)
     await this.#settleWhenDue()

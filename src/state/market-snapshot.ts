@@ -14,10 +14,14 @@ const units = (text: string): money.Units => BigInt(text)
 
 /** The snapshot of `state`: open orders and totals whole, closed history from `retainFrom`. */
 export function snapshotOf(state: MarketState, retainFrom: number): market.MarketSnapshot {
+  // The book's orders are the matcher's own objects, which carry more than a resting order.
   const resting = matcher.restingOf(state.book).map((order) => ({
-    ...order,
+    orderId: order.orderId,
+    accountId: order.accountId,
+    side: order.side,
     price: order.price.toString(),
     remaining: order.remaining.toString(),
+    reduceOnly: order.reduceOnly,
   }))
   const positions = Object.fromEntries(
     [...state.book.positions].map(([id, p]) => [

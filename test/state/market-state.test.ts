@@ -10,29 +10,13 @@ import * as matcher from '../../src/domain/matcher'
 import { auditedSteps } from '../../src/state/audit-entries'
 import { readCatalog } from '../../src/instruments'
 import * as market from '../../src/state/market-doc'
+import { limitOrder } from '../support/instruments'
 import * as marketState from '../../src/state/market-state'
 
 const instrument = readCatalog(undefined).get('BTC-PERP')!
 const options: marketState.MarketOptions = { retentionMs: 60_000, members: ['a', 'b'] }
 
-const order = (
-  orderId: string,
-  accountId: string,
-  side: 'buy' | 'sell',
-  price: string,
-): market.OrderInput => ({
-  kind: 'order',
-  orderId,
-  clientOrderId: orderId,
-  accountId,
-  side,
-  type: 'limit',
-  price,
-  size: '0.01',
-  timeInForce: 'GTC',
-  reduceOnly: false,
-  receivedAt: 1,
-})
+const order = limitOrder
 
 /** A matcher of `term` on `node` writing into its own replica, as the market replica does. */
 function matcherOn(node: string, from: Y.Doc | null) {

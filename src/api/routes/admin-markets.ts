@@ -49,19 +49,60 @@ const failback = createRoute({
   },
 })
 
-export const adminMarketRoutes = createRouter().openapi(failback, async (c) => {
-  const { config } = c.var
-  const { instrument: symbol } = c.req.valid('param')
-  const { node } = c.req.valid('json')
-  const instrument = listed(config, symbol)
-  const nodes = [config.nodeId, ...config.peers.keys()]
-  if (!nodes.includes(node)) {
-    throw new ApiError(
-      400,
-      'unknown_node',
-      `no node ${node} in the mesh; nodes: ${nodes.join(', ')}`,
-    )
-  }
-  const report = unwrap(await marketStub(c.env, config, instrument.symbol).failback(node))
-  return c.json({ instrument: instrument.symbol, target: node, ...report.value }, 202)
+const CheckpointSummary = z.object({
+  id: z.string().openapi({ description: 'the key of the settle step it was written with' }),
+  epoch: z.number().int(),
+  seq: z.number().int(),
+  term: z.number().int(),
+  retainFrom: z.number().int().openapi({
+    description: 'closed orders, fills and settlements before this time are no longer kept',
+  }),
+  acknowledgedBy: z.array(z.string()),
 })
+
+const MarketCheckpointState = z
+  .object({
+    inForce: CheckpointSummary.nullable().openapi({
+      description: 'acknowledged by every node: the state starts from it, older steps are deleted',
+    }),
+    latest: CheckpointSummary.nullable(),
+    stepsHeld: z.number().int().openapi({ description: 'matcher steps the document still holds' }),
+  })
+  .openapi('MarketCheckpointState')
+
+const getCheckpoint = createRoute({
+  method: 'get',
+  path: '/v1/admin/markets/{instrument}/checkpoint',
+  tags: ['admin'],
+  summary: "The market's checkpoint in force, the latest written, and the steps still held",
+  security: [{ adminToken: [] }],
+  middleware: [adminAuth()] as const,
+  request: { params: z.object({ instrument: trading.Symbol }) },
+  responses: {
+    200: json(MarketCheckpointState, 'checkpoints'),
+    ...errorsOf(400, 401, 404, 503),
+  },
+})
+
+export const adminMarketRoutes = createRouter()
+  .openapi(getCheckpoint, async (c) => {
+    const instrument = listed(c.var.config, c.req.valid('param').instrument)
+    const state = unwrap(await marketStub(c.env, c.var.config, instrument.symbol).checkpointState())
+    return c.json(state.value, 200)
+  })
+  .openapi(failback, async (c) => {
+    const { config } = c.var
+    const { instrument: symbol } = c.req.valid('param')
+    const { node } = c.req.valid('json')
+    const instrument = listed(config, symbol)
+    const nodes = [config.nodeId, ...config.peers.keys()]
+    if (!nodes.includes(node)) {
+      throw new ApiError(
+        400,
+        'unknown_node',
+        `no node ${node} in the mesh; nodes: ${nodes.join(', ')}`,
+      )
+    }
+    const report = unwrap(await marketStub(c.env, config, instrument.symbol).failback(node))
+    return c.json({ instrument: instrument.symbol, target: node, ...report.value }, 202)
+  })

@@ -31,6 +31,8 @@ export type MeshOptions = {
   shards?: number
   /** Route every link through a TCP proxy per direction (needed to cut links). */
   proxied?: boolean
+  /** Epoch checkpoints of shards and markets (NodeSpec.checkpointEveryMs); unset: none. */
+  checkpointEveryMs?: number
 }
 
 export type { DocDigest, LinkState }
@@ -103,6 +105,9 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         peers: peersOf(id),
         secrets,
         ...(options.shards !== undefined && { shards: options.shards }),
+        ...(options.checkpointEveryMs !== undefined && {
+          checkpointEveryMs: options.checkpointEveryMs,
+        }),
       }),
     ),
   )

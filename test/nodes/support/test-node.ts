@@ -41,6 +41,8 @@ export type TestNodeOptions = {
   port?: number
   /** The other nodes of a mesh, `b=http://127.0.0.1:8788,...` (NodeSpec.peers). */
   peers?: string
+  /** Epoch checkpoints of shards and markets (NodeSpec.checkpointEveryMs); unset: none. */
+  checkpointEveryMs?: number
   /** Mesh-wide secrets; random ones of this node's own when unset. */
   secrets?: {
     adminToken: string
@@ -93,6 +95,7 @@ export async function startTestNode(
   }
   if (options.shards !== undefined) spec.shards = options.shards
   if (options.peers !== undefined) spec.peers = options.peers
+  if (options.checkpointEveryMs !== undefined) spec.checkpointEveryMs = options.checkpointEveryMs
   let current = await spawnReady(spec)
   spec.port = Number(new URL(current.url).port)
 
