@@ -22,7 +22,7 @@ export const optionsOf = (config: NodeConfig): marketState.MarketOptions => ({
 
 /**
  * In the matcher's transaction that took settle step `epoch` at `ts`: writes the checkpoint
- * there with this node's acknowledgement, when one is due.
+ * there with this node's acknowledgement, when one is due (market-checkpoint.due).
  */
 export function writeWhenDue(
   doc: Y.Doc,
@@ -31,8 +31,7 @@ export function writeWhenDue(
   epoch: number,
   ts: number,
 ): void {
-  const { members, retentionMs } = state.options
-  if (!marketCheckpoint.due(doc, members, ts, config.checkpointIntervalMs, retentionMs)) return
+  if (!marketCheckpoint.due(doc, state, ts, config.checkpointIntervalMs)) return
   const checkpoint = marketState.checkpointHere(state, epoch, ts, config.nodeId)
   market.marketCheckpoints(doc).set(checkpoint.id, checkpoint)
   acknowledge(doc, checkpoint.id, config.nodeId)

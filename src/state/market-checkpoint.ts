@@ -16,6 +16,7 @@ import type * as Y from 'yjs'
 import { orderFreeJson } from '../domain/canonical'
 import * as fencing from '../domain/fencing'
 import * as market from './market-doc'
+import type { MarketState } from './market-state'
 
 /** The latest checkpoint every one of `members` acknowledged; undefined in a document with none. */
 export function inForce(
@@ -135,20 +136,21 @@ export function deletionAllowed(
 }
 
 /**
- * Whether the matcher writes a checkpoint with the settle step it takes at `ts`: checkpoints are
- * on, and the latest one is in force (a member that has not acknowledged it holds up the next)
- * and at least `intervalMs` old.
+ * Whether the matcher writes a checkpoint with the settle step it just took at `ts`: checkpoints
+ * are on (`intervalMs` > 0), none written since the one in force still waits for
+ * acknowledgements, and the one in force is at least the interval old. A checkpoint waits only
+ * while its step is in this chain: one written with a settle step a newer term fenced is never
+ * acknowledged, and holds nothing up.
  */
-export function due(
-  doc: Y.Doc,
-  members: readonly string[],
-  ts: number,
-  intervalMs: number,
-  retentionMs: number,
-): boolean {
+export function due(doc: Y.Doc, state: MarketState, ts: number, intervalMs: number): boolean {
   if (intervalMs === 0) return false
-  const written = latest(doc)
-  if (written === undefined) return true
-  if (inForce(doc, members)?.id !== written.id) return false
-  return ts - (written.retainFrom + retentionMs) >= intervalMs
+  const baseSeq = state.base?.at.seq ?? 0
+  for (const written of market.marketCheckpoints(doc).values()) {
+    const settled = state.settledEpochs.get(written.epoch)?.at
+    const inChain = settled?.seq === written.at.seq && settled.term === written.at.term
+    if (written.at.seq > baseSeq && inChain) return false
+  }
+  return (
+    state.base === null || ts - (state.base.retainFrom + state.options.retentionMs) >= intervalMs
+  )
 }

@@ -20,6 +20,7 @@ const instrument = readCatalog(undefined).get('BTC-PERP')!
 const members = ['a', 'b']
 const retentionMs = 1_000
 const options: marketState.MarketOptions = { retentionMs, members }
+const intervalMs = 1_000
 
 const order = limitOrder
 
@@ -32,7 +33,7 @@ const settle = (epoch: number): market.SettleInput => ({
   receivedAt: 0,
 })
 
-/** The matcher on node `a`: each step at its own time, a settle step with its checkpoint. */
+/** The matcher on node `a`: each step at its own time, a settle step with a checkpoint when due. */
 function matcherNode() {
   const doc = new Y.Doc()
   const state = marketState.replay(instrument, doc, options)
@@ -43,7 +44,7 @@ function matcherNode() {
       doc.transact(() => {
         const step = marketState.take(state, { ...input, receivedAt: ts }, { ts, node: 'a' }, 0)
         market.steps(doc).set(market.stepKeyOf(0, step.seq), step)
-        if (input.kind !== 'settle') return
+        if (input.kind !== 'settle' || !marketCheckpoint.due(doc, state, ts, intervalMs)) return
         const checkpoint = marketState.checkpointHere(state, input.epoch, ts, 'a')
         market.marketCheckpoints(doc).set(checkpoint.id, checkpoint)
         acknowledge(doc, checkpoint.id, 'a')
@@ -198,6 +199,31 @@ describe('market checkpoints', () => {
     expect(fromPeer(b, Y.encodeStateAsUpdate(a.doc, Y.encodeStateVector(b)))).toMatch(
       /steps\/000000000006 would be deleted/,
     )
+  })
+
+  it('writes the next checkpoint once the last is in force and the interval has passed', () => {
+    const a = history()
+    const written = () => [...market.marketCheckpoints(a.doc).values()].map((c) => c.epoch)
+    a.take(settle(8), 5_000)
+    expect(written()).toEqual([7]) // epoch 7's waits for b
+    acknowledge(a.doc, market.stepKeyOf(0, 5), 'b')
+    marketState.catchUp(a.state, a.doc)
+    expect(a.state.base?.epoch).toBe(7)
+    a.take(settle(9), 3_500)
+    expect(written()).toEqual([7]) // in force, but not the interval old
+    a.take(settle(10), 4_000)
+    expect(written()).toEqual([7, 10])
+  })
+
+  it('is not held up by a checkpoint whose settle step a newer term fenced', () => {
+    const a = history()
+    const stale = { ...marketCheckpoint.latest(a.doc)!, id: market.stepKeyOf(1, 9), epoch: 40 }
+    market.marketCheckpoints(a.doc).set(stale.id, { ...stale, at: { term: 1, seq: 9 } })
+    acknowledge(a.doc, market.stepKeyOf(0, 5), 'b')
+    marketState.catchUp(a.state, a.doc)
+    a.take(settle(11), 4_500)
+    const epochs = [...market.marketCheckpoints(a.doc).values()].map((c) => c.epoch)
+    expect(epochs).toContain(11)
   })
 
   it('starts the chain after the checkpoint: older steps are folded, not gaps or fenced', () => {
