@@ -62,6 +62,7 @@ const statusOfRejection: Record<string, { status: ContentfulStatusCode; retryabl
   no_operator_key: { status: 403, retryable: false },
   snapshot_refused: { status: 422, retryable: false },
   epoch_folded: { status: 422, retryable: false },
+  order_history_folded: { status: 409, retryable: false },
 }
 
 /**

@@ -16,8 +16,12 @@ import * as clock from '../clock'
 export type MatcherCall =
   | { op: 'submit'; input: OrderInput; durability: Durability }
   | { op: 'cancel'; input: CancelInput; durability: Durability }
-  /** A placement retry: the order as the matcher took it, never taken anew. */
-  | { op: 'replay'; orderId: string; accountId: string }
+  /**
+   * A placement retry: the order as the matcher took it, never taken anew. `recordedAt`: when
+   * its account shard took the client order id, to tell an order never taken from one whose
+   * history a checkpoint folded.
+   */
+  | { op: 'replay'; orderId: string; accountId: string; recordedAt: number }
 
 /** The path of an instrument's matcher endpoint on its home node. */
 export const matcherPath = (symbol: string): string => `/v1/mesh/matcher/${symbol}`

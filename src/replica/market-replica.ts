@@ -20,6 +20,7 @@ import * as money from '../domain/money'
 import { ok, reject, type Result } from '../domain/result'
 import type { AccountMarketState, Mark } from '../state/account-figures'
 import * as market from '../state/market-doc'
+import * as marketCheckpoint from '../state/market-checkpoint'
 import * as marketState from '../state/market-state'
 import { verified } from '../state/operator-signature'
 import { marketChecks } from '../state/remote-checks'
@@ -57,6 +58,7 @@ export type MarketRejection =
   | 'mark_stale'
   | 'market_restricted'
   | 'epoch_folded'
+  | 'order_history_folded'
 export type MarketResult<T> = Result<{ value: T; reflects: durable.Reflects }, MarketRejection>
 
 export type SettlementReport = {
@@ -264,9 +266,14 @@ export class MarketReplica extends DurableObject<Env> {
    * of its that no majority confirmed, which a later term fences (chaos seed 7006: a cut-off
    * holder answered a retry 201 from such a step). not_found: the matcher never took it.
    */
-  async replay(orderId: string, accountId: string): Promise<MarketResult<marketState.OrderView>> {
-    if (leaseAgent.holding(this.#lease)) return this.match({ op: 'replay', orderId, accountId })
-    return this.#forward({ op: 'replay', orderId, accountId })
+  async replay(
+    orderId: string,
+    accountId: string,
+    recordedAt: number,
+  ): Promise<MarketResult<marketState.OrderView>> {
+    const call = { op: 'replay' as const, orderId, accountId, recordedAt }
+    if (leaseAgent.holding(this.#lease)) return this.match(call)
+    return this.#forward(call)
   }
 
   /**
@@ -342,6 +349,14 @@ export class MarketReplica extends DurableObject<Env> {
     if (refused !== undefined) return refused
     if (call.op === 'replay') {
       const taken = this.#state.orders.get(call.orderId)
+      const base = this.#state.base
+      if (taken === undefined && marketCheckpoint.mayHaveFolded(base, call.recordedAt)) {
+        return reject(
+          'order_history_folded',
+          `order ${call.orderId} was placed before ${new Date(base!.retainFrom).toISOString()}, ` +
+            "the market's history before which is folded: whatever it did stands, it is not placed again",
+        )
+      }
       if (taken === undefined || taken.input.accountId !== call.accountId) {
         return reject('not_found', `no order ${call.orderId}`)
       }
@@ -681,13 +696,21 @@ export class MarketReplica extends DurableObject<Env> {
     if (refused !== undefined) return refused
     const at = { ts: clock.now(), node: this.#config.nodeId }
     const term = leaseAgent.heldTerm(this.#lease)
-    durable.write(this.#held, this.#config.nodeId, (doc) => {
-      const step = marketState.take(this.#state, input, at, term)
-      market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
-      if (input.kind === 'settle') {
-        marketCheckpoints.writeWhenDue(doc, this.#state, this.#config, input.epoch, at.ts)
-      }
-    })
+    // A checkpoint written with a settle step can outgrow one stored value: then the whole
+    // document is folded into a new snapshot in the same storage transaction.
+    const oversize = input.kind === 'settle' ? 'fold' : 'refuse'
+    durable.write(
+      this.#held,
+      this.#config.nodeId,
+      (doc) => {
+        const step = marketState.take(this.#state, input, at, term)
+        market.steps(doc).set(market.stepKeyOf(term, step.seq), step)
+        if (input.kind === 'settle') {
+          marketCheckpoints.writeWhenDue(doc, this.#state, this.#config, input.epoch, at.ts)
+        }
+      },
+      oversize,
+    )
     return undefined
   }
 

@@ -268,10 +268,15 @@ export class ShardReplica extends DurableObject<Env> {
       if (existing !== undefined && !existing.ok) return existing
       const market = marketStub(this.env, this.#config, input.instrument)
       if (existing !== undefined) {
-        const seen = await market.replay(input.orderId, input.accountId)
+        const seen = await market.replay(
+          input.orderId,
+          input.accountId,
+          existing.value.record.createdAt,
+        )
         if (seen.ok) {
           return ok({ view: seen.value.value, replayed: true, reflects: seen.value.reflects })
         }
+        if (seen.code === 'order_history_folded') return seen
         // Taken before, and the matcher cannot say whether it saw it: the outcome is unknown.
         if (seen.code !== 'not_found') return outcomeUnknown(seen.message)
       }

@@ -13,6 +13,7 @@
 //   requests of orders closed in it may be deleted: every node holds what they held.
 
 import type * as Y from 'yjs'
+import { clockSkewMsMax } from '../constants'
 import { orderFreeJson } from '../domain/canonical'
 import * as fencing from '../domain/fencing'
 import * as market from './market-doc'
@@ -154,3 +155,11 @@ export function due(doc: Y.Doc, state: MarketState, ts: number, intervalMs: numb
     state.base === null || ts - (state.base.retainFrom + state.options.retentionMs) >= intervalMs
   )
 }
+
+/**
+ * Whether an order its account shard recorded at `recordedAt` (that shard's clock, within
+ * clockSkewMsMax of the matcher's) may have been taken and closed before `base` stopped keeping
+ * closed orders: its view is gone then, and taking it again could execute it twice (I3).
+ */
+export const mayHaveFolded = (base: market.MarketCheckpoint | null, recordedAt: number): boolean =>
+  base !== null && recordedAt < base.retainFrom + clockSkewMsMax

@@ -131,4 +131,44 @@ describe('market checkpoints across three nodes', () => {
     )
     expect(market).toMatchObject({ judged: true, violations: [] })
   })
+
+  it('writes and replicates a checkpoint larger than one stored value', async () => {
+    // 200 resting orders a side: the checkpoint keeps each one's book entry and view.
+    const rest = async (key: ApiKey, side: 'buy' | 'sell', i: number) => {
+      const price = String(side === 'buy' ? 59_000 - i : 61_000 + i)
+      const reply = await mesh.client('a').signed(key, 'POST', '/v1/orders', {
+        clientOrderId: `rest-${side}-${i}`,
+        instrument: 'BTC-PERP',
+        side,
+        type: 'limit',
+        price,
+        size: '0.001',
+      })
+      expect(reply.status, JSON.stringify(reply.body)).toBe(201)
+    }
+    for (let i = 0; i < 190; i++) {
+      await Promise.all([rest(traders.alice, 'sell', i), rest(traders.bob, 'buy', i)])
+    }
+    await postMarks(mesh, ['a'])
+    const settled = await settle('a', 2)
+    expect(settled.status, JSON.stringify(settled.body)).toBe(200)
+    await waitFor(
+      'the large checkpoint in force and compacted on every node',
+      async () => {
+        for (const node of mesh.ids) {
+          const state = await checkpointOf(node)
+          if (state.inForce?.epoch !== 2 || state.stepsHeld !== 0) return undefined
+        }
+        return true
+      },
+      { timeoutMs: 60_000 },
+    )
+    await mesh.converge('large checkpoint')
+    const book = async (node: string) =>
+      (await mesh.client(node).plain('GET', '/v1/book/BTC-PERP?levels=100')).body
+    const onA = await book('a')
+    expect([onA.bids.length, onA.asks.length]).toEqual([100, 100])
+    for (const node of ['b', 'c'])
+      expect(await book(node)).toMatchObject({ bids: onA.bids, asks: onA.asks })
+  })
 })

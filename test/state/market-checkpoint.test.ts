@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { clockSkewMsMax } from '../../src/constants'
 import * as audits from '../../src/domain/audits'
 import * as fencing from '../../src/domain/fencing'
 import * as matcher from '../../src/domain/matcher'
@@ -224,6 +225,14 @@ describe('market checkpoints', () => {
     a.take(settle(11), 4_500)
     const epochs = [...market.marketCheckpoints(a.doc).values()].map((c) => c.epoch)
     expect(epochs).toContain(11)
+  })
+
+  it('does not take again an order recorded before the window its history is kept', () => {
+    const base = marketCheckpoint.latest(history().doc)!
+    expect(marketCheckpoint.mayHaveFolded(null, 0)).toBe(false)
+    // Recorded on a shard whose clock may run clockSkewMsMax behind the matcher's.
+    expect(marketCheckpoint.mayHaveFolded(base, base.retainFrom + clockSkewMsMax - 1)).toBe(true)
+    expect(marketCheckpoint.mayHaveFolded(base, base.retainFrom + clockSkewMsMax)).toBe(false)
   })
 
   it('starts the chain after the checkpoint: older steps are folded, not gaps or fenced', () => {

@@ -33,7 +33,12 @@ const CancelInput = z.strictObject({
 const MatcherCall = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('submit'), input: OrderInput, durability: z.enum(durabilities) }),
   z.strictObject({ op: z.literal('cancel'), input: CancelInput, durability: z.enum(durabilities) }),
-  z.strictObject({ op: z.literal('replay'), orderId: text, accountId: text }),
+  z.strictObject({
+    op: z.literal('replay'),
+    orderId: text,
+    accountId: text,
+    recordedAt: z.number().int().nonnegative(),
+  }),
 ])
 
 export const matcherRoutes = createRouter()
