@@ -318,7 +318,7 @@ describe('state/checkpoint', () => {
 })
 
 const checks = new Map(
-  [...shardChecks(0, 1, { publicKey: 'x'.repeat(43), onForged: () => undefined })].map(
+  [...shardChecks(0, 1, { publicKey: 'x'.repeat(43), nodeKeys: null, onForged: () => undefined })].map(
     ([name, check]) => [
       name,
       // Deposits here carry no operator signature: only the deletion rules are under test.
