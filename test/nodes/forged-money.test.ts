@@ -197,6 +197,7 @@ describe('forged money from a peer holding the mesh secret', () => {
       accountId: victim.accountId,
       asset: 'USD',
       amount: '5',
+      signedAt: Date.now(),
     })
     expect(deposited.status, JSON.stringify(deposited.body)).toBe(201)
     await waitFor('b counts the genuine deposit', async () =>

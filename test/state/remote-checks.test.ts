@@ -22,7 +22,13 @@ const checks = shardChecks(shard, shardCount, {
 })
 
 /** Deposit `requestId` of `accountId` as node `node` records it, signed by the operator. */
-const deposit = (node: string, amount = '100', accountId = alice, requestId = 'd1') => {
+const deposit = (
+  node: string,
+  amount = '100',
+  accountId = alice,
+  requestId = 'd1',
+  more: Record<string, unknown> = {},
+) => {
   const entry = {
     id: `deposit/${accountId}/${requestId}`,
     kind: 'deposit',
@@ -32,6 +38,7 @@ const deposit = (node: string, amount = '100', accountId = alice, requestId = 'd
     ts: node === 'a' ? 1_000 : 2_000,
     node,
     requestDigest: 'digest',
+    ...more,
   }
   return { ...entry, signature: seal(operator.signingKey, 'transfers', entry) }
 }
@@ -74,6 +81,12 @@ describe('updates from a peer', () => {
     const concurrent = new Y.Doc()
     concurrent.getMap('transfers').set('deposit/alice/d1', deposit('b'))
     expect(applyFromPeer(local(), Y.encodeStateAsUpdate(concurrent))).toBeUndefined()
+    // Another attempt of the same request reached b, with its own signedAt: the same write too.
+    const retried = new Y.Doc()
+    retried
+      .getMap('transfers')
+      .set('deposit/alice/d1', deposit('b', '100', alice, 'd1', { signedAt: 1_500 }))
+    expect(applyFromPeer(local(), Y.encodeStateAsUpdate(retried))).toBeUndefined()
   })
 
   it('refuse an entry overwritten with other content, or deleted', () => {
@@ -101,6 +114,14 @@ describe('updates from a peer', () => {
         (peer) =>
           peer.getMap('transfers').set('deposit/alice/d9', deposit('b', 'a lot', alice, 'd9')),
         /not a USD amount/,
+      ],
+      [
+        'a signedAt that is not a time',
+        (peer) =>
+          peer
+            .getMap('transfers')
+            .set('deposit/alice/d7', deposit('b', '100', alice, 'd7', { signedAt: '1000' })),
+        /signedAt is not a time/,
       ],
       [
         'a key that is not the id',
