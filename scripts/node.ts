@@ -38,7 +38,9 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
 env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET,
      CLEARMESH_OPERATOR_SIGNING_KEY (generated into the data folder when unset; every node of a
      mesh needs the same key and mesh secrets and operator key), CLEARMESH_OPERATOR_PUBLIC_KEY
-     (alone, without a signing key: the node verifies deposits and breakers but takes none)`
+     (alone, without a signing key: the node verifies deposits and breakers but takes none),
+     CLEARMESH_NODE_PUBLIC_KEYS (every mesh node's key, a=<base64url>,b=...: NODE_PUBLIC_KEYS;
+     unset, peers' checkpoint acknowledgements are checked against the key they carry)`
 
 type NodeArgs = {
   id: string
@@ -120,6 +122,7 @@ function miniflareOptions(
     meshSecret: string
     operatorSigningKey: string | undefined
     operatorPublicKey: string | undefined
+    nodePublicKeys: string | undefined
   },
 ) {
   return {
@@ -145,6 +148,7 @@ function miniflareOptions(
       ...(secrets.operatorPublicKey !== undefined && {
         OPERATOR_PUBLIC_KEY: secrets.operatorPublicKey,
       }),
+      ...(secrets.nodePublicKeys !== undefined && { NODE_PUBLIC_KEYS: secrets.nodePublicKeys }),
       PEERS: args.peers,
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
@@ -286,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
     meshSecret: meshSecret.value,
     operatorSigningKey: operatorSigningKey?.value,
     operatorPublicKey,
+    nodePublicKeys: process.env.CLEARMESH_NODE_PUBLIC_KEYS || undefined,
   })
   const mf = withoutMiniflareSignalHandlers(() => new Miniflare(options))
   const stopped = stopOnSignals(mf)

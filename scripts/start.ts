@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { shardCountMax } from '../src/constants'
 import { integerOption, parseOptions, runMain } from './lib/cli'
 import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from './lib/node-process'
-import { newOperatorSigningKey, resolveSecret } from './lib/secrets'
+import { newOperatorSigningKey, pinnedNodeKeys, resolveSecret } from './lib/secrets'
 
 const usage = `usage: npm start [-- --nodes <n>] [--port <first port>] [--data <root>] [--shards <n>] [--host <host>]
   --nodes   how many nodes, named a, b, c... (default 3)
@@ -118,6 +118,10 @@ async function main(argv: string[]): Promise<number> {
     CLEARMESH_KEY_SECRET: secrets.keySecret,
     CLEARMESH_MESH_SECRET: secrets.meshSecret,
     CLEARMESH_OPERATOR_SIGNING_KEY: secrets.operatorSigningKey,
+    // Every node's key, pinned on every node: none acknowledges a checkpoint in another's name.
+    CLEARMESH_NODE_PUBLIC_KEYS: pinnedNodeKeys(secrets.keySecret, [
+      ...nodeIds.slice(0, args.nodes),
+    ]),
   }
   const nodes = nodeSpecs(args, env).map(startNode)
   // Nodes run in their own process groups, so a terminal's Ctrl-C reaches only this process:

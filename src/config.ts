@@ -70,6 +70,10 @@ export type Env = {
    * acknowledges. Unset, it is derived from KEY_SECRET and NODE_ID (local meshes only: every
    * node holding KEY_SECRET could then sign for every other). */
   NODE_SIGNING_KEY?: string
+  /** Every mesh node's Ed25519 public key, this one's too: `a=<base64url>,b=<base64url>`. Set, an
+   * acknowledgement a peer sends in a node's name is taken only under that node's key; unset, under
+   * the key it carries (unpinned: a node holding the mesh secret could sign in another's name). */
+  NODE_PUBLIC_KEYS?: string
   /** Epoch checkpoint length of shard documents; `0` (default) writes none. */
   CHECKPOINT_INTERVAL_MS?: string
 }
@@ -111,12 +115,16 @@ export type NodeConfig = {
   /** Signs the checkpoints this node acknowledges; its public key is in `/v1/mesh/status`. */
   nodeSigningKey: string
   nodePublicKey: string
+  /** Node id → public key of every mesh node, pinned by NODE_PUBLIC_KEYS; null when unpinned. */
+  nodePublicKeys: ReadonlyMap<string, string> | null
   /** Epoch length of shard checkpoints in ms; 0 when none are written. */
   checkpointIntervalMs: number
 }
 
 const secretLengthMin = 16
 const nodeIdPattern = /^[a-z0-9][a-z0-9-]{0,31}$/
+/** An Ed25519 public key as the config holds it: base64url of its raw 32 bytes. */
+const publicKeyPattern = /^[A-Za-z0-9_-]{43}$/
 
 export function readConfig(env: Env): NodeConfig {
   const shardCount = Number(env.SHARD_COUNT ?? shardCountDefault)
@@ -181,6 +189,13 @@ export function readConfig(env: Env): NodeConfig {
   }
   const peers = readPeers(env.PEERS, env.NODE_ID)
   const operator = readOperatorKeys(env)
+  const nodeKeys = readNodeKey(env)
+  const nodePublicKeys = readNodePublicKeys(
+    env.NODE_PUBLIC_KEYS,
+    env.NODE_ID,
+    peers,
+    nodeKeys.nodePublicKey,
+  )
   if (peers.size > 0 && (env.MESH_SECRET ?? '').length < secretLengthMin) {
     throw new Error(
       `MESH_SECRET must have at least ${secretLengthMin} characters when PEERS is set`,
@@ -214,23 +229,65 @@ export function readConfig(env: Env): NodeConfig {
     keyRate,
     inFlightMax,
     ...operator,
-    ...readNodeKey(env),
+    ...nodeKeys,
+    nodePublicKeys,
     checkpointIntervalMs,
   }
 }
 
+/** The signing key of a node given no NODE_SIGNING_KEY (local meshes: scripts pin its public key). */
+export const derivedNodeSigningKey = (keySecret: string, nodeId: string): string =>
+  signingKeyOfSeed(
+    createHmac('sha256', keySecret).update(`clearmesh/node-key/v1/${nodeId}`).digest(),
+  )
+
 /** This node's checkpoint signing key: configured, or derived from the key secret and node id. */
 function readNodeKey(env: Env): Pick<NodeConfig, 'nodeSigningKey' | 'nodePublicKey'> {
-  const signingKey =
-    env.NODE_SIGNING_KEY ||
-    signingKeyOfSeed(
-      createHmac('sha256', env.KEY_SECRET).update(`clearmesh/node-key/v1/${env.NODE_ID}`).digest(),
-    )
+  const signingKey = env.NODE_SIGNING_KEY || derivedNodeSigningKey(env.KEY_SECRET, env.NODE_ID)
   try {
     return { nodeSigningKey: signingKey, nodePublicKey: publicKeyOfSigningKey(signingKey) }
   } catch (error) {
     throw new Error(`NODE_SIGNING_KEY is not a base64url PKCS#8 Ed25519 key: ${String(error)}`)
   }
+}
+
+/**
+ * Parses NODE_PUBLIC_KEYS (`id=key,id=key`): unset or empty, null (unpinned); else it names exactly
+ * this node and its peers, and this node's entry is its own key, so a mistyped list fails here.
+ */
+export function readNodePublicKeys(
+  text: string | undefined,
+  self: string,
+  peers: ReadonlyMap<string, string>,
+  ownPublicKey: string,
+): Map<string, string> | null {
+  const entries = (text ?? '').split(',').filter((part) => part.trim() !== '')
+  if (entries.length === 0) return null
+  const keys = new Map<string, string>()
+  for (const entry of entries) {
+    const [id, key, ...rest] = entry.trim().split('=')
+    if (id === undefined || key === undefined || rest.length > 0 || !nodeIdPattern.test(id)) {
+      throw new Error(`NODE_PUBLIC_KEYS entry "${entry}" is not id=key`)
+    }
+    if (!publicKeyPattern.test(key)) {
+      throw new Error(`NODE_PUBLIC_KEYS key of ${id} is not base64url of 32 bytes`)
+    }
+    if (keys.has(id)) throw new Error(`NODE_PUBLIC_KEYS names ${id} twice`)
+    keys.set(id, key)
+  }
+  const members = [self, ...peers.keys()]
+  const missing = members.filter((id) => !keys.has(id))
+  const strangers = [...keys.keys()].filter((id) => !members.includes(id))
+  if (missing.length > 0 || strangers.length > 0) {
+    throw new Error(
+      `NODE_PUBLIC_KEYS must name this node and its peers, exactly: ` +
+        `missing [${missing.join(', ')}], not in the mesh [${strangers.join(', ')}]`,
+    )
+  }
+  if (keys.get(self) !== ownPublicKey) {
+    throw new Error(`NODE_PUBLIC_KEYS pins another key for ${self} than its NODE_SIGNING_KEY's`)
+  }
+  return keys
 }
 
 /** The operator's keys: the public one given or derived from the signing key, and consistent. */
@@ -243,7 +300,7 @@ function readOperatorKeys(env: Env): Pick<NodeConfig, 'operatorSigningKey' | 'op
     throw new Error(`OPERATOR_SIGNING_KEY is not a base64url PKCS#8 Ed25519 key: ${String(error)}`)
   }
   const publicKey = env.OPERATOR_PUBLIC_KEY || derived
-  if (publicKey === undefined || !/^[A-Za-z0-9_-]{43}$/.test(publicKey)) {
+  if (publicKey === undefined || !publicKeyPattern.test(publicKey)) {
     throw new Error(
       'OPERATOR_PUBLIC_KEY (base64url of 32 bytes) or OPERATOR_SIGNING_KEY is required',
     )

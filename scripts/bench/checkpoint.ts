@@ -3,11 +3,12 @@
 // two nodes (state layer only: the same commands, cut, fold and compaction the replica runs).
 //
 //   node --expose-gc --import tsx scripts/bench/checkpoint.ts -- [--transfers 20000]
-//     [--accounts 200] [--seed 1] [--age old|recent]
+//     [--accounts 200] [--seed 1] [--age old|recent] [--untimed-deposits]
 //
 // `--age old` puts the history (and the cut) far past the window within which a retry of a
-// withdrawal id can still come, so the checkpoint keeps only the deposits' ids (kept for good);
-// `recent` cuts right after the writes, so it keeps every id.
+// request id can still come, so the checkpoint keeps no id; `recent` cuts right after the writes,
+// so it keeps every id. `--untimed-deposits` writes deposits without a signedAt, as they were
+// before deposits carried one: the checkpoint keeps their ids for good.
 
 import * as Y from 'yjs'
 import { signatureWindowMsDefault } from '../../src/constants'
@@ -22,7 +23,7 @@ import { integerBetween, seededRandom } from '../lib/random'
 
 const usage =
   'usage: node --expose-gc --import tsx scripts/bench/checkpoint.ts -- [--transfers N] ' +
-  '[--accounts N] [--seed N] [--age old|recent]'
+  '[--accounts N] [--seed N] [--age old|recent] [--untimed-deposits]'
 
 const t0 = 1_700_000_000_000
 
@@ -44,7 +45,7 @@ function loadedHeapBytes(update: Uint8Array): number {
   return heap
 }
 
-function build(transfers: number, accounts: number, seed: number) {
+function build(transfers: number, accounts: number, seed: number, untimedDeposits: boolean) {
   const random = seededRandom(seed)
   const nodes = ['a', 'b'].map((name, i) => {
     const doc = new Y.Doc()
@@ -70,7 +71,13 @@ function build(transfers: number, accounts: number, seed: number) {
       if (deposits) {
         commands.deposit(
           writer.doc,
-          { depositId: `d${i}`, accountId, amount: depositAmount, requestDigest: 'r' },
+          {
+            depositId: `d${i}`,
+            accountId,
+            amount: depositAmount,
+            requestDigest: 'r',
+            ...(!untimedDeposits && { signedAt: at.now }),
+          },
           at,
         )
       } else {
@@ -102,12 +109,14 @@ async function main(argv: string[]): Promise<number> {
     accounts: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
     age: { type: 'string', default: 'old' },
+    'untimed-deposits': { type: 'boolean', default: false },
   })
   const transfers = integerOption('--transfers', options.transfers, 1, 1_000_000)
   const accounts = integerOption('--accounts', options.accounts, 1, 100_000)
   const seed = integerOption('--seed', options.seed, 0, 2 ** 31)
   if (options.age !== 'old' && options.age !== 'recent') throw new UsageError('--age old|recent')
-  const { a, b, ids } = build(transfers, accounts, seed)
+  const untimedDeposits = options['untimed-deposits'] === true
+  const { a, b, ids } = build(transfers, accounts, seed, untimedDeposits)
   const balances = (index: accountIndex.AccountIndex) =>
     ids.map((id) => accountIndex.balanceOf(index, id)).join(',')
   const before = Y.encodeStateAsUpdate(a.doc)
@@ -149,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
     accounts,
     seed,
     age: options.age,
+    untimedDeposits,
     deleted,
     recognizedIds: Object.keys(fold.recognized).length,
     checkpointBytes: JSON.stringify(entry).length,

@@ -109,6 +109,7 @@ function builder(workload: Workload, seed: number): (n: number) => Built {
           accountId: workload.accounts[n % workload.accounts.length],
           asset: 'USD',
           amount: '1.25',
+          signedAt: Date.now(),
           ...(workload.durability !== undefined && { durability: workload.durability }),
         })
         return {

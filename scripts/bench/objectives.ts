@@ -62,7 +62,7 @@ async function deposits(
     Array.from({ length: loadWorkers }, async () => {
       while (more()) {
         const depositId = `${tag}-${next++}`
-        const body = { depositId, accountId, asset: 'USD', amount: '1.25' }
+        const body = { depositId, accountId, asset: 'USD', amount: '1.25', signedAt: Date.now() }
         const durability =
           options.durability === undefined ? {} : { durability: options.durability }
         const reply = await mesh

@@ -151,6 +151,7 @@ async function fundAccounts(api: Client, run: number, count: number) {
           accountId,
           asset: 'USD',
           amount: deposit,
+          signedAt: Date.now(),
         }),
         201,
         `${accountId} deposit`,

@@ -310,6 +310,7 @@ const probe = (client: ApiClient, tag: string) =>
       accountId: 'ov-0',
       asset: 'USD',
       amount: '0.01',
+      signedAt: Date.now(),
     }),
   )
 

@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       accountId,
       asset: 'USD',
       amount: '1.25',
+      signedAt: Date.now(),
       ...durability,
     })
     const headers = {

@@ -74,7 +74,7 @@ export function buildSeed(
         const requestDigest = createHash('sha256').update(depositId).digest('hex').slice(0, 32)
         const written = commands.deposit(
           doc,
-          { depositId, accountId, amount: amount.value, requestDigest },
+          { depositId, accountId, amount: amount.value, signedAt: context.now, requestDigest },
           context,
         )
         if (!written.ok) throw new Error(written.message)

@@ -71,6 +71,7 @@ export async function fundAccounts(
           accountId,
           asset: 'USD',
           amount: deposit,
+          signedAt: Date.now(),
         }),
         [200, 201],
         `${accountId} deposit`,

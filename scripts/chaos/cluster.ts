@@ -16,7 +16,7 @@ import { apiClient, type ApiClient } from '../../test/support/api-client'
 import { follow } from '../lib/follower'
 import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
 import { signalGroup, spawnNode, type NodeProcess, type NodeSpec } from '../lib/node-process'
-import { newOperatorSigningKey } from '../lib/secrets'
+import { newOperatorSigningKey, pinnedNodeKeys } from '../lib/secrets'
 import { reservePorts, startTcpProxy, type TcpProxy } from '../lib/tcp-proxy'
 
 /**
@@ -102,11 +102,13 @@ const execFileAsync = promisify(execFile)
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { ids } = options
+  const keySecret = `keys-${randomBytes(12).toString('hex')}`
   const secrets = {
     adminToken: `admin-${randomBytes(12).toString('hex')}`,
-    keySecret: `keys-${randomBytes(12).toString('hex')}`,
+    keySecret,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
     operatorSigningKey: newOperatorSigningKey(),
+    nodePublicKeys: pinnedNodeKeys(keySecret, ids),
   }
   // Node ports are held while the proxies take theirs, so no proxy is handed a node's port.
   // Node ports under the ephemeral range: a restarted node gets its port back (see reservePorts).
@@ -182,6 +184,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       CLEARMESH_KEY_SECRET: secrets.keySecret,
       CLEARMESH_MESH_SECRET: secrets.meshSecret,
       CLEARMESH_OPERATOR_SIGNING_KEY: secrets.operatorSigningKey,
+      CLEARMESH_NODE_PUBLIC_KEYS: secrets.nodePublicKeys,
     },
   })
   /** SIGTERM (SIGCONT first if paused); the node is down once its process group is gone. */

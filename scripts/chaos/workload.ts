@@ -77,6 +77,7 @@ async function send(
             accountId: op.accountId,
             asset: 'USD',
             amount: op.amount,
+            signedAt: Date.now(),
           }),
         }
       case 'withdraw':

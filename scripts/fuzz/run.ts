@@ -111,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       accountId: world.other.accountId,
       asset: 'USD',
       amount: '1',
+      signedAt: Date.now(),
     })
     if (health.status !== 200 || read.status !== 200 || write.status !== 201) {
       throw new Error(

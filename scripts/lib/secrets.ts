@@ -3,13 +3,21 @@
 // secrets are derived from it; a new one would invalidate every issued key) and the operator's
 // signing key (every deposit and breaker is signed with it; peers verify them by its public key).
 
-/** A new operator signing key (base64url PKCS#8 Ed25519), for `resolveSecret`. */
-export const newOperatorSigningKey = (): string => generateOperatorKey().signingKey
-
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { generateOperatorKey } from '../../src/state/operator-signature'
+import { derivedNodeSigningKey } from '../../src/config'
+import { generateOperatorKey, publicKeyOfSigningKey } from '../../src/state/operator-signature'
+
+/** A new operator signing key (base64url PKCS#8 Ed25519), for `resolveSecret`. */
+export const newOperatorSigningKey = (): string => generateOperatorKey().signingKey
+
+/**
+ * NODE_PUBLIC_KEYS of a local mesh whose nodes `ids` derive their node keys from `keySecret` (no
+ * NODE_SIGNING_KEY): every node pins every node's key (CLEARMESH_NODE_PUBLIC_KEYS of scripts/node.ts).
+ */
+export const pinnedNodeKeys = (keySecret: string, ids: readonly string[]): string =>
+  ids.map((id) => `${id}=${publicKeyOfSigningKey(derivedNodeSigningKey(keySecret, id))}`).join(',')
 
 export type Secret = { value: string; source: 'env' | 'file' | 'generated'; file: string }
 

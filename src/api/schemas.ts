@@ -126,6 +126,17 @@ export const DepositBody = z.strictObject({
   accountId: Id('accountId'),
   asset: Asset,
   amount: UsdAmount,
+  signedAt: z
+    .number({ error: 'signedAt must be milliseconds since the epoch' })
+    .int('signedAt must be a whole number of milliseconds')
+    .min(0, 'signedAt must be milliseconds since the epoch')
+    .openapi({
+      example: 1_767_225_600_000,
+      description:
+        "when the operator made this request (ms since the epoch): taken only within the node's " +
+        "receive window (SIGNATURE_WINDOW_MS) of its clock, like a signed request's timestamp, " +
+        "and signed with the deposit; a retry may carry a newer one (it is not part of the request's digest)",
+    }),
   durability: DurabilityField,
 })
 

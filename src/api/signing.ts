@@ -5,6 +5,14 @@
 import { hmacHex } from '../hmac'
 import * as clock from '../clock'
 
+/**
+ * Whether `time` (ms since the epoch, from the caller) is within `windowMs` of this node's clock:
+ * a signed request's timestamp, a deposit's signedAt. A request is taken only that long after it
+ * was made, which bounds how long its request id must be recognised (domain/checkpoint.ts).
+ */
+export const withinWindow = (time: number, windowMs: number): boolean =>
+  Math.abs(clock.now() - time) <= windowMs
+
 /** The secret of API key `keyId`, derived from the mesh-wide key secret. */
 export const deriveKeySecret = (keySecret: string, keyId: string): Promise<string> =>
   hmacHex(keySecret, `clearmesh/api-key/v1/${keyId}`)

@@ -1,7 +1,7 @@
 // The operator's calls (admin token): accounts and keys, deposits, marks, circuit breakers, and
-// the mesh's state. Deposits carry their request id (depositId); creating an account is named by
-// its id; creating a key is not idempotent (each call makes a new key), so it is repeated only
-// after a 503 that says it was not executed.
+// the mesh's state. Deposits carry their request id (depositId) and the time of each attempt
+// (signedAt); creating an account is named by its id; creating a key is not idempotent (each call
+// makes a new key), so it is repeated only after a 503 that says it was not executed.
 
 import type { Answer, Call, Transport } from './transport'
 import { newRequestId, segment } from './request-id'
@@ -33,7 +33,14 @@ export function adminOperations(transport: Transport, adminToken: string) {
     rotateKey: (keyId: string) =>
       send<wire.RotatedKey>('POST', `/v1/admin/keys/${segment(keyId)}/rotate`),
     deposit({ depositId = newRequestId('dep'), ...rest }: wire.DepositRequest) {
-      return send<wire.Deposit>('POST', '/v1/admin/deposits', { depositId, asset: 'USD', ...rest })
+      return transport.send<wire.Deposit>({
+        method: 'POST',
+        path: '/v1/admin/deposits',
+        body: { depositId, asset: 'USD', ...rest },
+        timeField: 'signedAt',
+        auth,
+        idempotent: true,
+      })
     },
     /** Records a mark price; the same mark sent twice is the same mark. */
     mark: (mark: wire.MarkRequest) => send<wire.Mark>('POST', '/v1/admin/marks', mark),

@@ -1,5 +1,6 @@
 // Sends one logical call to the mesh: to the node that answered last, and on a failure that is
-// safe to repeat to the next node, with the same request (and so the same request id) every time.
+// safe to repeat to the next node, with the same request (and so the same request id) every time,
+// only its time fresh on each attempt (a signature's timestamp, a deposit's signedAt).
 //
 // What is repeated: a 503 (the node says it did not execute the request), and, for calls that a
 // request id makes idempotent, a 504 (outcome unknown: the retry replays whatever took effect),
@@ -7,6 +8,7 @@
 // again would be decided the same way. Attempts are bounded and spaced by a doubling backoff.
 // Only fetch, AbortController and Web Crypto are used, so this runs in browsers too.
 
+import * as clock from '../clock'
 import { authHeaders, type Auth } from './auth'
 import { ClearmeshError, errorOfAnswer, errorOfTransport } from './errors'
 
@@ -31,8 +33,13 @@ export type Call = {
   method: 'GET' | 'POST' | 'DELETE'
   /** Path with its query, exactly as sent and signed. */
   path: string
-  /** JSON body. */
+  /** JSON body (an object when `timeField` is set). */
   body?: unknown
+  /**
+   * A body field set to the time of each attempt: the node takes it only within its receive
+   * window, as a signature's timestamp, so a retry must not carry the first attempt's.
+   */
+  timeField?: 'signedAt'
   auth: Auth
   /**
    * Whether sending the call again cannot take effect twice: reads, and writes named by a request
@@ -89,7 +96,8 @@ export function createTransport(options: TransportOptions): Transport {
   // The node that answered last: calls start there, and a failure moves on to the next.
   let current = 0
 
-  async function attempt(node: string, call: Call, body: string): Promise<Received> {
+  async function attempt(node: string, call: Call): Promise<Received> {
+    const body = bodyOf(call)
     const headers = await authHeaders(call.auth, {
       method: call.method,
       pathWithQuery: call.path,
@@ -110,7 +118,6 @@ export function createTransport(options: TransportOptions): Transport {
   }
 
   async function send<T>(call: Call): Promise<Answer<T>> {
-    const body = call.body === undefined ? '' : JSON.stringify(call.body)
     let failure: ClearmeshError | undefined
     for (let attempts = 1; attempts <= settings.attemptsMax; attempts++) {
       if (failure !== undefined) {
@@ -120,7 +127,7 @@ export function createTransport(options: TransportOptions): Transport {
       const node = nodes[index]!
       let received: Received
       try {
-        received = await attempt(node, call, body)
+        received = await attempt(node, call)
       } catch (cause) {
         const timedOut = (cause as Error)?.name === 'AbortError'
         failure = errorOfTransport(cause, timedOut, node, attempts)
@@ -147,6 +154,16 @@ export function createTransport(options: TransportOptions): Transport {
   }
 
   return { send, nodes }
+}
+
+/** The JSON body of one attempt of `call`, stamped with the attempt's time if it asks for it. */
+function bodyOf(call: Call): string {
+  if (call.body === undefined) return ''
+  if (call.timeField === undefined) return JSON.stringify(call.body)
+  return JSON.stringify({
+    ...(call.body as Record<string, unknown>),
+    [call.timeField]: clock.now(),
+  })
 }
 
 function parseBody(text: string): unknown {

@@ -9,8 +9,12 @@
 //   by at most `clockSkewMsMax` either way; so a withdrawal first taken at `ts` can be retried only
 //   before `ts + 2 × (window + skew)`. The checkpoint keeps every withdrawal taken after
 //   `cutTime − recognizeMs(window)`, which covers that with a margin.
-// - a deposit id, always: deposits come from the operator's admin API, which signs no timestamp,
-//   so nothing bounds when a retry may come.
+// - a deposit id, as a withdrawal's but from its `signedAt`: the admin API takes a deposit request
+//   only within the receive window of its signedAt (the operator's time of the request, signed
+//   with the deposit), so a request as sent can be taken only until `signedAt + window` by the
+//   clock of the node it reaches. A retry stamped afresh (the SDK stamps every attempt of a call)
+//   is bounded as a withdrawal's signed afresh: by how long the caller retries. A deposit recorded
+//   before deposits carried a signedAt is kept always: nothing bounds when a retry of it may come.
 // - a grant id, as a withdrawal's: a grant answers a rights request while it is fresh, far
 //   shorter than the window.
 
@@ -33,11 +37,14 @@ export const recognizeMs = (signatureWindowMs: number): number =>
   2 * (signatureWindowMs + clockSkewMsMax) + recognizeMarginMs
 
 /** Whether a checkpoint whose cut was taken at `cutTime` keeps recognising entry `entry`. */
-export const recognizes = (
-  entry: { kind?: ledger.TransferKind; ts: number },
+export function recognizes(
+  entry: { kind?: ledger.TransferKind; ts: number; signedAt?: number },
   cutTime: number,
   signatureWindowMs: number,
-): boolean => entry.kind === 'deposit' || entry.ts >= cutTime - recognizeMs(signatureWindowMs)
+): boolean {
+  const madeAt = entry.kind === 'deposit' ? entry.signedAt : entry.ts
+  return madeAt === undefined || madeAt >= cutTime - recognizeMs(signatureWindowMs)
+}
 
 const emptyOpening = (): Opening => ({ balance: 0n, rights: new Map() })
 

@@ -33,6 +33,9 @@ export type Transfer = {
   node: string
   /** Digest of the request that created it: a retry with another payload is a conflict. */
   requestDigest: string
+  /** A deposit's: when the operator made the request, signed with it; absent on deposits recorded
+   * before deposits carried one. */
+  signedAt?: number
   /** A deposit's: the operator's signature (src/state/operator-signature.ts). */
   signature?: string
 }

@@ -1,6 +1,7 @@
-// Entries a peer sent without the operator's valid signature (a forged deposit, a forged breaker):
-// the whole update was refused and dropped, the link closed; what was sent is recorded as a
-// finding with its evidence, shown in GET /v1/mesh/status, and never counted.
+// Entries a peer sent without a valid signature (a deposit or breaker the operator did not sign, a
+// checkpoint acknowledgement not signed by its node's key): the whole update was refused and
+// dropped, the link closed; what was sent is recorded as a finding with its evidence, shown in
+// GET /v1/mesh/status, and never counted.
 
 import * as clock from '../clock'
 import { findingEvidenceBytesMax, findingsShownMax, forgedFindingsMax } from '../constants'
@@ -48,7 +49,7 @@ export function forgedRecorder(
 }
 
 /** The finding of a forged entry, its evidence bounded (a peer chooses how large it is). */
-function findingOf({ map, key, entry, origin }: ForgedEntry, nodeId: string): Finding {
+function findingOf({ map, key, entry, origin, refused }: ForgedEntry, nodeId: string): Finding {
   const shownKey = key.slice(0, 200)
   return {
     id: `forged/${map}/${shownKey}`,
@@ -56,8 +57,8 @@ function findingOf({ map, key, entry, origin }: ForgedEntry, nodeId: string): Fi
     invariant: 'I6',
     accountId: typeof entry.to === 'string' ? entry.to.slice(0, 200) : null,
     message:
-      `${origin} sent ${map}/${shownKey} without a valid operator signature: its update was ` +
-      'refused whole and the link closed; nothing of it counts',
+      `${origin} sent ${map}/${shownKey}, forged (${refused}): its update was refused whole ` +
+      'and the link closed; nothing of it counts',
     evidence: {
       map,
       key: shownKey,

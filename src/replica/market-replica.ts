@@ -129,6 +129,7 @@ export class MarketReplica extends DurableObject<Env> {
         marketChecks(
           {
             publicKey: this.#config.operatorPublicKey,
+            nodeKeys: this.#config.nodePublicKeys,
             onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
           },
           marketCheckpoints.optionsOf(this.#config).members,

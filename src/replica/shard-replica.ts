@@ -121,6 +121,7 @@ export class ShardReplica extends DurableObject<Env> {
         },
         shardChecks(shard, this.#config.shardCount, {
           publicKey: this.#config.operatorPublicKey,
+          nodeKeys: this.#config.nodePublicKeys,
           onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
         }),
       )

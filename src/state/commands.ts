@@ -124,6 +124,8 @@ export type DepositInput = {
   depositId: string
   accountId: string
   amount: money.Units
+  /** When the operator made the request (the admin API takes it within its receive window). */
+  signedAt?: number
   requestDigest: string
 }
 
@@ -280,7 +282,7 @@ function recordTransfer(
   kind: ledger.TransferKind,
   from: string,
   to: string,
-  input: { amount: money.Units; requestDigest: string },
+  input: { amount: money.Units; requestDigest: string; signedAt?: number },
   context: RecordContext,
 ): CommandResult<ledger.Transfer> {
   const transfer: ledger.Transfer = {
@@ -292,6 +294,7 @@ function recordTransfer(
     ts: context.now,
     node: context.node,
     requestDigest: input.requestDigest,
+    ...(input.signedAt !== undefined && { signedAt: input.signedAt }),
   }
   if (kind === 'deposit' && context.seal !== undefined) {
     transfer.signature = context.seal('transfers', transfer)

@@ -7,8 +7,9 @@
 //   disappears but by the compaction of an epoch checkpoint in force (src/state/checkpoint.ts,
 //   src/state/market-checkpoint.ts);
 // - every entry passes its map's check (amounts that parse, ids that match their keys, accounts
-//   that belong to this shard; deposits and breakers signed by the operator's key, a forged one
-//   handed to the replica as evidence: src/state/operator-signature.ts);
+//   that belong to this shard; deposits and breakers signed by the operator's key, checkpoint
+//   acknowledgements by their node's key (its pinned one, when NODE_PUBLIC_KEYS pins them), a
+//   forged one handed to the replica as evidence: src/state/operator-signature.ts);
 // - no update leaves structs pending on dependencies that did not come with it.
 
 import * as merkle from '../domain/merkle'
@@ -20,6 +21,7 @@ import { deletionAllowed, inForce } from './checkpoint'
 import { hasPending } from './digest'
 import * as marketCheckpoint from './market-checkpoint'
 import { marketAckKey, stepKeyOf } from './market-doc'
+import { ackKey } from './shard-doc'
 import { verified, verifiedContent, type SignedMap } from './operator-signature'
 import { shardOf } from './shard-of'
 
@@ -40,19 +42,30 @@ export type DocRules = {
   deletable: (doc: Y.Doc) => (name: string, key: string) => boolean
 }
 
-/** An entry that should carry the operator's signature and does not: what the replica records. */
+/** An entry that should carry a valid signature and does not: what the replica records. */
 export type ForgedEntry = {
-  map: SignedMap
+  map: SignedMap | 'checkpointAcks'
   key: string
   entry: Record<string, unknown>
   origin: string
+  /** Why it was refused. */
+  refused: string
 }
 
-/** The operator's public key, and who hears of forged entries (the replica records them). */
-export type OperatorCheck = { publicKey: string; onForged: (forged: ForgedEntry) => void }
+/**
+ * Whose signatures entries must carry: the operator's public key, and every node's pinned public
+ * key (null: unpinned, an acknowledgement is checked against the key it carries); and who hears
+ * of forged entries (the replica records them).
+ */
+export type SignerCheck = {
+  publicKey: string
+  nodeKeys: ReadonlyMap<string, string> | null
+  onForged: (forged: ForgedEntry) => void
+}
 
 /** Fields that legitimately differ between two nodes' copies of the same write (each node that
- * takes a deposit signs its own copy, with its own time and node id). */
+ * takes a deposit signs its own copy, with its own time and node id, and each attempt of the
+ * request carries its own signedAt). */
 const recordingFields = new Set([
   'ts',
   'createdAt',
@@ -61,6 +74,7 @@ const recordingFields = new Set([
   'evidence',
   'revokedAt',
   'signature',
+  'signedAt',
 ])
 
 const sameWrite = (x: Record<string, unknown>, y: Record<string, unknown>): boolean => {
@@ -164,21 +178,22 @@ const mode = (value: Record<string, unknown>) =>
 
 /** Refuses an entry of `map` the operator did not sign, and hands it over as evidence. */
 const operatorSigned =
-  (operator: OperatorCheck, map: SignedMap) =>
+  (signers: SignerCheck, map: SignedMap) =>
   (key: string, value: Record<string, unknown>, origin: unknown): string | undefined => {
-    if (verified(operator.publicKey, map, value)) return undefined
-    operator.onForged({ map, key, entry: value, origin: String(origin) })
-    return "it does not carry the operator's signature"
+    if (verified(signers.publicKey, map, value)) return undefined
+    const refused = "it does not carry the operator's signature"
+    signers.onForged({ map, key, entry: value, origin: String(origin), refused })
+    return refused
   }
 
 /** The root maps of account shard `shard` (of `shardCount`) and what each entry must be. */
-export function shardChecks(shard: number, shardCount: number, operator: OperatorCheck): DocRules {
+export function shardChecks(shard: number, shardCount: number, signers: SignerCheck): DocRules {
   const ours = (accountId: unknown): string | undefined =>
     text(accountId) && shardOf(accountId, shardCount) === shard
       ? undefined
       : `account ${String(accountId)} is not in shard ${shard}`
   const ownerOfKey = (keyId: string) => keyId.slice(0, Math.max(0, keyId.lastIndexOf('.')))
-  const deposits = operatorSigned(operator, 'transfers')
+  const deposits = operatorSigned(signers, 'transfers')
   const maps = new Map<string, EntryCheck>([
     ['accounts', keyed('accountId', (key) => ours(key))],
     ['keys', keyed('keyId', (_key, value) => ours(value.accountId) ?? rateLimit(value.rateLimit))],
@@ -187,7 +202,9 @@ export function shardChecks(shard: number, shardCount: number, operator: Operato
       'transfers',
       keyed('id', (key, value, origin) => {
         if (value.kind === 'deposit') {
-          return usd(value.amount) ?? ours(value.to) ?? deposits(key, value, origin)
+          return (
+            usd(value.amount) ?? ours(value.to) ?? signedAt(value) ?? deposits(key, value, origin)
+          )
         }
         if (value.kind === 'withdrawal') return usd(value.amount) ?? ours(value.from)
         return `a ${String(value.kind)} is not a shard transfer`
@@ -197,9 +214,9 @@ export function shardChecks(shard: number, shardCount: number, operator: Operato
     ['grants', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
     ['rightsRequests', keyed('id', (_key, value) => usd(value.amount) ?? ours(value.accountId))],
     ['findings', keyed('id')],
-    ['breakers', breakerCheck(operator)],
+    ['breakers', breakerCheck(signers)],
     ['checkpoints', keyed('id', (_key, value) => (value.shard === shard ? undefined : 'not ours'))],
-    ['checkpointAcks', keyed('id', (_key, value) => ackSignature(shard, value))],
+    ['checkpointAcks', keyed('id', ackCheck(shard, signers))],
   ])
   return {
     maps,
@@ -221,21 +238,49 @@ function deletions<T>(
   return (name, key) => allowed(name, key, inForceNow)
 }
 
-/** An acknowledgement carries its node's signature over (shard, epoch, root). */
-const ackSignature = (shard: number, ack: Record<string, unknown>): string | undefined =>
-  typeof ack.publicKey === 'string' &&
-  typeof ack.root === 'string' &&
-  typeof ack.epoch === 'number' &&
-  verifiedContent(
-    ack.publicKey,
-    merkle.checkpointSignedContent(shard, ack.epoch, ack.root),
-    ack.signature,
-  )
+/** A deposit's signed time (absent on deposits stored before there was one). */
+const signedAt = (deposit: Record<string, unknown>): string | undefined =>
+  deposit.signedAt === undefined || wholeNumber(deposit.signedAt)
+    ? undefined
+    : 'its signedAt is not a time'
+
+/**
+ * Why acknowledgement `ack` of `shard` is forged, or undefined: it must sit under its own epoch
+ * and node, and carry that node's signature over (shard, epoch, root) by its pinned key, if keys
+ * are pinned (else by the key it carries).
+ */
+export function ackForgery(
+  shard: number,
+  ack: Record<string, unknown>,
+  nodeKeys: ReadonlyMap<string, string> | null,
+): string | undefined {
+  const { epoch, node, root, publicKey, signature } = ack
+  if (!wholeNumber(epoch) || typeof node !== 'string' || ack.id !== ackKey(epoch, node)) {
+    return 'its id is not its epoch and node'
+  }
+  if (typeof root !== 'string' || typeof publicKey !== 'string') {
+    return "it does not carry its node's signature"
+  }
+  if (nodeKeys !== null && nodeKeys.get(node) !== publicKey) {
+    return `its key is not node ${node.slice(0, 32)}'s pinned key`
+  }
+  return verifiedContent(publicKey, merkle.checkpointSignedContent(shard, epoch, root), signature)
     ? undefined
     : "it does not carry its node's signature"
+}
 
-const breakerCheck = (operator: OperatorCheck): EntryCheck => {
-  const signed = operatorSigned(operator, 'breakers')
+/** Refuses a forged acknowledgement, and hands it over as evidence. */
+const ackCheck =
+  (shard: number, signers: SignerCheck): EntryCheck =>
+  (key, value, origin) => {
+    const refused = ackForgery(shard, value, signers.nodeKeys)
+    if (refused === undefined) return undefined
+    signers.onForged({ map: 'checkpointAcks', key, entry: value, origin: String(origin), refused })
+    return refused
+  }
+
+const breakerCheck = (signers: SignerCheck): EntryCheck => {
+  const signed = operatorSigned(signers, 'breakers')
   return keyed('id', (key, value, origin) => mode(value) ?? signed(key, value, origin))
 }
 
@@ -266,12 +311,12 @@ const marketCheckpointCheck: EntryCheck = (key, value) => {
 }
 
 /** The root maps of a market document (checkpoints acknowledged by `members`), and their checks. */
-export function marketChecks(operator: OperatorCheck, members: readonly string[]): DocRules {
+export function marketChecks(signers: SignerCheck, members: readonly string[]): DocRules {
   const maps = new Map<string, EntryCheck>([
     ['steps', stepCheck],
     ['cancelRequests', keyed('orderId')],
     ['findings', keyed('id')],
-    ['breakers', breakerCheck(operator)],
+    ['breakers', breakerCheck(signers)],
     ['marketCheckpoints', keyed('id', marketCheckpointCheck)],
     [
       'marketCheckpointAcks',

@@ -21,7 +21,11 @@ describe('admin token', () => {
   const routes: [string, string, unknown][] = [
     ['POST', '/v1/admin/accounts', { accountId: 'never-created' }],
     ['POST', '/v1/admin/accounts/never-created/keys', { scopes: ['read'] }],
-    ['POST', '/v1/admin/deposits', { depositId: 'd', accountId: 'x', asset: 'USD', amount: '1' }],
+    [
+      'POST',
+      '/v1/admin/deposits',
+      { depositId: 'd', accountId: 'x', asset: 'USD', amount: '1', signedAt: Date.now() },
+    ],
     ['DELETE', '/v1/admin/keys/never-created.00000000000000000000', undefined],
     ['GET', '/v1/admin/shards', undefined],
   ]
@@ -234,6 +238,7 @@ describe('deposits', () => {
       accountId,
       asset: 'USD',
       amount: '1250.500000',
+      signedAt: Date.now(),
     })
     expect(recorded.status).toBe(201)
     expect(recorded.body).toEqual({
@@ -250,7 +255,8 @@ describe('deposits', () => {
 
   it('replays the same depositId with the same payload, crediting once', async () => {
     const { accountId, key } = await newAccount('0')
-    const body = { depositId: uid('dep'), accountId, asset: 'USD', amount: '100.25' }
+    const signedAt = Date.now()
+    const body = { depositId: uid('dep'), accountId, asset: 'USD', amount: '100.25', signedAt }
     const first = await api.admin('POST', '/v1/admin/deposits', body)
     expect(first.status).toBe(201)
     const fingerprints = await shardFingerprints()
@@ -263,13 +269,61 @@ describe('deposits', () => {
     expect(respelled.status).toBe(201)
     expect(respelled.headers.get('idempotent-replayed')).toBe('true')
     expect(respelled.body).toEqual(first.body)
+    // A retry made later carries its own time: it is the same request.
+    const later = await api.admin('POST', '/v1/admin/deposits', { ...body, signedAt: signedAt + 1 })
+    expect(later.status).toBe(201)
+    expect(later.headers.get('idempotent-replayed')).toBe('true')
+    expect(later.body).toEqual(first.body)
     expect(await shardFingerprints()).toEqual(fingerprints)
     expect((await accountOf(key)).collateral).toBe('100.25')
   })
 
+  it.each([
+    ['made longer ago than the receive window', -6_000],
+    ['made later than the receive window', 6_000],
+  ])('refuses a deposit request %s with 400 signed_at_outside_window', async (_, offsetMs) => {
+    const { accountId, key } = await newAccount('0')
+    const body = { depositId: uid('dep'), accountId, asset: 'USD', amount: '7' }
+    const reply = await expectRejectedUnchanged(
+      () => api.admin('POST', '/v1/admin/deposits', { ...body, signedAt: Date.now() + offsetMs }),
+      { status: 400, code: 'signed_at_outside_window' },
+    )
+    expect(reply.body.error.serverTime).toEqual(expect.any(Number))
+    expect(reply.body.error.message).toMatch(/within 5000 ms of the node's clock/)
+    // The same request made now is taken.
+    const fresh = await api.admin('POST', '/v1/admin/deposits', { ...body, signedAt: Date.now() })
+    expect(fresh.status, JSON.stringify(fresh.body)).toBe(201)
+    expect((await accountOf(key)).collateral).toBe('7')
+  })
+
+  it.each([
+    ['without signedAt', undefined],
+    ['with a signedAt that is not whole ms', 1.5],
+    ['with a signedAt that is a string', '1767225600000'],
+  ])('refuses a deposit request %s with 400 validation_failed', async (_, signedAt) => {
+    const { accountId } = await newAccount('0')
+    await expectRejectedUnchanged(
+      () =>
+        api.admin('POST', '/v1/admin/deposits', {
+          depositId: uid('dep'),
+          accountId,
+          asset: 'USD',
+          amount: '7',
+          signedAt,
+        }),
+      { status: 400, code: 'validation_failed' },
+    )
+  })
+
   it('refuses the same depositId with another amount with 409 idempotency_conflict', async () => {
     const { accountId, key } = await newAccount('0')
-    const body = { depositId: uid('dep'), accountId, asset: 'USD', amount: '100' }
+    const body = {
+      depositId: uid('dep'),
+      accountId,
+      asset: 'USD',
+      amount: '100',
+      signedAt: Date.now(),
+    }
     expect((await api.admin('POST', '/v1/admin/deposits', body)).status).toBe(201)
     await expectRejectedUnchanged(
       () => api.admin('POST', '/v1/admin/deposits', { ...body, amount: '100.000001' }),
@@ -286,6 +340,7 @@ describe('deposits', () => {
           accountId: uid('ghost'),
           asset: 'USD',
           amount: '10',
+          signedAt: Date.now(),
         }),
       { status: 404, code: 'account_not_found' },
     )
@@ -293,7 +348,13 @@ describe('deposits', () => {
 
   it('accepts the largest amount and refuses one unit more', async () => {
     const { accountId, key } = await newAccount('0')
-    const body = (amount: string) => ({ depositId: uid('dep'), accountId, asset: 'USD', amount })
+    const body = (amount: string) => ({
+      depositId: uid('dep'),
+      accountId,
+      asset: 'USD',
+      amount,
+      signedAt: Date.now(),
+    })
     await expectRejectedUnchanged(
       () => api.admin('POST', '/v1/admin/deposits', body('1000000000000.000001')),
       { status: 400, code: 'validation_failed' },

@@ -73,6 +73,7 @@ describe('a damaged shard', () => {
             accountId: neighbour,
             asset: 'USD',
             amount: '5',
+            signedAt: Date.now(),
           }),
         damaged,
       ),

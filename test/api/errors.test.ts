@@ -44,7 +44,10 @@ async function targets(): Promise<Target[]> {
     {
       name: 'deposit',
       body: (patch) =>
-        merge({ depositId: uid('dep'), accountId, asset: 'USD', amount: '10' }, patch),
+        merge(
+          { depositId: uid('dep'), accountId, asset: 'USD', amount: '10', signedAt: Date.now() },
+          patch,
+        ),
       send: (body, headers = {}) => api.admin('POST', '/v1/admin/deposits', body, headers),
       collateral,
     },
@@ -311,6 +314,7 @@ describe('content type', () => {
               accountId,
               asset: 'USD',
               amount: '1',
+              signedAt: Date.now(),
             }),
         ],
         [
@@ -344,7 +348,13 @@ describe('content type', () => {
         authorization: `Bearer ${bindings.ADMIN_TOKEN}`,
         'content-type': 'application/json; charset=utf-8',
       },
-      JSON.stringify({ depositId: uid('dep'), accountId, asset: 'USD', amount: '1' }),
+      JSON.stringify({
+        depositId: uid('dep'),
+        accountId,
+        asset: 'USD',
+        amount: '1',
+        signedAt: Date.now(),
+      }),
     )
     expect(reply.status).toBe(201)
   })

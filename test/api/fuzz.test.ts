@@ -122,6 +122,7 @@ describe(`API fuzz (seed ${seed})`, () => {
       accountId: world.other.accountId,
       asset: 'USD',
       amount: '2',
+      signedAt: Date.now(),
     })
     expect(deposited.status, JSON.stringify(deposited.body)).toBe(201)
   })

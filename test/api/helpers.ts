@@ -62,6 +62,7 @@ export async function deposit(accountId: string, amount: string, depositId = uid
     accountId,
     asset: 'USD',
     amount,
+    signedAt: Date.now(),
   })
   expect(reply.status, JSON.stringify(reply.body)).toBe(201)
   return reply

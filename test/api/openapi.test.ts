@@ -127,6 +127,14 @@ describe('GET /v1/openapi.json', () => {
       expect(schema.properties.asset).toEqual(expect.objectContaining({ enum: ['USD'] }))
       expect(schema.required).toEqual(expect.arrayContaining(['asset', 'amount']))
     }
+    const deposit: any = operation('POST', '/v1/admin/deposits').requestBody!.content[
+      'application/json'
+    ]!.schema
+    expect(deposit.required).toContain('signedAt')
+    expect(deposit.properties.signedAt).toMatchObject({
+      type: 'integer',
+      description: expect.stringMatching(/receive window/),
+    })
   })
 
   it('documents ledger paging and the Idempotency-Key header', () => {

@@ -13,9 +13,10 @@ setUpApiTests()
 const config = readConfig(env as unknown as Env)
 
 describe('operator signatures through the admin API', () => {
-  it('a deposit is stored signed, and its signature verifies with the public key', async () => {
+  it('a deposit is stored signed with its signedAt, and verifies with the public key', async () => {
     const { accountId } = await newAccount('0')
     const depositId = uid('dep')
+    const before = Date.now()
     await deposit(accountId, '12.5', depositId)
     const stored = await accountStub(env as unknown as Env, config, accountId).transfer(
       `deposit/${accountId}/${depositId}`,
@@ -24,10 +25,17 @@ describe('operator signatures through the admin API', () => {
     if (!stored.ok) return
     const transfer = stored.value.value
     expect(transfer).toMatchObject({ kind: 'deposit', to: accountId, amount: '12.5' })
+    expect(transfer.signedAt).toBeGreaterThanOrEqual(before)
+    expect(transfer.signedAt).toBeLessThanOrEqual(Date.now())
     expect(verified(config.operatorPublicKey, 'transfers', transfer)).toBe(true)
     expect(verified(config.operatorPublicKey, 'transfers', { ...transfer, amount: '13' })).toBe(
       false,
     )
+    // The signed time is signed: a peer cannot make a deposit look newer (kept longer) or older.
+    const { signedAt: _signedAt, ...untimed } = transfer
+    for (const forged of [{ ...transfer, signedAt: transfer.signedAt! + 1 }, untimed]) {
+      expect(verified(config.operatorPublicKey, 'transfers', forged)).toBe(false)
+    }
   })
 
   it('a breaker is answered and stored signed', async () => {

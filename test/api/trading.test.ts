@@ -229,6 +229,7 @@ describe('trading through the API', () => {
         accountId: 'carol-t',
         asset: 'USD',
         amount,
+        signedAt: Date.now(),
       })
     await topUp('c-top-up-1', '6029.999999')
     expect((await order(carol, body)).body.error.code).toBe('insufficient_margin')

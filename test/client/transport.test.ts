@@ -2,7 +2,7 @@
 // calls 504, timeouts and connection failures), on which node, with which request id, how many
 // times and how far apart; and that a 4xx is never repeated.
 
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { signingPayload } from '../../src/api/signing'
 import { ClearmeshError, createClient, type Fetch } from '../../src/client'
 import { hmacHex } from '../../src/hmac'
@@ -71,14 +71,25 @@ const origin = (sent: Sent) => new URL(sent.url).origin
 
 describe('retries and failover', () => {
   it('fails over from a 503 not_executed to the next node with the same deposit id', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: 1_767_225_600_000 })
     const { client, sent, waits } = clientOf([
-      async () => envelope(503, 'overloaded', { executionStatus: 'not_executed' }),
+      async () => {
+        vi.setSystemTime(Date.now() + 7_000)
+        return envelope(503, 'overloaded', { executionStatus: 'not_executed' })
+      },
       async ({ body }) => ok({ ...body, createdAt: 1, node: 'b' }),
     ])
-    const answer = await client.admin.deposit({ accountId: 'acc-1', amount: '10' })
+    const answer = await client.admin.deposit({ accountId: 'acc-1', amount: '10' }).finally(() => {
+      vi.useRealTimers()
+    })
     expect(sent.map(origin)).toEqual(['http://a.test', 'http://b.test'])
     expect(sent[0]!.body!.depositId).toMatch(/^dep-[0-9a-f-]{36}$/)
-    expect(sent[1]!.body).toEqual(sent[0]!.body)
+    // The same request, but each attempt carries its own time: the node takes a signedAt only
+    // within its receive window, so a retry past it must not carry the first attempt's.
+    const { signedAt: first, ...request } = sent[0]!.body!
+    const { signedAt: second, ...retried } = sent[1]!.body!
+    expect(retried).toEqual(request)
+    expect([first, second]).toEqual([1_767_225_600_000, 1_767_225_607_000])
     expect(answer).toEqual(
       expect.objectContaining({ node: 'http://b.test', attempts: 2, status: 201, replayed: false }),
     )

@@ -252,6 +252,7 @@ describe('a shard catch-up in pieces', () => {
     expect(Y.createDeleteSetFromStructStore(sender.store).clients.size).toBeGreaterThan(0)
     const checks = shardChecks(0, shardCount, {
       publicKey: operator.publicKey,
+      nodeKeys: null,
       onForged: (forged) => {
         throw new Error(`forged: ${JSON.stringify(forged)}`)
       },

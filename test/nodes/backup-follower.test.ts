@@ -108,6 +108,7 @@ describe('a backup follower of node b, and b rebuilt from it alone', () => {
       accountId: 'nobody',
       asset: 'USD',
       amount: '1',
+      signedAt: Date.now(),
     })
 
   /** Every acknowledged write's ledger entry is in one of the follower's shard documents. */

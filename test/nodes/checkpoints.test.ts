@@ -38,6 +38,7 @@ describe('epoch checkpoints across three nodes', () => {
         accountId,
         asset: 'USD',
         amount: '1',
+        signedAt: Date.now(),
       })
       expect(reply.status, JSON.stringify(reply.body)).toBe(201)
     }
@@ -101,6 +102,7 @@ describe('epoch checkpoints across three nodes', () => {
       accountId,
       asset: 'USD',
       amount: '1',
+      signedAt: Date.now(),
     })
     expect(retry.status, JSON.stringify(retry.body)).toBe(201)
     expect(retry.headers.get('Idempotent-Replayed')).toBe('true')

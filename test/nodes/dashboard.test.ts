@@ -131,6 +131,7 @@ describe('the dashboard shows the mesh, a partition and the heal', () => {
         accountId,
         asset: 'USD',
         amount: '10',
+        signedAt: Date.now(),
       })
     }
     const view = await untilPageShows(

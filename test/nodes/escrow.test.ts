@@ -24,6 +24,7 @@ describe('escrow of free collateral across nodes', () => {
       accountId,
       asset: 'USD',
       amount,
+      signedAt: Date.now(),
     })
 
   const withdraw = (node: string, accountId: string, withdrawalId: string, amount: string) =>

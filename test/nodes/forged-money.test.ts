@@ -4,12 +4,15 @@
 // deposit's signature replayed onto a larger one) and a venue halt the operator never signed.
 // Each: the whole update is refused and the link closes with 1008, nothing of it counts on any
 // node (balances, ledgers, breakers), the forged entry is recorded as a finding with its evidence
-// (GET /v1/mesh/status, on both nodes once replicated), and the mesh keeps replicating.
+// (GET /v1/mesh/status, on both nodes once replicated), and the mesh keeps replicating. So is a
+// checkpoint acknowledgement signed in node b's name by another key than b's pinned one.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as protocol from '../../src/mesh/protocol'
-import { generateOperatorKey, seal } from '../../src/state/operator-signature'
+import * as merkle from '../../src/domain/merkle'
+import { generateOperatorKey, seal, signContent } from '../../src/state/operator-signature'
+import { ackKey } from '../../src/state/shard-doc'
 import { shardOf } from '../../src/state/shard-of'
 import type { ApiClient, ApiKey } from '../support/api-client'
 import { startMesh, waitFor, type Mesh } from './support/mesh'
@@ -122,6 +125,49 @@ describe('forged money from a peer holding the mesh secret', () => {
     expect(before.a.collateral).toBe('100')
   })
 
+  it("refuses a checkpoint acknowledgement in another node's name, under the pinned keys", async () => {
+    for (const node of ['a', 'b']) {
+      const status = await client(node).admin('GET', '/v1/mesh/status')
+      expect(status.body.peerKeysPinned, node).toBe(true)
+    }
+    // Validly signed, over a real shard and epoch, but by a key that is not b's: unpinned, the
+    // remote checks would take it (they check the signature against the key the ack carries).
+    const shard = shardOf(victim.accountId, shards)
+    const root = 'ab'.repeat(32)
+    const id = ackKey(1, 'b')
+    const forged = {
+      id,
+      epoch: 1,
+      node: 'b',
+      root,
+      publicKey: rogueKey.publicKey,
+      signature: signContent(rogueKey.signingKey, merkle.checkpointSignedContent(shard, 1, root)),
+    }
+    const settled = await sendForged(victim.doc, (copy) =>
+      copy.getMap('checkpointAcks').set(id, forged),
+    )
+    expect(settled).toMatchObject({ closed: { code: 1008 } })
+    expect('closed' in settled && settled.closed.reason).toMatch(/not node b's pinned key/)
+    for (const node of ['a', 'b']) {
+      const finding = await waitFor(`${node} records the forged acknowledgement`, async () =>
+        (await findingsOf(node, victim.doc)).find((f) => f.id === `forged/checkpointAcks/${id}`),
+      )
+      expect(finding, node).toMatchObject({
+        kind: 'forged_entry',
+        node: 'a',
+        evidence: { map: 'checkpointAcks', key: id, entry: forged, origin: 'peer:mallory' },
+      })
+    }
+    // Nothing of it was applied: node a does not hold it, and b holds what a does.
+    await mesh.converge('after the forged acknowledgement')
+    const link = await rogue.openLink(victim.doc)
+    try {
+      expect((await rogue.stateOf(link)).getMap('checkpointAcks').has(id)).toBe(false)
+    } finally {
+      link.socket.destroy()
+    }
+  })
+
   it('refuses a forged venue halt; orders are still taken and the mesh still replicates', async () => {
     const settled = await sendForged('market/BTC-PERP', (copy) => {
       copy.getMap('breakers').set('breaker/venue/*/1/z/forged', {
@@ -151,6 +197,7 @@ describe('forged money from a peer holding the mesh secret', () => {
       accountId: victim.accountId,
       asset: 'USD',
       amount: '5',
+      signedAt: Date.now(),
     })
     expect(deposited.status, JSON.stringify(deposited.body)).toBe(201)
     await waitFor('b counts the genuine deposit', async () =>

@@ -37,6 +37,7 @@ describe('a wiped home node matches only once it has caught up from its peers', 
       accountId: 'alice',
       asset: 'USD',
       amount: '10000',
+      signedAt: Date.now(),
     })
     expect(atB.status).toBe(201)
     await postMarks(mesh, mesh.ids)

@@ -41,6 +41,7 @@ describe('a stock y-websocket client follows a shard', () => {
       accountId: 'alice',
       asset: 'USD',
       amount: '25',
+      signedAt: Date.now(),
     })
 
   beforeAll(async () => {

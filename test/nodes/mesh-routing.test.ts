@@ -165,6 +165,7 @@ describe('orders forwarded to the home node, cancels recorded where they arrive,
       accountId: 'alice',
       asset: 'USD',
       amount: '10',
+      signedAt: Date.now(),
       durability: 'quorum',
     })
     const startedAt = performance.now()

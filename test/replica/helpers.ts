@@ -11,13 +11,14 @@ import type { ShardReplica } from '../../src/replica/shard-replica'
 import * as accountIndex from '../../src/state/account-index'
 import * as commands from '../../src/state/commands'
 import { contentDigest } from '../../src/state/digest'
-import type { OperatorCheck } from '../../src/state/remote-checks'
+import type { SignerCheck } from '../../src/state/remote-checks'
 
 export const shards = (env as unknown as Env).SHARD
 
-/** The operator key check a replica runs on peer updates, with this environment's key. */
-export const operatorCheck = (): OperatorCheck => ({
+/** The signature checks a replica runs on peer updates, with this environment's keys. */
+export const operatorCheck = (): SignerCheck => ({
   publicKey: readConfig(env as unknown as Env).operatorPublicKey,
+  nodeKeys: readConfig(env as unknown as Env).nodePublicKeys,
   onForged: () => undefined,
 })
 

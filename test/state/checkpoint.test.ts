@@ -189,12 +189,19 @@ describe('domain/checkpoint.foldInto', () => {
     )
   })
 
-  it('keeps deposits for good and other ids only within the retry bound', () => {
+  it('keeps ids within the retry bound: of a deposit its signedAt, of other ids their time', () => {
     const cutTime = t0 + 10 * folding.recognizeMs(windowMs)
-    expect(folding.recognizes({ kind: 'deposit', ts: t0 }, cutTime, windowMs)).toBe(true)
-    expect(folding.recognizes({ kind: 'withdrawal', ts: t0 }, cutTime, windowMs)).toBe(false)
     const recent = cutTime - folding.recognizeMs(windowMs)
+    expect(folding.recognizes({ kind: 'withdrawal', ts: t0 }, cutTime, windowMs)).toBe(false)
     expect(folding.recognizes({ kind: 'withdrawal', ts: recent }, cutTime, windowMs)).toBe(true)
+    expect(
+      folding.recognizes({ kind: 'deposit', ts: recent, signedAt: t0 }, cutTime, windowMs),
+    ).toBe(false)
+    expect(
+      folding.recognizes({ kind: 'deposit', ts: t0, signedAt: recent }, cutTime, windowMs),
+    ).toBe(true)
+    // Recorded before deposits carried a signedAt: nothing bounds a retry, so it is kept for good.
+    expect(folding.recognizes({ kind: 'deposit', ts: t0 }, cutTime, windowMs)).toBe(true)
     expect(folding.recognizeMs(windowMs)).toBeGreaterThan(2 * windowMs)
   })
 })
@@ -260,6 +267,37 @@ describe('state/checkpoint', () => {
     ).toBeUndefined()
   })
 
+  it('forgets a deposit once its signedAt is past the retry bound, one without it never', () => {
+    const { a, b } = twoReplicas()
+    a.doc.transact(() =>
+      commands.deposit(
+        a.doc,
+        { depositId: 'd9', accountId: 'bob', amount: 1n, signedAt: t0 - 1, requestDigest: 'd-d9' },
+        context('a', t0),
+      ),
+    )
+    sync(a, b)
+    const recognized = (entry: shard.Checkpoint) => Object.keys(entry.recognized).sort()
+    const first = acknowledgedByBoth(a, b, 1, t0 + 1_000)
+    // The record a replay answers from keeps the signed time, so a later fold can drop it.
+    expect(first.recognized['deposit/bob/d9']).toMatchObject({ signedAt: t0 - 1 })
+    expect(first.recognized['deposit/bob/d9']!.signature).toBeUndefined()
+    const late = t0 + folding.recognizeMs(windowMs) + 1
+    const second = cut(a, 2, late)
+    sync(a, b)
+    expect(confirms(b, second)).toBe(true)
+    // d1 and d2 carry no signedAt (made before there was one): kept. w1 and d9 are past the bound.
+    expect(recognized(first)).toEqual([
+      'deposit/alice/d1',
+      'deposit/bob/d2',
+      'deposit/bob/d9',
+      'withdrawal/alice/w1',
+    ])
+    expect(recognized(second)).toEqual(['deposit/alice/d1', 'deposit/bob/d2'])
+    // A writer that keeps a deposit past its bound folds otherwise than its members: refused.
+    expect(confirms(b, { ...second, recognized: first.recognized })).toBe(false)
+  })
+
   it('builds the next checkpoint on the one in force and folds only what came after it', () => {
     const { a, b } = twoReplicas()
     acknowledgedByBoth(a, b, 1, t0 + 1_000)
@@ -317,7 +355,11 @@ describe('state/checkpoint', () => {
   })
 })
 
-const rules = shardChecks(0, 1, { publicKey: 'x'.repeat(43), onForged: () => undefined })
+const rules = shardChecks(0, 1, {
+  publicKey: 'x'.repeat(43),
+  nodeKeys: null,
+  onForged: () => undefined,
+})
 const checks = {
   ...rules,
   maps: new Map(

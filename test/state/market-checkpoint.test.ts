@@ -92,7 +92,8 @@ const viewOf = (state: marketState.MarketState) => ({
 
 /** Applies `update` to `doc` as a peer's, returning why the remote checks refuse it. */
 function fromPeer(doc: Y.Doc, update: Uint8Array, mesh = members): string | undefined {
-  const rules = marketChecks({ publicKey: 'x'.repeat(43), onForged: () => undefined }, mesh)
+  const signers = { publicKey: 'x'.repeat(43), nodeKeys: null, onForged: () => undefined }
+  const rules = marketChecks(signers, mesh)
   let refused: string | undefined
   doc.once('afterTransaction', (transaction: Y.Transaction) => {
     refused = refusal(doc, transaction, rules, false)

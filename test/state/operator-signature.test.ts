@@ -5,7 +5,7 @@
 
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
-import { readConfig, type Env } from '../../src/config'
+import { derivedNodeSigningKey, readConfig, type Env } from '../../src/config'
 import { hasPending } from '../../src/state/digest'
 import {
   generateOperatorKey,
@@ -102,9 +102,9 @@ describe("a peer's update", () => {
     return { refused, forged }
   }
   const shardMaps = (onForged: (f: ForgedEntry) => void) =>
-    shardChecks(shard, shardCount, { publicKey: operator.publicKey, onForged })
+    shardChecks(shard, shardCount, { publicKey: operator.publicKey, nodeKeys: null, onForged })
   const marketMaps = (onForged: (f: ForgedEntry) => void) =>
-    marketChecks({ publicKey: operator.publicKey, onForged }, ['a', 'b'])
+    marketChecks({ publicKey: operator.publicKey, nodeKeys: null, onForged }, ['a', 'b'])
 
   it("is taken when its deposits and breakers are the operator's", () => {
     const taken = fromPeer(shardMaps, (peer) => {
@@ -138,7 +138,13 @@ describe("a peer's update", () => {
         /transfers\/deposit\/alice\/d1: it does not carry the operator's signature/,
       )
       expect(forged, what).toEqual([
-        { map: 'transfers', key: 'deposit/alice/d1', entry, origin: 'peer:rogue' },
+        {
+          map: 'transfers',
+          key: 'deposit/alice/d1',
+          entry,
+          origin: 'peer:rogue',
+          refused: "it does not carry the operator's signature",
+        },
       ])
     }
   })
@@ -150,7 +156,13 @@ describe("a peer's update", () => {
       )
       expect(refused).toMatch(/breakers\/.*operator's signature/)
       expect(forged).toEqual([
-        { map: 'breakers', key: breaker.id, entry: breaker, origin: 'peer:rogue' },
+        {
+          map: 'breakers',
+          key: breaker.id,
+          entry: breaker,
+          origin: 'peer:rogue',
+          refused: "it does not carry the operator's signature",
+        },
       ])
     }
   })
@@ -214,5 +226,41 @@ describe("a node's operator keys", () => {
         OPERATOR_PUBLIC_KEY: rogue.publicKey,
       }),
     ).toThrow(/not the key of OPERATOR_PUBLIC_KEY/)
+  })
+})
+
+describe("a node's pinned peer keys", () => {
+  const base = {
+    NODE_ID: 'a',
+    ADMIN_TOKEN: 'admin-token-0123456789',
+    KEY_SECRET: 'key-secret-0123456789',
+    MESH_SECRET: 'mesh-secret-0123456789',
+    OPERATOR_PUBLIC_KEY: operator.publicKey,
+    PEERS: 'b=http://127.0.0.1:8788',
+  } as Env
+  const ownKey = publicKeyOfSigningKey(derivedNodeSigningKey(base.KEY_SECRET, 'a'))
+  const peerKey = generateOperatorKey().publicKey
+
+  it('are unpinned when unset, else every mesh node maps to its key', () => {
+    expect(readConfig(base).nodePublicKeys).toBeNull()
+    const pinned = readConfig({ ...base, NODE_PUBLIC_KEYS: ` a=${ownKey}, b=${peerKey} ` })
+    expect(pinned.nodePublicKey).toBe(ownKey)
+    expect(pinned.nodePublicKeys).toEqual(
+      new Map([
+        ['a', ownKey],
+        ['b', peerKey],
+      ]),
+    )
+  })
+
+  it.each([
+    ['a peer left out', () => `a=${ownKey}`, /missing \[b\]/],
+    ['a node not in the mesh', () => `a=${ownKey},b=${peerKey},c=${peerKey}`, /mesh \[c\]/],
+    ['a node twice', () => `a=${ownKey},b=${peerKey},b=${peerKey}`, /names b twice/],
+    ['another key for this node', () => `a=${peerKey},b=${peerKey}`, /another key for a/],
+    ['a key that is not one', () => `a=${ownKey},b=short`, /key of b is not base64url/],
+    ['an entry that is not id=key', () => `a=${ownKey},b`, /"b" is not id=key/],
+  ])('refuse to start with %s', (_, keys, why) => {
+    expect(() => readConfig({ ...base, NODE_PUBLIC_KEYS: keys() })).toThrow(why)
   })
 })

@@ -97,6 +97,7 @@ export function apiClient(fetcher: Fetch, base: string, adminToken: string) {
           accountId,
           asset: 'USD',
           amount: deposit,
+          signedAt: Date.now(),
         })
         if (recorded.status !== 201) throw new Error(`deposit: ${JSON.stringify(recorded.body)}`)
       }

@@ -6,7 +6,7 @@ import { accountOfKeyId } from '../key-id'
 import { accountStub } from '../../replica/addressing'
 import { constantTimeEqual, hmacHex } from '../../hmac'
 import { reducesRisk } from '../reduces-risk'
-import { deriveKeySecret, signingPayload } from '../signing'
+import { deriveKeySecret, signingPayload, withinWindow } from '../signing'
 import * as clock from '../../clock'
 
 /**
@@ -31,7 +31,7 @@ export const signedRequest = (scope: Scope): MiddlewareHandler<AppEnv> =>
       )
     }
     const windowMs = c.var.config.signatureWindowMs
-    if (!/^[0-9]{1,15}$/.test(timestamp) || Math.abs(clock.now() - Number(timestamp)) > windowMs) {
+    if (!/^[0-9]{1,15}$/.test(timestamp) || !withinWindow(Number(timestamp), windowMs)) {
       throw new ApiError(
         401,
         'timestamp_outside_window',

@@ -1,9 +1,12 @@
 import { createRoute } from '@hono/zod-openapi'
+import * as clock from '../../clock'
 import * as ledger from '../../domain/ledger'
 import * as money from '../../domain/money'
 import { accountStub } from '../../replica/addressing'
+import { ApiError } from '../api-error'
 import { createRouter, errorsOf, json, requestDigest, respondWritten, unwrap } from '../router'
 import * as schemas from '../schemas'
+import { withinWindow } from '../signing'
 
 const recordDeposit = createRoute({
   method: 'post',
@@ -31,7 +34,19 @@ export const depositOf = (transfer: ledger.Transfer, depositId: string) => ({
 })
 
 export const adminDepositRoutes = createRouter().openapi(recordDeposit, async (c) => {
-  const { depositId, accountId, amount, durability } = c.req.valid('json')
+  const { depositId, accountId, amount, signedAt, durability } = c.req.valid('json')
+  const windowMs = c.var.config.signatureWindowMs
+  // An old request is refused, not replayed: checkpoints forget a deposit id once no request
+  // carrying it can be taken any more (domain/checkpoint.ts).
+  if (!withinWindow(signedAt, windowMs)) {
+    throw new ApiError(
+      400,
+      'signed_at_outside_window',
+      `signedAt must be milliseconds since the epoch within ${windowMs} ms of the node's clock`,
+      { details: { serverTime: clock.now() } },
+    )
+  }
+  // Without signedAt: a retry made later is the same request.
   const digest = await requestDigest({ accountId, asset: 'USD', amount: money.formatUsd(amount) })
   const written = unwrap(
     await accountStub(c.env, c.var.config, accountId).deposit(
@@ -39,6 +54,7 @@ export const adminDepositRoutes = createRouter().openapi(recordDeposit, async (c
         depositId,
         accountId,
         amount,
+        signedAt,
         requestDigest: digest,
       },
       durability ?? 'local',

@@ -64,6 +64,11 @@ export const MeshStatus = z
     nodeKey: z.string().openapi({
       description: "this node's Ed25519 public key (base64url): it signs epoch checkpoints",
     }),
+    peerKeysPinned: z.boolean().openapi({
+      description:
+        "whether NODE_PUBLIC_KEYS pins every node's key: a peer's checkpoint acknowledgement is " +
+        "then taken only under its node's pinned key; else under the key it carries (unpinned)",
+    }),
     peers: z.array(z.string()),
     liveness: z
       .array(
@@ -135,6 +140,7 @@ meshRoutes.openapi(meshStatus, async (c) => {
     {
       node: config.nodeId,
       nodeKey: config.nodePublicKey,
+      peerKeysPinned: config.nodePublicKeys !== null,
       peers: [...config.peers.keys()],
       liveness: peerLiveness,
       documents,

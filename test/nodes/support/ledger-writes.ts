@@ -58,6 +58,7 @@ export async function send(
             accountId: write.accountId,
             asset: 'USD',
             amount: write.amount,
+            signedAt: Date.now(),
           })
         : client.signed(account.key, 'POST', '/v1/withdrawals', {
             withdrawalId: write.requestId,

@@ -1,6 +1,6 @@
 // A mesh of real clearmesh nodes for a test: N processes (each its own process group, port and
 // temporary data folder) sharing the admin token, key secret and mesh secret, each naming every
-// other node as a peer. Optionally every link runs through a TCP proxy per direction (the dialling
+// other node as a peer and pinning every node's key. Optionally every link runs through a TCP proxy per direction (the dialling
 // node is given the proxy's address), so a test can cut and heal links on real sockets.
 //
 // Convergence (checker C1, invariant I1) is judged from GET /v1/mesh/status on every node: every
@@ -8,7 +8,7 @@
 // structs or damage.
 
 import { randomBytes } from 'node:crypto'
-import { newOperatorSigningKey } from '../../../scripts/lib/secrets'
+import { newOperatorSigningKey, pinnedNodeKeys } from '../../../scripts/lib/secrets'
 import { rm } from 'node:fs/promises'
 import type { ApiClient } from '../../support/api-client'
 import { send, type Write } from './ledger-writes'
@@ -69,11 +69,13 @@ export type Mesh = {
 
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const ids = options.ids ?? ['a', 'b', 'c']
+  const keySecret = `keys-${randomBytes(12).toString('hex')}`
   const secrets = {
     adminToken: `admin-${randomBytes(12).toString('hex')}`,
-    keySecret: `keys-${randomBytes(12).toString('hex')}`,
+    keySecret,
     meshSecret: `mesh-${randomBytes(12).toString('hex')}`,
     operatorSigningKey: newOperatorSigningKey(),
+    nodePublicKeys: pinnedNodeKeys(keySecret, ids),
   }
   // Ports are fixed before any node starts: every node's peer list names them. They stay held
   // while the proxies take theirs, so no proxy is handed a node's port.

@@ -49,6 +49,8 @@ export type TestNodeOptions = {
     keySecret: string
     meshSecret?: string
     operatorSigningKey?: string
+    /** NODE_PUBLIC_KEYS: every mesh node's pinned key; unset, unpinned. */
+    nodePublicKeys?: string
   }
 }
 
@@ -90,6 +92,9 @@ export async function startTestNode(
       }),
       ...(options.secrets?.operatorSigningKey !== undefined && {
         CLEARMESH_OPERATOR_SIGNING_KEY: options.secrets.operatorSigningKey,
+      }),
+      ...(options.secrets?.nodePublicKeys !== undefined && {
+        CLEARMESH_NODE_PUBLIC_KEYS: options.secrets.nodePublicKeys,
       }),
     },
   }
