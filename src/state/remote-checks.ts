@@ -121,7 +121,8 @@ export function refusal(
     for (const key of keys) {
       if (key === null) return `${name} is a map, not a list`
       const item = type._map.get(key)
-      if (item?.deleted === true && deletable(name, key)) continue
+      if (item?.deleted === true && (!heldBefore(item, transaction) || deletable(name, key)))
+        continue
       if (item === undefined || item.deleted) return `${name}/${key} would be deleted`
       if (!(item.content instanceof Y.ContentAny)) return 'nested types are not in the schema'
       const value = item.content.getContent().at(-1)
@@ -138,6 +139,20 @@ export function refusal(
     return 'the update depends on structs that did not come with it'
   }
   return undefined
+}
+
+/**
+ * Whether this document showed a value under the map key of `item` before `transaction`. A node
+ * that never held an entry may receive it already deleted (a peer compacted it: a far-behind or
+ * wiped node catching up piece by piece gets the deleted entries before the checkpoint's
+ * acknowledgements): taking that removes nothing it held.
+ */
+function heldBefore(item: Y.Item, transaction: Y.Transaction): boolean {
+  for (let struct: Y.Item | null = item; struct !== null; struct = struct.left) {
+    const existed = struct.id.clock < (transaction.beforeState.get(struct.id.client) ?? 0)
+    if (existed && (!struct.deleted || Y.isDeleted(transaction.deleteSet, struct.id))) return true
+  }
+  return false
 }
 
 /** The value a map key showed before `transaction`, if the transaction replaced one. */

@@ -11,6 +11,7 @@ import * as matcher from '../../src/domain/matcher'
 import * as money from '../../src/domain/money'
 import { readCatalog } from '../../src/instruments'
 import { auditedSteps, marketFiguresOf } from '../../src/state/audit-entries'
+import { catchUpPieces } from '../../src/mesh/catch-up'
 import * as market from '../../src/state/market-doc'
 import { limitOrder } from '../support/instruments'
 import * as marketCheckpoint from '../../src/state/market-checkpoint'
@@ -191,6 +192,21 @@ describe('market checkpoints', () => {
     // b's acknowledgement comes with the deletions: a compaction in force, taken.
     expect(fromPeer(b, Y.encodeStateAsUpdate(a.doc, Y.encodeStateVector(b)))).toBeUndefined()
     expect(market.steps(b).size).toBe(1)
+  })
+
+  it('rebuilds a wiped node from the compacted document piece by piece', () => {
+    const a = history()
+    acknowledge(a.doc, market.stepKeyOf(0, 5), 'b')
+    a.doc.transact(() => marketCheckpoint.compact(a.doc, marketCheckpoint.inForce(a.doc, members)!))
+    // Small pieces: the deleted steps travel before the acknowledgements that put the
+    // checkpoint in force; the wiped node never held them, so taking them deletes nothing.
+    const wiped = new Y.Doc()
+    const pieces = [...catchUpPieces(a.doc, new Map(), 600)]
+    expect(pieces.length).toBeGreaterThan(2)
+    for (const piece of pieces) expect(fromPeer(wiped, piece)).toBeUndefined()
+    expect(viewOf(marketState.replay(instrument, wiped, options))).toEqual(
+      viewOf(marketState.replay(instrument, peerOf(a.doc), options)),
+    )
   })
 
   it('refuses a peer deleting a step after the checkpoint in force', () => {
