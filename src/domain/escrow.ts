@@ -141,9 +141,8 @@ export function grantAmount(
   if (policy === 'all') return usable
   const lacked = money.min(usable, money.max(0n, shortfall))
   if (policy === 'shortfall') return lacked
-  const weights = demand.asker + demand.granter
-  if (demand.asker <= 0n || weights <= 0n) return lacked
-  return lacked + ((usable - lacked) * demand.asker) / weights
+  if (demand.asker === 0n) return lacked
+  return lacked + ((usable - lacked) * demand.asker) / (demand.asker + demand.granter)
 }
 
 /**
