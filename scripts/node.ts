@@ -31,8 +31,8 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --settle-every  settlement epoch length in ms on the instruments this node is home to
   --checkpoint-every  epoch checkpoint length in ms of the shard documents (0 or unset: none)
             (default 0: settle only on POST /v1/admin/settlements)
-  --grant-policy  what a node grants a peer that asks for escrow rights: ${grantPolicies.join(' or ')}
-            (default shortfall; RIGHTS_GRANT_POLICY)
+  --grant-policy  what a node grants a peer that asks for escrow rights: ${grantPolicies.join(', ')}
+            (default demand; RIGHTS_GRANT_POLICY)
   --clock-skew-ms  test only: ms added to the node's clock, -${clockSkewMsMax} to ${clockSkewMsMax}
             (default 0), to see what a node whose clock is off does (the chaos harness's skew)
 env: CLEARMESH_ADMIN_TOKEN, CLEARMESH_KEY_SECRET, CLEARMESH_MESH_SECRET,

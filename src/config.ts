@@ -47,7 +47,7 @@ export type Env = {
   MESH_SECRET?: string
   /** Durability of a withdrawal that does not ask for one: `local` (default) or `quorum`. */
   WITHDRAWAL_DURABILITY?: string
-  /** What a node grants a peer asking for escrow rights: `shortfall` (default) or `all`. */
+  /** What a node grants a peer asking for escrow rights: `demand` (default), `shortfall` or `all`. */
   RIGHTS_GRANT_POLICY?: string
   /** Settlement epoch length; `0` (default) settles only when the operator asks. */
   SETTLEMENT_INTERVAL_MS?: string
@@ -146,9 +146,9 @@ export function readConfig(env: Env): NodeConfig {
   if (!durabilities.includes(withdrawalDurability as Durability)) {
     throw new Error('WITHDRAWAL_DURABILITY must be "local" or "quorum"')
   }
-  const rightsGrantPolicy = env.RIGHTS_GRANT_POLICY ?? 'shortfall'
+  const rightsGrantPolicy = env.RIGHTS_GRANT_POLICY ?? 'demand'
   if (!grantPolicies.includes(rightsGrantPolicy as GrantPolicy)) {
-    throw new Error('RIGHTS_GRANT_POLICY must be "shortfall" or "all"')
+    throw new Error(`RIGHTS_GRANT_POLICY must be one of ${grantPolicies.join(', ')}`)
   }
   const settlementIntervalMs = Number(env.SETTLEMENT_INTERVAL_MS ?? 0)
   if (!Number.isInteger(settlementIntervalMs) || settlementIntervalMs < 0) {

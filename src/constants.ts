@@ -128,8 +128,14 @@ export const quarantineHeadBytesMax = 32
 export const forgedFindingsMax = 100
 export const findingEvidenceBytesMax = 4 * 1024
 
-/** A node's request for escrow rights is answered while this fresh; it asks again after. */
+/**
+ * A node's request for escrow rights is answered while this fresh; it asks again after, or as
+ * soon as a peer has granted it.
+ */
 export const rightsRequestFreshMs = 10_000
+
+/** The `demand` grant policy weighs the asker's and the granter's spending over this long. */
+export const rightsDemandWindowMs = 30_000
 
 /**
  * The settlement node cut off from a majority of the mesh for longer than this stops paying out

@@ -1,6 +1,7 @@
 // C10 measured: the share of withdrawals a node refuses for lack of its local escrow rights
 // (503 insufficient_local_rights) when the account's total rights would have sufficed, per grant
-// policy, on a real 3-node mesh (one process per node, a TCP proxy on every link). Every account
+// policy (all named policies in one run, one after another, each on a fresh mesh), on a real
+// 3-node mesh (one process per node, a TCP proxy on every link). Every account
 // is funded by a deposit recorded on node a (the operator's node), so a holds all its rights at
 // first; each account then withdraws mostly at its own home node (a, b or c by account) and now
 // and then at another. Three phases: connected; c cut off from a and b (proxies refuse); healed.
@@ -9,7 +10,7 @@
 // Not a test: figures for docs/escrow.md; also the suite's `escrow` section.
 //
 //   npx tsx scripts/bench/escrow.ts [--seed 1] [--accounts 12] [--phase-seconds 30]
-//     [--interval-ms 50] [--away 0.15] [--policies shortfall,all]
+//     [--interval-ms 50] [--away 0.15] [--policies demand,shortfall,all]
 //   npm run bench -- --only escrow
 
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -24,7 +25,7 @@ import { integerBetween, pick, seededRandom } from '../lib/random'
 import type { Options, SectionResult } from './context'
 import { log, round, sleep } from './harness'
 
-const usage = `usage: npx tsx scripts/bench/escrow.ts [--seed 1] [--accounts 12] [--phase-seconds 30] [--interval-ms 50] [--away 0.15] [--policies shortfall,all]`
+const usage = `usage: npx tsx scripts/bench/escrow.ts [--seed 1] [--accounts 12] [--phase-seconds 30] [--interval-ms 50] [--away 0.15] [--policies demand,shortfall,all]`
 
 const ids = ['a', 'b', 'c']
 const depositUsd = 10_000

@@ -15,6 +15,7 @@
 // collateral even when each node decides alone. Free collateral above the rights (realized gains)
 // is spendable at one node only, the mesh's settlement node, so no two nodes spend it twice.
 
+import { assert } from './assert'
 import * as ledger from './ledger'
 import * as money from './money'
 
@@ -38,9 +39,13 @@ export type RightsRequest = {
   ts: number
 }
 
-/** How much a node gives when asked: just what the asker lacks, or all it may spend. */
-export type GrantPolicy = 'shortfall' | 'all'
-export const grantPolicies: readonly GrantPolicy[] = ['shortfall', 'all']
+/**
+ * How much a node gives when asked: just what the asker lacks (`shortfall`), all it may spend
+ * (`all`), or the shortfall plus a share of the rest weighted by the asker's recent demand against
+ * its own (`demand`), which builds a reserve where the account trades.
+ */
+export type GrantPolicy = 'demand' | 'shortfall' | 'all'
+export const grantPolicies: readonly GrantPolicy[] = ['demand', 'shortfall', 'all']
 
 /** Every node's rights to the account's cash, from its transfers and grants. */
 export function rightsByNode(
@@ -94,15 +99,63 @@ export function spendable(
   return { rights: own, commitment, usable: money.max(0n, own - commitment + gains) }
 }
 
-/** What a node holding `usable` grants a peer that lacked `shortfall`, under `policy`. */
+/** Recent demand for an account's rights at the asking node and at the granting node. */
+export type Demand = { asker: money.Units; granter: money.Units }
+
+/**
+ * A node's recent demand for the account's rights, from `since` on: the withdrawals it approved
+ * and what its rights requests lacked (the spends it refused).
+ */
+export function recentDemand(
+  transfers: Iterable<ledger.Transfer>,
+  requests: Iterable<RightsRequest>,
+  accountId: string,
+  node: string,
+  since: number,
+): money.Units {
+  let demand = 0n
+  for (const transfer of transfers) {
+    if (transfer.kind !== 'withdrawal' || transfer.from !== accountId) continue
+    if (transfer.node === node && transfer.ts >= since) demand += ledger.amountUnits(transfer)
+  }
+  for (const request of requests) {
+    if (request.accountId !== accountId) continue
+    if (request.node === node && request.ts >= since) demand += ledger.amountUnits(request)
+  }
+  return demand
+}
+
+/**
+ * What a node holding `usable` grants a peer that lacked `shortfall`, under `policy`; never more
+ * than `usable`. Under `demand` the granter keeps back the share of the rest its own recent demand
+ * weighs against the asker's, so rights settle where the account spends them.
+ */
 export function grantAmount(
   policy: GrantPolicy,
   usable: money.Units,
   shortfall: money.Units,
+  demand: Demand,
 ): money.Units {
+  assert(demand.asker >= 0n && demand.granter >= 0n, 'demand is never negative')
   if (usable <= 0n) return 0n
-  return policy === 'all' ? usable : money.min(usable, shortfall)
+  if (policy === 'all') return usable
+  const lacked = money.min(usable, money.max(0n, shortfall))
+  if (policy === 'shortfall') return lacked
+  if (demand.asker === 0n) return lacked
+  return lacked + ((usable - lacked) * demand.asker) / (demand.asker + demand.granter)
 }
+
+/**
+ * Whether a node's rights request still stands in the way of another for the same account: while
+ * it is fresh and no peer has answered it with a grant. Once answered the node may ask again at
+ * its next refusal, so a reserve that ran out is refilled without waiting for the request to age.
+ */
+export const requestOpen = (
+  request: RightsRequest,
+  answered: boolean,
+  now: number,
+  freshMs: number,
+): boolean => !answered && now - request.ts < freshMs
 
 /**
  * When this node lost contact with a majority of the mesh: the first moment it was seen cut off,

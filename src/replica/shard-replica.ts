@@ -10,7 +10,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type * as Y from 'yjs'
 import { readConfig, type Durability, type Env, type NodeConfig } from '../config'
-import { majorityLostGraceMs, rightsRequestFreshMs } from '../constants'
+import { majorityLostGraceMs, rightsDemandWindowMs, rightsRequestFreshMs } from '../constants'
 import * as accountDomain from '../domain/account'
 import * as audits from '../domain/audits'
 import { assert } from '../domain/assert'
@@ -628,7 +628,14 @@ export class ShardReplica extends DurableObject<Env> {
   #askForRights(accountId: string, shortfall: money.Units): void {
     if (this.#config.peers.size === 0 || !this.#held.state.ok) return
     durable.write(this.#held, this.#config.nodeId, (doc) =>
-      commands.requestRights(doc, accountId, shortfall, this.#context(), rightsRequestFreshMs),
+      commands.requestRights(
+        doc,
+        accountId,
+        shortfall,
+        [...this.#config.peers.keys()],
+        this.#context(),
+        rightsRequestFreshMs,
+      ),
     )
   }
 
@@ -658,6 +665,7 @@ export class ShardReplica extends DurableObject<Env> {
           this.#config.rightsGrantPolicy,
           usable,
           ledger.amountUnits(request),
+          this.#demand(request, [...shardDoc.rightsRequests(this.#held.state.doc).values()]),
         )
         if (amount <= 0n) return
         durable.write(this.#held, this.#config.nodeId, (doc) =>
@@ -665,6 +673,15 @@ export class ShardReplica extends DurableObject<Env> {
         )
       })
     }
+  }
+
+  /** The asker's and this node's demand for the account's rights over the recent window. */
+  #demand(request: escrow.RightsRequest, requests: escrow.RightsRequest[]): escrow.Demand {
+    const transfers = accountIndex.transfersOf(this.#index, request.accountId)
+    const since = clock.now() - rightsDemandWindowMs
+    const of = (node: string) =>
+      escrow.recentDemand(transfers, requests, request.accountId, node, since)
+    return { asker: of(request.node), granter: of(this.#config.nodeId) }
   }
 
   #write<T>(run: (doc: Y.Doc) => commands.CommandResult<T>): WriteResult<T> {

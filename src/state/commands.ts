@@ -6,7 +6,7 @@ import type * as Y from 'yjs'
 import { amountUnitsMax } from '../constants'
 import { assert } from '../domain/assert'
 import * as account from '../domain/account'
-import type * as escrow from '../domain/escrow'
+import * as escrow from '../domain/escrow'
 import { ok, reject, type Result } from '../domain/result'
 import * as ledger from '../domain/ledger'
 import * as money from '../domain/money'
@@ -231,18 +231,32 @@ export const lacksRights = (node: string, spendable: escrow.Spendable) =>
       'USD committed); it has asked its peers for rights: retry shortly',
   )
 
-/** Asks peers for rights, unless a request of this node for the account is still fresh. */
+/** The id of the grant `from` makes for a request: one per request and giver. */
+const grantId = (requestId: string, from: string) => `${requestId}/${from}`
+
+/**
+ * Asks `peers` for rights, unless a request of this node for the account is still open (fresh,
+ * and no peer has granted it yet).
+ */
 export function requestRights(
   doc: Y.Doc,
   accountId: string,
   shortfall: money.Units,
+  peers: readonly string[],
   context: RecordContext,
   freshMs: number,
 ): escrow.RightsRequest | undefined {
   const requests = shard.rightsRequests(doc)
+  const grants = shard.grants(doc)
+  const answered = (requestId: string) =>
+    peers.some((peer) => {
+      const id = grantId(requestId, peer)
+      return grants.has(id) || recognizedGrant(doc, id)
+    })
   const prefix = `${accountId}/${context.node}/`
   for (const [id, request] of requests) {
-    if (id.startsWith(prefix) && context.now - request.ts < freshMs) return undefined
+    if (!id.startsWith(prefix)) continue
+    if (escrow.requestOpen(request, answered(id), context.now, freshMs)) return undefined
   }
   const request = {
     id: `${prefix}${context.now}`,
@@ -265,7 +279,7 @@ export function grantRights(
   assert(request.node !== context.node, 'a node does not grant itself')
   assert(amount > 0n && amount <= amountUnitsMax, 'a grant amount is positive and within limits')
   const grant = {
-    id: `${request.id}/${context.node}`,
+    id: grantId(request.id, context.node),
     accountId: request.accountId,
     from: context.node,
     to: request.node,

@@ -1,6 +1,6 @@
 // Escrow (I4) and exactly-once (I3) on three real nodes whose links run through TCP proxies:
 // - a node without rights refuses a withdrawal 503 insufficient_local_rights and asks its peers;
-//   the grant arrives and the client's retry goes through;
+//   the grant (the default policy's, weighted by recent demand) arrives and the retry goes through;
 // - with c cut off, both sides keep withdrawing from one account and together never overdraw it;
 // - one withdrawal id taken on both sides of the cut debits once after the heal, and the merge is
 //   recorded as a finding with both copies as evidence;
@@ -97,16 +97,17 @@ describe('escrow of free collateral across nodes', () => {
       executionStatus: 'not_executed',
     })
     const askedAt = performance.now()
-    // a grants the shortfall (the default policy); b sees it once it has replicated back.
+    // Under the default policy (demand) a, which has spent none of the account lately, grants
+    // b the shortfall and all the rest; b sees it once it has replicated back.
     await waitFor('b holds granted rights', async () => {
       const rights = (await account('b', 'granted')).rights
-      return rights.usableHere === '30' ? rights : undefined
+      return rights.usableHere === '100' ? rights : undefined
     })
     figures.grantMs = Math.round(performance.now() - askedAt)
     const retried = await withdraw('b', 'granted', 'w1', '30')
     expect(retried.status).toBe(201)
     await mesh.converge('after the granted withdrawal')
-    expect((await account('c', 'granted')).rights.byNode).toEqual({ a: '70', b: '0' })
+    expect((await account('c', 'granted')).rights.byNode).toEqual({ a: '0', b: '70' })
     expect((await account('c', 'granted')).collateral).toBe('70')
   })
 

@@ -451,3 +451,44 @@ describe('commands against a reference model', () => {
     )
   })
 })
+
+describe('requestRights', () => {
+  const freshMs = 10_000
+  const ask = (doc: Y.Doc, now: number) =>
+    commands.requestRights(doc, 'alice', 3_000_000n, ['n2', 'n3'], context('n1', now), freshMs)
+
+  it('asks again only once a peer granted the open request, or it went stale', () => {
+    const { doc } = fresh()
+    const first = ask(doc, 1_000)
+    expect(first).toMatchObject({ id: 'alice/n1/1000', node: 'n1', amount: '3', ts: 1_000 })
+    // Open: fresh and unanswered, so a second refusal writes nothing.
+    expect(ask(doc, 2_000)).toBeUndefined()
+    expect([...shard.rightsRequests(doc).keys()]).toEqual(['alice/n1/1000'])
+    // A grant from either peer answers it: the next refusal asks at once.
+    commands.grantRights(doc, first!, 5_000_000n, context('n3', 2_500))
+    const second = ask(doc, 3_000)
+    expect(second?.id).toBe('alice/n1/3000')
+    // Unanswered, the new request stands until it is stale.
+    expect(ask(doc, 3_000 + freshMs - 1)).toBeUndefined()
+    expect(ask(doc, 3_000 + freshMs)?.id).toBe(`alice/n1/${3_000 + freshMs}`)
+  })
+
+  it('grants once per request and giver', () => {
+    const { doc } = fresh()
+    const request = ask(doc, 1_000)!
+    expect(commands.grantRights(doc, request, 1n, context('n2', 1_100))?.id).toBe(
+      'alice/n1/1000/n2',
+    )
+    expect(commands.grantRights(doc, request, 9n, context('n2', 1_200))).toBeUndefined()
+    expect(shard.grants(doc).get('alice/n1/1000/n2')?.amount).toBe(money.formatUsd(1n))
+  })
+
+  it('is answered only by a grant for that very request', () => {
+    const { doc } = fresh()
+    ask(doc, 1_000)
+    // n2 asks for bob and n1 grants it: that answers n2's request, not n1's for alice.
+    const bobs = commands.requestRights(doc, 'bob', 1n, ['n1'], context('n2', 1_000), freshMs)!
+    commands.grantRights(doc, bobs, 1n, context('n1', 1_100))
+    expect(ask(doc, 2_000)).toBeUndefined()
+  })
+})
