@@ -12,6 +12,7 @@ import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { GrantPolicy } from '../../src/domain/escrow'
+import { stateVectorDigest } from '../../src/state/digest'
 import { apiClient, type ApiClient } from '../../test/support/api-client'
 import { follow } from '../lib/follower'
 import { parseMeshStatus, type DocDigest } from '../lib/mesh-status'
@@ -87,10 +88,14 @@ export type Cluster = {
   /** While the node is down: damages its newest stored update (or a snapshot chunk). */
   corrupt(id: string, how: 'flip' | 'truncate'): Promise<string>
   meshStatus(id: string, timeoutMs?: number): Promise<Map<string, DocDigest>>
-  /** Every top-level map of a document, read as a y-websocket follower reads it. */
+  /**
+   * Every top-level map of a document, read as a y-websocket follower reads it, once the
+   * follower holds the state vector whose digest the node reported (if it reported one).
+   */
   readDocument(
     id: string,
     doc: string,
+    stateVectorDigest: string | null,
     timeoutMs?: number,
   ): Promise<Record<string, Record<string, unknown>>>
   /** Heals every link and client proxy. */
@@ -290,11 +295,21 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         throw new Error(`${id} mesh status: ${reply.status} ${JSON.stringify(reply.body)}`)
       return parseMeshStatus(reply.body)
     },
-    async readDocument(id, doc, timeoutMs = 15_000) {
+    async readDocument(id, doc, expected, timeoutMs = 15_000) {
       const follower = await follow(id, directUrl(id), secrets.meshSecret, doc, {
         timeoutMs,
         id: 'chaos',
       })
+      // A catch-up larger than one piece arrives as a SyncStep2 and then updates: a document
+      // read at the SyncStep2 alone lacks the rest (chaos seed 42 read a market half-way).
+      const deadline = performance.now() + timeoutMs
+      while (expected !== null && stateVectorDigest(follower.ydoc) !== expected) {
+        if (performance.now() > deadline) {
+          follower.close()
+          throw new Error(`${id} ${doc}: the follower never held the state the node reported`)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
       follower.close()
       const content: Record<string, Record<string, unknown>> = {}
       for (const name of [...follower.ydoc.share.keys()].sort())

@@ -323,7 +323,7 @@ async function readFinal(cluster: Cluster, id: string, accounts: Account[]): Pro
       ...(digest.damaged && { damage: digest.damage }),
     }
     try {
-      docs[name]!.content = await cluster.readDocument(id, name)
+      docs[name]!.content = await cluster.readDocument(id, name, digest.stateVectorDigest)
     } catch (error) {
       docs[name]!.contentError = String(error).slice(0, 300)
     }
