@@ -235,6 +235,12 @@ export class MarketReplica extends DurableObject<Env> {
     const epochs = this.#held.state.ok ? [...this.#state.settledEpochs.keys()] : []
     return replicaMetrics.gather(this.#held, this.#mesh, {
       lockQueueDepth: 0,
+      checkpoint: {
+        inForceEpoch: this.#state.base?.epoch ?? null,
+        waiting:
+          this.#held.state.ok &&
+          marketCheckpoint.waiting(this.#held.state.doc, this.#state) !== undefined,
+      },
       lease: { instrument: this.#instrument.symbol, ...leaseAgent.status(this.#lease) },
       settlement: {
         instrument: this.#instrument.symbol,

@@ -23,6 +23,9 @@ export type SettlementMetrics = {
   lastEpoch: number | null
 }
 
+/** A document's epoch checkpoints: the one in force, and whether a later one waits for a member. */
+export type CheckpointMetrics = { inForceEpoch: number | null; waiting: boolean }
+
 export type ReplicaMetrics = {
   /** The document's name on every node: `shard/3`, `market/BTC-PERP`. */
   doc: string
@@ -37,6 +40,7 @@ export type ReplicaMetrics = {
   settlement: SettlementMetrics | null
   /** A market's matcher lease as this node sees it. */
   lease: (LeaseStatus & { instrument: string }) | null
+  checkpoint: CheckpointMetrics
 }
 
 export function gather(
@@ -46,6 +50,7 @@ export function gather(
     lockQueueDepth: number
     settlement: SettlementMetrics | null
     lease: ReplicaMetrics['lease']
+    checkpoint: CheckpointMetrics
   },
 ): ReplicaMetrics {
   return {
@@ -60,6 +65,7 @@ export function gather(
     findings: held.state.ok ? countFindings(held.state.doc) : [],
     settlement: extra.settlement,
     lease: extra.lease,
+    checkpoint: extra.checkpoint,
   }
 }
 

@@ -165,6 +165,13 @@ export class ShardReplica extends DurableObject<Env> {
       lockQueueDepth: lockQueueDepth(this.#locks),
       settlement: null,
       lease: null,
+      checkpoint: {
+        inForceEpoch: this.#index.inForce?.checkpoint.epoch ?? null,
+        waiting:
+          this.#held.state.ok &&
+          (checkpointRules.latest(this.#held.state.doc)?.epoch ?? null) !==
+            (this.#index.inForce?.checkpoint.epoch ?? null),
+      },
     })
   }
 

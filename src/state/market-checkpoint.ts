@@ -137,6 +137,21 @@ export function deletionAllowed(
 }
 
 /**
+ * The checkpoint written after the one in force that waits for acknowledgements, if any: one
+ * whose settle step is in this state's chain (a fenced one never will be acknowledged).
+ */
+export function waiting(doc: Y.Doc, state: MarketState): market.MarketCheckpoint | undefined {
+  if (!doc.share.has('marketCheckpoints')) return undefined
+  const baseSeq = state.base?.at.seq ?? 0
+  for (const written of market.marketCheckpoints(doc).values()) {
+    const settled = state.settledEpochs.get(written.epoch)?.at
+    const inChain = settled?.seq === written.at.seq && settled.term === written.at.term
+    if (written.at.seq > baseSeq && inChain) return written
+  }
+  return undefined
+}
+
+/**
  * Whether the matcher writes a checkpoint with the settle step it just took at `ts`: checkpoints
  * are on (`intervalMs` > 0), none written since the one in force still waits for
  * acknowledgements, and the one in force is at least the interval old. A checkpoint waits only
@@ -144,13 +159,7 @@ export function deletionAllowed(
  * acknowledged, and holds nothing up.
  */
 export function due(doc: Y.Doc, state: MarketState, ts: number, intervalMs: number): boolean {
-  if (intervalMs === 0) return false
-  const baseSeq = state.base?.at.seq ?? 0
-  for (const written of market.marketCheckpoints(doc).values()) {
-    const settled = state.settledEpochs.get(written.epoch)?.at
-    const inChain = settled?.seq === written.at.seq && settled.term === written.at.term
-    if (written.at.seq > baseSeq && inChain) return false
-  }
+  if (intervalMs === 0 || waiting(doc, state) !== undefined) return false
   return (
     state.base === null || ts - (state.base.retainFrom + state.options.retentionMs) >= intervalMs
   )

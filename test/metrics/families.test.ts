@@ -46,6 +46,7 @@ function replica(doc: string, writesMs: number[], extra: Partial<ReplicaMetrics>
     findings: [],
     settlement: null,
     lease: null,
+    checkpoint: { inForceEpoch: null, waiting: false },
     ...extra,
   } satisfies ReplicaMetrics
 }
@@ -97,6 +98,7 @@ describe('metricFamilies', () => {
           replica('shard/1', [40], {
             findings: [{ kind: 'merged_copy', invariant: 'I3', count: 1 }],
             lockQueueDepth: 3,
+            checkpoint: { inForceEpoch: 7, waiting: true },
           }),
           replica('market/BTC-PERP', [1], {
             settlement: {
@@ -127,6 +129,9 @@ describe('metricFamilies', () => {
       'clearmesh_settlements_total{instrument="BTC-PERP",outcome="settled"} 2\n',
     )
     expect(text).toContain('clearmesh_settlement_last_epoch{instrument="BTC-PERP"} -1\n')
+    expect(text).toContain('clearmesh_checkpoint_in_force_epoch{doc="shard/0"} -1\n')
+    expect(text).toContain('clearmesh_checkpoint_in_force_epoch{doc="shard/1"} 7\n')
+    expect(text).toContain('clearmesh_checkpoint_waiting{doc="shard/1"} 1\n')
     expect(text).toContain('clearmesh_replicas_unanswered 1\n')
   })
 

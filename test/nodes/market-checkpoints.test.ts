@@ -20,6 +20,9 @@ describe('market checkpoints across three nodes', () => {
     return reply.body
   }
 
+  const metricsOf = async (node: string) =>
+    String((await mesh.client(node).admin('GET', '/metrics')).body)
+
   const settle = (node: string, epoch: number) =>
     mesh.client(node).admin('POST', '/v1/admin/settlements', { instrument: 'BTC-PERP', epoch })
 
@@ -91,6 +94,10 @@ describe('market checkpoints across three nodes', () => {
       expect(state.inForce).toBeNull()
       expect(state.stepsHeld).toBe(stepsBefore + 1)
     }
+    // Operators see it waiting.
+    expect(await metricsOf('a')).toContain(
+      'clearmesh_checkpoint_waiting{doc="market/BTC-PERP"} 1\n',
+    )
 
     mesh.healAll()
     await waitFor(
@@ -106,6 +113,9 @@ describe('market checkpoints across three nodes', () => {
     )
     await mesh.converge('compacted')
     for (const node of mesh.ids) expect(await readsOf(node)).toEqual(before)
+    const metrics = await metricsOf('c')
+    expect(metrics).toContain('clearmesh_checkpoint_waiting{doc="market/BTC-PERP"} 0\n')
+    expect(metrics).toContain('clearmesh_checkpoint_in_force_epoch{doc="market/BTC-PERP"} 1\n')
     // The settlement is still answered as it was; an earlier epoch can no longer be settled.
     expect((await settle('a', 1)).body).toEqual(settled.body)
     const folded = await settle('a', 0)

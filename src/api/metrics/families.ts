@@ -222,6 +222,16 @@ function replicaFamilies(replicas: ReplicaMetrics[]): Family[] {
       ),
     ),
     gauge(
+      'clearmesh_checkpoint_in_force_epoch',
+      "The epoch of the document's checkpoint in force (-1 before the first)",
+      perDoc((r) => r.checkpoint.inForceEpoch ?? -1),
+    ),
+    gauge(
+      'clearmesh_checkpoint_waiting',
+      '1 while a checkpoint written after the one in force waits for a node to acknowledge it',
+      perDoc((r) => +r.checkpoint.waiting),
+    ),
+    gauge(
       'clearmesh_settlement_last_epoch',
       'The latest settled epoch this node holds, per instrument (-1 before the first)',
       settlements.map(({ instrument, lastEpoch }) => ({
