@@ -6,7 +6,10 @@
 // so they are the replicas' own entries: transfers, escrow grants, order records, matcher steps
 // (orders, cancels, and settlements with their liquidations and funding). A shard's history that
 // an epoch checkpoint in force folded (src/state/checkpoint.ts) is its openings and the request
-// ids it still recognises: an acknowledged write folded into it is not lost.
+// ids it still recognises: an acknowledged write folded into it is not lost. A market's history
+// that a market checkpoint in force folded (src/state/market-checkpoint.ts) is its base: the
+// orders, fills, fundings and settlements it lists become folded records of the same form as the
+// steps, so every checker reads one list whatever was compacted.
 
 import { usdDecimals } from '../../src/constants'
 import type { Grant } from '../../src/domain/escrow'
@@ -14,6 +17,7 @@ import { chainOf, type StepPoint } from '../../src/domain/fencing'
 import type { InstrumentSpec } from '../../src/domain/instrument'
 import * as folding from '../../src/domain/checkpoint'
 import * as money from '../../src/domain/money'
+import type { MarketCheckpoint, MarketCheckpointAck } from '../../src/state/market-doc'
 import { ackKey, type Checkpoint, type CheckpointAck } from '../../src/state/shard-doc'
 
 export type DocFinal = {
@@ -140,6 +144,11 @@ export type Step = {
   /** The matcher lease's term (src/domain/fencing.ts); absent: term 0. */
   term?: number
   continues?: StepPoint
+  /**
+   * Set on a record of the market checkpoint in force, whose step was compacted (see foldedSteps):
+   * what the base states, which no checker replays as a step of the chain.
+   */
+  folded?: true
 }
 
 export type NodeView = {
@@ -155,8 +164,15 @@ export type NodeView = {
   grants: Map<string, Grant>
   orders: Map<string, OrderRecord>
   accounts: Set<string>
-  /** Instrument → its matcher's steps in sequence order. */
+  /**
+   * Instrument → its matcher's steps: the records of the checkpoint in force (folded), then the
+   * chain after it in sequence order.
+   */
   steps: Map<string, Step[]>
+  /** Instrument → the market checkpoint in force, the chain's base (none: the whole history). */
+  bases: Map<string, MarketCheckpoint>
+  /** `${instrument}/${checkpoint id}` → every market checkpoint the node holds, in force or not. */
+  marketCheckpoints: Map<string, MarketCheckpoint>
   /** Order id → the cancel recorded for it where it arrived (taken when the matcher sees it). */
   cancelRequests: Map<string, { instrument: string; accountId: string; node?: string }>
 }
@@ -173,6 +189,8 @@ export function nodeView(node: NodeFinal): NodeView {
     orders: new Map(),
     accounts: new Set(),
     steps: new Map(),
+    bases: new Map(),
+    marketCheckpoints: new Map(),
     cancelRequests: new Map(),
   }
   for (const [name, doc] of Object.entries(node.docs)) {
@@ -196,7 +214,12 @@ export function nodeView(node: NodeFinal): NodeView {
     for (const key of Object.keys(maps.accounts ?? {})) view.accounts.add(key)
     if (name.startsWith('market/')) {
       const instrument = name.slice('market/'.length)
-      view.steps.set(instrument, chainSteps(Object.values(maps.steps ?? {}) as Step[]))
+      const base = marketInForce(maps)
+      if (base !== undefined) view.bases.set(instrument, base)
+      for (const [id, checkpoint] of Object.entries(maps.marketCheckpoints ?? {}))
+        view.marketCheckpoints.set(`${instrument}/${id}`, checkpoint as MarketCheckpoint)
+      const chain = chainSteps(Object.values(maps.steps ?? {}) as Step[], base?.at)
+      view.steps.set(instrument, [...(base === undefined ? [] : foldedSteps(base)), ...chain])
       for (const [orderId, value] of Object.entries(maps.cancelRequests ?? {})) {
         const request = value as { accountId: string; node?: string }
         view.cancelRequests.set(orderId, { instrument, ...request })
@@ -222,11 +245,24 @@ function inForce(maps: Record<string, Record<string, unknown>>): Checkpoint | un
 }
 
 /**
- * The steps a node's book is folded from, in order: the fenced chain across matcher terms. A
- * fenced step (an older term's, past where a newer term continued) took effect nowhere, so the
- * checkers judge only the chain, as every node's fold does.
+ * The latest market checkpoint every member it names acknowledged (the rule of
+ * src/state/market-checkpoint.ts inForce, on the plain maps), if any.
  */
-function chainSteps(steps: Step[]): Step[] {
+function marketInForce(
+  maps: Record<string, Record<string, unknown>>,
+): MarketCheckpoint | undefined {
+  const acks = (maps.marketCheckpointAcks ?? {}) as Record<string, MarketCheckpointAck>
+  return (Object.entries(maps.marketCheckpoints ?? {}) as [string, MarketCheckpoint][])
+    .sort(([, x], [, y]) => y.at.seq - x.at.seq)
+    .find(([key, c]) => c.members.every((node) => acks[`${key}/${node}`]?.checkpoint === key))?.[1]
+}
+
+/**
+ * The steps a node's book is folded from, in order: the fenced chain across matcher terms, after
+ * the base when a checkpoint is in force. A fenced step (an older term's, past where a newer term
+ * continued) took effect nowhere, so the checkers judge only the chain, as every node's fold does.
+ */
+function chainSteps(steps: Step[], base: StepPoint | undefined): Step[] {
   const byPoint = new Map(steps.map((step) => [`${step.term ?? 0}/${step.seq}`, step]))
   const chain = chainOf(
     steps.map((step) => ({
@@ -234,8 +270,87 @@ function chainSteps(steps: Step[]): Step[] {
       seq: step.seq,
       continues: step.continues ?? null,
     })),
+    base,
   )
   return chain.applied.map(({ term, seq }) => byPoint.get(`${term}/${seq}`)!)
+}
+
+/** The step a fill or funding id names: `${symbol}/${step key}/...` (market-doc.ts stepKeyOf). */
+function pointOfId(id: string): StepPoint {
+  const [seq, term] = id.split('/')[1]!.split('.t')
+  return { seq: Number(seq), term: term === undefined ? 0 : Number(term) }
+}
+
+/**
+ * The records of a market checkpoint, as steps the checkers read like any other: one per step
+ * whose fills, fundings or settlement the base lists (at its point, in chain order, the step's
+ * order accepted with its fills), then one per order it lists that no such step took (accepted,
+ * where is not kept). An order the base says is cancelled carries its cancellation last. Only
+ * what the retention window kept is listed: in a chaos run, shorter than it, that is everything.
+ */
+export function foldedSteps(base: MarketCheckpoint): Step[] {
+  const fills = new Map<string, { fill: Decision; ts: number; node: string }>()
+  const fundings = new Map<string, { funding: Decision; ts: number; node: string }>()
+  for (const activity of Object.values(base.accounts)) {
+    for (const entry of activity.fills) fills.set(entry.fill.fillId, entry)
+    for (const entry of activity.fundings) fundings.set(entry.funding.fundingId, entry)
+  }
+  const steps = new Map<string, Step>()
+  const stepAt = (point: StepPoint, ts: number, node: string, input: StepInput): Step => {
+    const key = `${point.term}/${point.seq}`
+    let step = steps.get(key)
+    if (step === undefined) {
+      step = { seq: point.seq, ts, node, input, decisions: [], folded: true }
+      if (point.term > 0) step.term = point.term
+      steps.set(key, step)
+    }
+    return step
+  }
+  for (const settlement of Object.values(base.settlements))
+    stepAt(settlement.at, settlement.input.receivedAt, base.node, settlement.input)
+  const orderInput = (orderId: string, accountId: string): OrderStepInput => {
+    const input = base.orders[orderId]?.input
+    return input === undefined
+      ? { kind: 'order', orderId, accountId }
+      : { ...input, kind: 'order', orderId }
+  }
+  const byId = ([x]: [string, unknown], [y]: [string, unknown]) => (x < y ? -1 : 1)
+  for (const [id, { fill, ts, node }] of [...fills].sort(byId)) {
+    const step = stepAt(pointOfId(id), ts, node, orderInput(fill.takerOrderId!, fill.taker!))
+    if (step.decisions.length === 0 && step.input.kind === 'order')
+      step.decisions.push({ type: 'accepted', orderId: step.input.orderId })
+    step.decisions.push(fill)
+  }
+  for (const [id, { funding }] of [...fundings].sort(byId)) {
+    const point = pointOfId(id)
+    const step = steps.get(`${point.term}/${point.seq}`)
+    // Funding is paid by settle steps only, which the base lists as long as their funding.
+    if (step?.input.kind !== 'settle')
+      throw new Error(`market checkpoint ${base.id}: funding ${id} without its settlement`)
+    step.decisions.push(funding)
+  }
+  const ordered = [...steps.values()].sort((x, y) => (x.term ?? 0) - (y.term ?? 0) || x.seq - y.seq)
+  const taken = new Map(
+    ordered.flatMap((step) => (step.input.kind === 'order' ? [[step.input.orderId, step]] : [])),
+  )
+  for (const [orderId, order] of Object.entries(base.orders).sort(byId)) {
+    if (order.status === 'rejected') continue
+    let step = taken.get(orderId)
+    if (step === undefined) {
+      step = {
+        seq: base.at.seq,
+        ts: order.input.receivedAt,
+        node: base.node,
+        input: orderInput(orderId, order.input.accountId),
+        decisions: [{ type: 'accepted', orderId }],
+        folded: true,
+      }
+      ordered.push(step)
+    }
+    if (order.status === 'cancelled')
+      step.decisions.push({ type: 'cancelled', orderId, reason: order.reason ?? undefined })
+  }
+  return ordered
 }
 
 export const fillsOf = (steps: readonly Step[]) =>

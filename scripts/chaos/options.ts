@@ -2,6 +2,8 @@
 // script parses its arguments (scripts/lib/cli.ts).
 
 import { resolve } from 'node:path'
+import { signatureWindowMsDefault } from '../../src/constants'
+import { recognizeMs } from '../../src/domain/checkpoint'
 import { integerOption, parseOptions, UsageError } from '../lib/cli'
 import { faultGroups, faultKinds, parseFaults } from './nemesis'
 import { plants } from './plant'
@@ -21,7 +23,8 @@ export const usage = `usage: npm run chaos -- [--seed <n>] [--duration <s>] [--n
                       withdrawable (default 3): across a partition they overdraw without escrow
   --request-timeout   ms before an unanswered request counts as unknown (default 3000)
   --settle-every      settlement epoch length in ms on every node (default 5000; 0 for none)
-  --checkpoint-every  epoch checkpoint length in ms of the shard documents (default 0: none)
+  --checkpoint-every  epoch checkpoint length in ms of the shard documents, and the least time
+                      between market checkpoints (default 0: none)
   --converge-timeout  seconds to wait for convergence after the final heal (default 60)
   --out               folder for results (default .mesh/chaos)
   --keep              keep the nodes' data folders even when every checker passed
@@ -88,7 +91,7 @@ export function chaosOptionsOf(values: ChaosValues): ChaosOptions {
   } catch (error) {
     throw new UsageError((error as Error).message)
   }
-  return {
+  const options: ChaosOptions = {
     seed:
       values.seed === undefined
         ? Math.floor(Math.random() * 2 ** 31)
@@ -117,7 +120,20 @@ export function chaosOptionsOf(values: ChaosValues): ChaosOptions {
       86_400_000,
     ),
   }
+  // The checkers read a market's folded history from its checkpoint, which lists closed orders
+  // and fills for the retention window only: the whole run must fit in it.
+  const runMs = (options.durationS + options.convergeTimeoutS + setupMarginS) * 1_000
+  if (options.checkpointEveryMs > 0 && runMs > recognizeMs(signatureWindowMsDefault))
+    throw new UsageError(
+      `--checkpoint-every with --duration + --converge-timeout over ` +
+        `${Math.floor(recognizeMs(signatureWindowMsDefault) / 1_000) - setupMarginS} s: market ` +
+        `checkpoints keep ${Math.floor(recognizeMs(signatureWindowMsDefault) / 60_000)} min of history`,
+    )
+  return options
 }
+
+/** Time a run takes beyond its duration and convergence: start, setup, final reads. */
+const setupMarginS = 120
 
 export function parseChaosArgs(argv: string[]) {
   const values = parseOptions(argv, {

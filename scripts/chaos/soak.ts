@@ -100,7 +100,7 @@ const faultLabel = (fault: Fault): string => {
   return details.length === 0 ? fault.kind : `${fault.kind}(${details.join(' ')})`
 }
 
-const checkIds = ['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'C8', 'C9', 'C10']
+const checkIds = ['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'C8', 'C9', 'C10', 'C11']
 
 function soakTable(rows: Row[]): string {
   const lines = [

@@ -7,9 +7,13 @@ import { runCheckers, type CheckInput, type CheckResult } from '../../scripts/ch
 import { plants } from '../../scripts/chaos/plant'
 import type { Op } from '../../scripts/chaos/history'
 import * as folding from '../../src/domain/checkpoint'
+import { define } from '../../src/domain/instrument'
 import type * as ledger from '../../src/domain/ledger'
+import { defaultCatalog } from '../../src/instruments'
+import type { MarketCheckpoint, StoredOrder, WireFill } from '../../src/state/market-doc'
 import { ackKey, checkpointKey } from '../../src/state/shard-doc'
-import { order, orderInput, world, type Decision, type Step, type World } from './world'
+import { units } from '../../scripts/chaos/final-state'
+import { ids, order, orderInput, world, type Decision, type Step, type World } from './world'
 
 const deposit = (accountId: string, requestId: string, amount: string): Op => ({
   f: 'deposit',
@@ -68,6 +72,27 @@ function folded(w: World, { keepIds }: { keepIds: boolean }) {
   }
 }
 
+/** Step `seq` at `ts`: the matcher accepts `op`, a limit order, and rests all of it. */
+const restingStep = (op: typeof sell, seq: number, ts: number): Step => ({
+  seq,
+  ts,
+  node: 'a',
+  input: orderInput(op),
+  decisions: [
+    { type: 'accepted', orderId: op.orderId },
+    { type: 'rested', orderId: op.orderId, price: op.price!, remaining: op.size },
+  ],
+})
+
+/** Step `seq` at `ts`: the matcher takes its account's cancel of `op`, resting whole. */
+const userCancelStep = (op: typeof sell, seq: number, ts: number): Step => ({
+  seq,
+  ts,
+  node: 'a',
+  input: { kind: 'cancel', orderId: op.orderId, accountId: op.accountId },
+  decisions: [{ type: 'cancelled', orderId: op.orderId, reason: 'user', remaining: op.size }],
+})
+
 /** Two accounts funded, bob's sell resting, alice's buy filling it, alice withdrawing 100. */
 function clean(): World {
   const w = world()
@@ -80,16 +105,7 @@ function clean(): World {
   }
   w.attempt(sell, 'a', 'ok', { reply: { orderId: sell.orderId, status: 'open', filledSize: '0' } })
   w.orderRecord(sell)
-  w.step('BTC-PERP', {
-    seq: 1,
-    ts: 10,
-    node: 'a',
-    input: orderInput(sell),
-    decisions: [
-      { type: 'accepted', orderId: sell.orderId },
-      { type: 'rested', orderId: sell.orderId, price: '60000', remaining: '0.01' },
-    ],
-  })
+  w.step('BTC-PERP', restingStep(sell, 1, 10))
   w.attempt(buy, 'b', 'info')
   w.attempt(buy, 'a', 'ok', {
     reply: { orderId: buy.orderId, status: 'filled', filledSize: '0.01' },
@@ -183,6 +199,7 @@ describe('a clean run', () => {
       C8: 'pass',
       C9: 'n/a',
       C10: 'pass',
+      C11: 'n/a',
     })
   })
 
@@ -342,16 +359,7 @@ describe('C3 conservation', () => {
     const close = order('alice', 'b2', 'sell', '60000', '0.01')
     const bid = order('bob', 's3', 'buy', '60000', '0.01')
     for (const op of [bid, close]) w.orderRecord(op)
-    w.step('BTC-PERP', {
-      seq: 3,
-      ts: 12,
-      node: 'a',
-      input: orderInput(bid),
-      decisions: [
-        { type: 'accepted', orderId: bid.orderId },
-        { type: 'rested', orderId: bid.orderId, price: '60000', remaining: '0.01' },
-      ],
-    })
+    w.step('BTC-PERP', restingStep(bid, 3, 12))
     // Both close flat at the entry price: no PnL is due, yet alice is paid 50.
     w.step('BTC-PERP', {
       seq: 4,
@@ -450,16 +458,7 @@ describe('C7 all legs or none', () => {
   it('fails on a fill whose maker leg names no account, and an order the shard never took', () => {
     const w = clean()
     const ghost = order('carol', 'g1', 'sell', '60000', '0.01')
-    w.step('BTC-PERP', {
-      seq: 3,
-      ts: 12,
-      node: 'a',
-      input: orderInput(ghost),
-      decisions: [
-        { type: 'accepted', orderId: ghost.orderId },
-        { type: 'rested', orderId: ghost.orderId, price: '60000', remaining: '0.01' },
-      ],
-    })
+    w.step('BTC-PERP', restingStep(ghost, 3, 12))
     const taker = order('alice', 'b3', 'buy', '60000', '0.01')
     w.orderRecord(taker)
     w.step('BTC-PERP', {
@@ -497,23 +496,8 @@ describe('C8 reference model', () => {
     const w = clean()
     const rest = order('bob', 's4', 'sell', '60000', '0.01')
     w.orderRecord(rest)
-    w.step('BTC-PERP', {
-      seq: 3,
-      ts: 12,
-      node: 'a',
-      input: orderInput(rest),
-      decisions: [
-        { type: 'accepted', orderId: rest.orderId },
-        { type: 'rested', orderId: rest.orderId, price: '60000', remaining: '0.01' },
-      ],
-    })
-    w.step('BTC-PERP', {
-      seq: 4,
-      ts: 13,
-      node: 'a',
-      input: { kind: 'cancel', orderId: rest.orderId, accountId: 'bob' },
-      decisions: [{ type: 'cancelled', orderId: rest.orderId, reason: 'user', remaining: '0.01' }],
-    })
+    w.step('BTC-PERP', restingStep(rest, 3, 12))
+    w.step('BTC-PERP', userCancelStep(rest, 4, 13))
     const late = order('alice', 'b4', 'buy', '60000', '0.02')
     w.orderRecord(late)
     w.step('BTC-PERP', {
@@ -612,6 +596,258 @@ describe('C9 liquidation at most once', () => {
     const w = clean()
     w.step('BTC-PERP', settleStep(3, 7, settlementDecisions()), ['a', 'b'])
     expect(failures(w.input()).C9).toEqual(['differs'])
+  })
+})
+
+const cancelOf = (op: typeof sell, requestId: string): Op => ({
+  f: 'cancel',
+  requestId,
+  accountId: op.accountId,
+  orderId: op.orderId,
+  instrument: op.instrument,
+})
+
+/**
+ * The clean run, then alice rests a buy she cancels (steps 3, 4) and epoch 7 settles at step 5
+ * (as `settled`: she is liquidated, the fund pays bob funding); bob's 0.01 sell was asked to be
+ * cancelled (202) before it filled.
+ */
+function settledAtFive(): World {
+  const w = clean()
+  const rest = order('alice', 'b5', 'buy', '50000', '0.01')
+  w.orderRecord(rest)
+  w.attempt(rest, 'a', 'ok', { reply: { orderId: rest.orderId, status: 'open', filledSize: '0' } })
+  w.step('BTC-PERP', restingStep(rest, 3, 12))
+  const cancel = cancelOf(rest, 'c5')
+  w.attempt(cancel, 'b', 'ok', { reply: { orderId: rest.orderId, status: 'cancelled' } })
+  w.step('BTC-PERP', userCancelStep(rest, 4, 13))
+  const late = cancelOf(sell, 'c1')
+  w.attempt(late, 'c', 'ok', { status: 202, reply: { status: 'cancel_requested' } })
+  w.put('market/BTC-PERP', 'cancelRequests', sell.orderId, { ...late, node: 'c' })
+  w.step('BTC-PERP', settleStep(5, 7, atFive(settlementDecisions())))
+  return w
+}
+
+/** The settle decisions of step 3 with the ids step 5 gives them. */
+const atFive = (decisions: Decision[]): Decision[] =>
+  decisions.map((d) => ({
+    ...d,
+    ...(d.fillId !== undefined && { fillId: d.fillId.replace('000000000003', '000000000005') }),
+    ...(d.fundingId !== undefined && {
+      fundingId: d.fundingId.replace('000000000003', '000000000005'),
+    }),
+  }))
+
+const btc = define(defaultCatalog[0]!)
+const lots = (size: string) => units(size, btc.sizeDecimals)
+const valueOf = (price: string, size: string) =>
+  units(price, btc.priceDecimals) * lots(size) * btc.notionalScale
+const usdUnits = (text: string) => units(text, 6)
+
+/** The checkpoint the matcher writes with step 5 of `settledAtFive`, worked by hand. */
+function checkpointAtFive(): MarketCheckpoint {
+  const [liquidationFill, insuranceFunding, bobFunding] = atFive(settlementDecisions()) as [
+    WireFill,
+    Decision,
+    Decision,
+  ]
+  const filled = (op: typeof sell, clientTs: number, updatedAt: number): StoredOrder => ({
+    input: {
+      ...orderInput(op),
+      clientOrderId: op.requestId,
+      type: 'limit',
+      price: op.price,
+      timeInForce: 'GTC',
+      reduceOnly: false,
+      receivedAt: clientTs,
+    } as StoredOrder['input'],
+    status: 'filled',
+    filled: String(lots('0.01')),
+    filledValue: String(valueOf('60000', '0.01')),
+    remaining: '0',
+    reason: null,
+    updatedAt,
+  })
+  const rest = order('alice', 'b5', 'buy', '50000', '0.01')
+  const entry = <T>(value: T, ts: number) => ({ ...value, ts, node: 'a' })
+  const trade = fill as WireFill
+  const input = settleStep(5, 7, []).input as MarketCheckpoint['settlements'][string]['input']
+  return {
+    id: '000000000005',
+    epoch: 7,
+    at: { term: 0, seq: 5 },
+    retainFrom: -1_000,
+    members: ['a', 'b', 'c'],
+    node: 'a',
+    resting: [],
+    positions: {
+      alice: { size: '0', cost: '0' },
+      bob: { size: String(-lots('0.01')), cost: String(-valueOf('60000', '0.01')) },
+      '@insurance': { size: String(lots('0.01')), cost: String(valueOf('57000', '0.01')) },
+    },
+    orders: {
+      [sell.orderId]: filled(sell, 10, 11),
+      [buy.orderId]: filled(buy, 11, 11),
+      [rest.orderId]: {
+        ...filled(rest, 12, 13),
+        status: 'cancelled',
+        filled: '0',
+        filledValue: '0',
+        reason: 'user',
+      },
+    },
+    accounts: {
+      alice: {
+        fills: [entry({ fill: trade }, 11), entry({ fill: liquidationFill }, 20)],
+        fundings: [],
+        realized: String(usdUnits('-30')),
+        fees: String(usdUnits('6')),
+        funding: '0',
+      },
+      bob: {
+        fills: [entry({ fill: trade }, 11)],
+        fundings: [entry({ funding: bobFunding as any }, 20)],
+        realized: '0',
+        fees: String(usdUnits('0.12')),
+        funding: String(usdUnits('0.057')),
+      },
+      '@insurance': {
+        fills: [entry({ fill: liquidationFill }, 20)],
+        fundings: [entry({ funding: insuranceFunding as any }, 20)],
+        realized: '0',
+        fees: '0',
+        funding: String(usdUnits('-0.057')),
+      },
+    },
+    settlements: {
+      '7': { at: { term: 0, seq: 5 }, input: { ...input, receivedAt: 20 }, fundingPayments: 2 },
+    },
+  }
+}
+
+/**
+ * Puts `checkpoint` in force on `on` (every member acknowledged it) and compacts as the nodes do:
+ * the steps it folds and the cancel requests of orders it closed are deleted.
+ */
+function foldMarket(w: World, checkpoint: MarketCheckpoint, on = ids) {
+  for (const node of on) {
+    const maps = w.nodes.get(node)!.get('market/BTC-PERP')!
+    maps.steps = Object.fromEntries(
+      Object.entries(maps.steps ?? {}).filter(([, step]) => (step as Step).seq > checkpoint.at.seq),
+    )
+    maps.cancelRequests = Object.fromEntries(
+      Object.entries(maps.cancelRequests ?? {}).filter(
+        ([orderId]) => !['filled', 'cancelled'].includes(checkpoint.orders[orderId]?.status ?? ''),
+      ),
+    )
+    maps.marketCheckpoints = { [checkpoint.id]: structuredClone(checkpoint) }
+    maps.marketCheckpointAcks = Object.fromEntries(
+      checkpoint.members.map((member) => [
+        `${checkpoint.id}/${member}`,
+        { id: `${checkpoint.id}/${member}`, checkpoint: checkpoint.id, node: member },
+      ]),
+    )
+  }
+}
+
+/** After the base: alice rests a sell at 58000, bob buys it, closing his short (realizes 20). */
+function tradeAfterBase(w: World) {
+  const ask = order('alice', 's6', 'sell', '58000', '0.01')
+  const bid = order('bob', 'b7', 'buy', '58000', '0.01')
+  for (const op of [ask, bid]) w.orderRecord(op)
+  w.attempt(ask, 'a', 'ok', { reply: { orderId: ask.orderId, status: 'open', filledSize: '0' } })
+  w.step('BTC-PERP', restingStep(ask, 6, 30))
+  w.attempt(bid, 'a', 'ok', {
+    reply: { orderId: bid.orderId, status: 'filled', filledSize: '0.01' },
+  })
+  w.step('BTC-PERP', {
+    seq: 7,
+    ts: 31,
+    node: 'a',
+    input: orderInput(bid),
+    decisions: [
+      { type: 'accepted', orderId: bid.orderId },
+      {
+        ...fill,
+        fillId: 'BTC-PERP/000000000007/0000',
+        takerOrderId: bid.orderId,
+        makerOrderId: ask.orderId,
+        taker: 'bob',
+        maker: 'alice',
+        price: '58000',
+        takerFee: '0.29',
+        makerFee: '0.116',
+        takerRealized: '20',
+      },
+    ],
+  })
+}
+
+describe('a market history folded into a checkpoint in force', () => {
+  it('passes every checker as the whole history did, with the chain after it judged from it', () => {
+    const w = settledAtFive()
+    tradeAfterBase(w)
+    const whole = w.input()
+    expect(failures(whole)).toEqual({})
+    foldMarket(w, checkpointAtFive())
+    const input = w.input()
+    expect(failures(input)).toEqual({})
+    // The same reads, settlements and fills as from the whole history.
+    expect(input.final.nodes[0]!.accounts).toEqual(whole.final.nodes[0]!.accounts)
+    expect(result(input, 'C9').figures).toEqual(result(whole, 'C9').figures)
+    expect(result(input, 'C5').figures).toEqual({ fills: 3 })
+    expect(result(input, 'C11')).toMatchObject({
+      status: 'pass',
+      figures: { checkpoints: 1, 'BTC-PERP folded to': 5, 'BTC-PERP steps held': 2 },
+    })
+  })
+
+  it('still fails C2 for an acknowledged order that neither the base nor the chain took', () => {
+    const w = settledAtFive()
+    foldMarket(w, checkpointAtFive())
+    const lost = order('bob', 's8', 'sell', '61000', '0.01')
+    w.orderRecord(lost)
+    w.attempt(lost, 'a', 'ok', {
+      reply: { orderId: lost.orderId, status: 'open', filledSize: '0' },
+    })
+    expect(failures(w.input())).toEqual({ C2: ['lost-order'] })
+  })
+
+  it('fails C8 when the chain after the base does not follow from its positions', () => {
+    const w = settledAtFive()
+    tradeAfterBase(w)
+    foldMarket(w, checkpointAtFive())
+    // As if bob's short had been forgotten: closing it would realize nothing.
+    for (const node of ids) {
+      const steps = w.nodes.get(node)!.get('market/BTC-PERP')!.steps!
+      ;(steps['000000000007'] as Step).decisions[1]!.takerRealized = '0'
+    }
+    expect(failures(w.input({ reads: false })).C8).toEqual(['fill-figures'])
+  })
+
+  it('fails C6 for a fill of the base taken again after it', () => {
+    const w = settledAtFive()
+    foldMarket(w, checkpointAtFive())
+    const again = order('alice', 'b9', 'buy', '60000', '0.01')
+    w.orderRecord(again)
+    w.step('BTC-PERP', {
+      seq: 6,
+      ts: 30,
+      node: 'a',
+      input: orderInput(again),
+      decisions: [{ type: 'accepted', orderId: again.orderId }, fill],
+    })
+    expect(failures(w.input({ reads: false })).C6).toEqual(['fill-twice'])
+  })
+
+  it('fails C11 when nodes hold different checkpoints of one id, or one does not add up', () => {
+    const w = settledAtFive()
+    foldMarket(w, checkpointAtFive(), ['a', 'b'])
+    const doctored = checkpointAtFive()
+    doctored.accounts.bob!.fees = String(usdUnits('0.2'))
+    doctored.positions.bob!.cost = '0'
+    foldMarket(w, doctored, ['c'])
+    expect(failures(w.input({ reads: false })).C11).toEqual(['differs', 'positions', 'totals'])
   })
 })
 

@@ -77,6 +77,15 @@ export const cancellationsOf = (steps: readonly Step[], orderId: string) =>
   )
 
 /**
+ * Whether the market checkpoint in force closed `orderId` (filled, cancelled, rejected): the
+ * compaction it allows deleted any cancel request recorded for it (market-checkpoint.ts).
+ */
+export function closedInBase(view: NodeView, instrument: string, orderId: string): boolean {
+  const status = view.bases.get(instrument)?.orders[orderId]?.status
+  return status !== undefined && status !== 'open' && status !== 'partially_filled'
+}
+
+/**
  * Whether the request took effect on this node: its ledger entry exists, its order was accepted
  * by the matcher, its cancel was taken. Undefined when the document that would say is unreadable.
  */

@@ -1,5 +1,6 @@
 // Every checker of design.md §5, each a pure function of the history and the final states.
 
+import { checkMarketCheckpoints } from './checkpoints'
 import type { CheckInput } from './context'
 import { checkConvergence } from './convergence'
 import { checkConservation, checkOverdraft, checkRightsRefusals } from './money'
@@ -21,6 +22,7 @@ export const checkers: readonly ((input: CheckInput) => CheckResult)[] = [
   checkReferenceModel,
   checkLiquidations,
   checkRightsRefusals,
+  checkMarketCheckpoints,
 ]
 
 /** Runs every checker; one that throws fails with the error rather than stopping the others. */

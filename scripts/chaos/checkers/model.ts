@@ -10,9 +10,13 @@
 // hands its whole position to the insurance fund at the mark, paying 1% of the notional into the
 // fund; then every open position pays (rounded up) or receives (rounded down) notional × rate
 // against the clearing account. The step's stated figures must be the model's.
+// Where a market checkpoint is in force the model starts from it, as the nodes do: its positions,
+// its orders' fills and states, each account's realized PnL, fees and funding; and replays the
+// chain after it. Its folded records are not replayed (C11 checks the base adds up).
 
 import { liquidationFeeRate } from '../../../src/constants'
 import type { Instrument } from '../../../src/domain/instrument'
+import type { MarketCheckpoint } from '../../../src/state/market-doc'
 import {
   insuranceAccount,
   usd,
@@ -100,18 +104,59 @@ export function replayTrading(view: NodeView, instruments: Map<string, Instrumen
       model.problems.push({ type: 'unknown-instrument', message: `${view.node}: ${symbol}` })
       continue
     }
-    steps.forEach((step, i) => {
-      if (step.seq !== i + 1) {
-        model.problems.push({
-          type: 'step-gap',
-          message: `${view.node} ${symbol}: step ${i + 1} is seq ${step.seq}`,
-        })
-      }
-      takeStep(model, instrument, step, `${view.node} ${symbol}#${step.seq}`)
-    })
+    const base = view.bases.get(symbol)
+    if (base !== undefined) startFrom(model, instrument, base)
+    const first = (base?.at.seq ?? 0) + 1
+    steps
+      .filter((step) => step.folded !== true)
+      .forEach((step, i) => {
+        if (step.seq !== first + i) {
+          model.problems.push({
+            type: 'step-gap',
+            message: `${view.node} ${symbol}: step ${first + i} is seq ${step.seq}`,
+          })
+        }
+        takeStep(model, instrument, step, `${view.node} ${symbol}#${step.seq}`)
+      })
   }
   models.set(view, model)
   return model
+}
+
+/** The model's state at a checkpoint in force: what the base says (amounts in integer units). */
+function startFrom(model: TradingModel, instrument: Instrument, base: MarketCheckpoint): void {
+  const symbol = instrument.symbol
+  const book = positionsOf(model, symbol)
+  for (const [accountId, { size, cost }] of Object.entries(base.positions))
+    book.set(accountId, { size: BigInt(size), cost: BigInt(cost) })
+  const resting = new Set(base.resting.map((order) => order.orderId))
+  for (const [orderId, order] of Object.entries(base.orders)) {
+    if (order.status === 'rejected') continue
+    const filled = BigInt(order.filled)
+    // A reduce-only order's capped part never works: its size is what filled and what rests.
+    const cancelled = order.status === 'cancelled' && order.reason !== 'reduce_only_capped'
+    const size = cancelled
+      ? units(order.input.size, instrument.sizeDecimals)
+      : filled + (resting.has(orderId) ? BigInt(order.remaining) : 0n)
+    model.orders.set(orderId, {
+      instrument: symbol,
+      accountId: order.input.accountId,
+      side: order.input.side,
+      size,
+      filled,
+      cancelled,
+      cancelledAt: cancelled ? base.at.seq : null,
+    })
+  }
+  const fillIds = new Set<string>()
+  for (const [accountId, activity] of Object.entries(base.accounts)) {
+    add(model.realized, accountId, BigInt(activity.realized))
+    add(model.fees, accountId, BigInt(activity.fees))
+    add(model.funding, accountId, BigInt(activity.funding))
+    add(model.clearingFunding, symbol, -BigInt(activity.funding))
+    for (const { fill } of activity.fills) fillIds.add(fill.fillId)
+  }
+  model.fillCount += fillIds.size
 }
 
 function takeStep(model: TradingModel, instrument: Instrument, step: Step, where: string): void {

@@ -2,7 +2,7 @@
 // first one, and per type of error its count, first and last message; plus figures worth printing
 // (counts, times) and, for a checker whose subject does not exist yet, why it is not applicable.
 
-export type CheckId = 'C1' | 'C2' | 'C3' | 'C4' | 'C5' | 'C6' | 'C7' | 'C8' | 'C9' | 'C10'
+export type CheckId = 'C1' | 'C2' | 'C3' | 'C4' | 'C5' | 'C6' | 'C7' | 'C8' | 'C9' | 'C10' | 'C11'
 
 export type CheckStatus = 'pass' | 'fail' | 'n/a'
 

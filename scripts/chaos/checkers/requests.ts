@@ -9,6 +9,7 @@ import type { Op, Request } from '../history'
 import {
   acceptancesOf,
   cancellationsOf,
+  closedInBase,
   contextOf,
   effectOf,
   stepsOf,
@@ -36,8 +37,11 @@ function promised(request: Request, view: NodeView): boolean | undefined {
   if (op.f === 'cancel') {
     if (view.unreadable.includes(`market/${op.instrument}`)) return undefined
     const taken = cancellationsOf(stepsOf(view, op.instrument), op.orderId).length > 0
-    // 202 cancel_requested: recorded where it arrived, taken once the matcher sees it.
-    return taken || view.cancelRequests.has(op.orderId)
+    // 202 cancel_requested: recorded where it arrived, taken once the matcher sees it (and
+    // deleted once a checkpoint in force closed the order).
+    return (
+      taken || view.cancelRequests.has(op.orderId) || closedInBase(view, op.instrument, op.orderId)
+    )
   }
   const effect = effectOf(view, op)
   return effect === undefined ? undefined : effect !== false
