@@ -46,6 +46,10 @@ const scenarios = [
     name: "a node joins empty, then the home node's clock runs 12 s slow",
     options: scenario(5, 'membership,skew', 20),
   },
+  {
+    name: 'the home node killed, then a node cut off, markets checkpointed every 4 s',
+    options: { ...scenario(350, 'partition,kill'), checkpointEveryMs: 4_000 },
+  },
 ]
 
 describe('chaos: seeded partition runs keep every invariant', () => {
@@ -60,6 +64,10 @@ describe('chaos: seeded partition runs keep every invariant', () => {
       expect(result.plan.length).toBeGreaterThan(0)
       expect(result.faultsStarted, 'every planned fault ran').toBe(result.plan.length)
       expect(result.convergeMs).not.toBeNull()
+      if (options.checkpointEveryMs > 0) {
+        const figures = result.results.find((r) => r.id === 'C11')!.figures
+        expect(figures['BTC-PERP folded to'], 'a market checkpoint in force').toBeGreaterThan(0)
+      }
       await rm(result.dir, { recursive: true, force: true })
     })
   }
