@@ -10,6 +10,7 @@ import * as folding from '../../src/domain/checkpoint'
 import type { Grant } from '../../src/domain/escrow'
 import * as ledger from '../../src/domain/ledger'
 import * as money from '../../src/domain/money'
+import { catchUpPieces } from '../../src/mesh/catch-up'
 import * as accountIndex from '../../src/state/account-index'
 import * as checkpoint from '../../src/state/checkpoint'
 import * as commands from '../../src/state/commands'
@@ -343,6 +344,29 @@ describe('state/checkpoint', () => {
     expect(confirms(b, entry)).toBe(winner.node === 'b')
   })
 
+  it('lets a node catching up from nothing take a compacted shard piece by piece', () => {
+    const { a, b } = twoReplicas()
+    const before = figures(a, ['alice', 'bob'])
+    acknowledgedByBoth(a, b, 1, t0 + 1_000)
+    a.doc.transact(() => checkpoint.compact(a.doc, checkpoint.inForce(a.doc)!))
+    // The folded entries come as tombstones, in pieces before the checkpoint that folds them.
+    const pieces = [...catchUpPieces(a.doc, new Map(), 400)]
+    expect(pieces.length).toBeGreaterThan(3)
+    const wiped = replica('c', 4)
+    // These acknowledgements carry no node signature: only the deletion rules are under test.
+    const unsigned = uncheckedIn(['transfers', 'checkpointAcks'])
+    const refused: string[] = []
+    for (const piece of pieces) {
+      wiped.doc.once('afterTransaction', (transaction: Y.Transaction) => {
+        const why = refusal(wiped.doc, transaction, unsigned, false)
+        if (why !== undefined) refused.push(why)
+      })
+      apply(wiped.doc, piece)
+    }
+    expect(refused).toEqual([])
+    expect(figures(wiped, ['alice', 'bob'])).toEqual(before)
+  })
+
   it('refuses a peer deleting an entry no checkpoint in force folds', () => {
     const { a, b } = twoReplicas()
     a.doc.transact(() => shard.transfers(a.doc).delete('deposit/bob/d2'))
@@ -360,13 +384,12 @@ const rules = shardChecks(0, 1, {
   nodeKeys: null,
   onForged: () => undefined,
 })
-const checks = {
+/** The shard's remote checks, but for the entry checks of `maps` (only deletions under test). */
+const uncheckedIn = (maps: string[]) => ({
   ...rules,
   maps: new Map(
-    [...rules.maps].map(([name, check]) => [
-      name,
-      // Deposits here carry no operator signature: only the deletion rules are under test.
-      name === 'transfers' ? () => undefined : check,
-    ]),
+    [...rules.maps].map(([name, check]) => [name, maps.includes(name) ? () => undefined : check]),
   ),
-}
+})
+// Deposits here carry no operator signature.
+const checks = uncheckedIn(['transfers'])
