@@ -301,9 +301,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         id: 'chaos',
       })
       // A catch-up larger than one piece arrives as a SyncStep2 and then updates: a document
-      // read at the SyncStep2 alone lacks the rest (chaos seed 42 read a market half-way).
+      // read at the SyncStep2 alone lacks the rest (chaos seed 42 read a market half-way). The
+      // last piece may hold deletions only, which no state vector shows: wait for quiet too.
       const deadline = performance.now() + timeoutMs
-      while (expected !== null && stateVectorDigest(follower.ydoc) !== expected) {
+      const quiet = () => Date.now() - follower.lastArrivalMs() >= finalReadQuietMs
+      while ((expected !== null && stateVectorDigest(follower.ydoc) !== expected) || !quiet()) {
         if (performance.now() > deadline) {
           follower.close()
           throw new Error(`${id} ${doc}: the follower never held the state the node reported`)
@@ -336,6 +338,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   }
   return cluster
 }
+
+/** How long a final read waits with nothing arriving before it takes the document as whole. */
+const finalReadQuietMs = 250
 
 /** Every SQLite file under `folder`. */
 async function sqliteFiles(folder: string): Promise<string[]> {
