@@ -42,7 +42,13 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { ...testSecrets, SHARD_COUNT: '4', INSTRUMENTS: testInstruments },
+              // No checkpoints unless a test asks: the runtime tests read whole histories.
+              bindings: {
+                ...testSecrets,
+                SHARD_COUNT: '4',
+                INSTRUMENTS: testInstruments,
+                CHECKPOINT_INTERVAL_MS: '0',
+              },
             },
           }),
         ],

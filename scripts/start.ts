@@ -76,6 +76,8 @@ async function meshSecrets(firstNodeData: string) {
 
 /** The local mesh settles every minute (a deployed one sets SETTLEMENT_INTERVAL_MS). */
 const settlementIntervalMs = 60_000
+/** And folds its documents' history every 5 minutes, as wrangler.toml's CHECKPOINT_INTERVAL_MS. */
+const checkpointIntervalMs = 300_000
 
 function nodeSpecs(args: StartArgs, env: Record<string, string>): NodeSpec[] {
   const url = (i: number) => `http://${args.host}:${args.port + i}`
@@ -92,6 +94,7 @@ function nodeSpecs(args: StartArgs, env: Record<string, string>): NodeSpec[] {
       host: args.host,
       peers,
       settleEveryMs: settlementIntervalMs,
+      checkpointEveryMs: checkpointIntervalMs,
     }
     if (args.shards !== undefined) spec.shards = args.shards
     return { ...spec, env }
