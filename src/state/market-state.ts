@@ -121,7 +121,8 @@ function startAt(state: MarketState, base: market.MarketCheckpoint | null): void
  * nothing but the chain (one term, or the fenced steps already found), that is the next step of
  * the head term, as with a single matcher; otherwise (a new term started, a late step of an old
  * one, a gap) the chain is found again, and the state is rebuilt along it if it no longer
- * extends what was applied.
+ * extends what was applied. A checkpoint put in force since the last call restarts the state
+ * from it first: what it folds is dropped from memory as it is from the document.
  */
 export function catchUp(state: MarketState, doc: Y.Doc): void {
   const inForce = marketCheckpoint.inForce(doc, state.options.members)
@@ -149,6 +150,7 @@ export function catchUp(state: MarketState, doc: Y.Doc): void {
     applied.length === taken &&
     (applied.length === 0 || sameStep(applied[applied.length - 1]!, state.last))
   if (!extends_) startAt(state, state.base)
+  // From what is applied now: all of it after a rebuild.
   for (const header of chain.applied.slice(state.nextSeq - 1 - baseSeq)) {
     apply(state, stored.get(market.stepKeyOf(header.term, header.seq))!, doc)
   }
