@@ -29,7 +29,7 @@ const usage = `usage: npm run node -- --id <id> --port <port> --data <folder> [-
   --shards  number of shard documents, equal on every node of a mesh (default: wrangler.toml)
   --host    address to listen on (default 127.0.0.1)
   --settle-every  settlement epoch length in ms on the instruments this node is home to
-  --checkpoint-every  epoch checkpoint length in ms of the shard documents (0 or unset: none)
+  --checkpoint-every  epoch checkpoint length in ms of the shard and market documents (0 or unset: none)
             (default 0: settle only on POST /v1/admin/settlements)
   --grant-policy  what a node grants a peer that asks for escrow rights: ${grantPolicies.join(', ')}
             (default demand; RIGHTS_GRANT_POLICY)
@@ -153,9 +153,8 @@ function miniflareOptions(
       ...(args.settleEveryMs !== undefined && {
         SETTLEMENT_INTERVAL_MS: String(args.settleEveryMs),
       }),
-      ...(args.checkpointEveryMs !== undefined && {
-        CHECKPOINT_INTERVAL_MS: String(args.checkpointEveryMs),
-      }),
+      // Off unless asked, whatever wrangler.toml (a deployed node's defaults) says.
+      CHECKPOINT_INTERVAL_MS: String(args.checkpointEveryMs ?? 0),
       ...(args.clockSkewMs !== 0 && { CLOCK_SKEW_MS: String(args.clockSkewMs) }),
       ...(args.grantPolicy !== undefined && { RIGHTS_GRANT_POLICY: args.grantPolicy }),
     },
