@@ -107,6 +107,7 @@ export class MarketReplica extends DurableObject<Env> {
     const instrument = this.#config.instruments.get(name.slice(name.lastIndexOf('/') + 1))
     assert(instrument !== undefined, `market ${name} is a listed instrument`)
     this.#instrument = instrument
+    const options = marketCheckpoints.optionsOf(this.#config)
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mark_latest (
         id INTEGER PRIMARY KEY CHECK (id = 1), price TEXT NOT NULL, ts INTEGER NOT NULL)`)
@@ -119,11 +120,7 @@ export class MarketReplica extends DurableObject<Env> {
         name,
         ctx.storage,
         (doc: Y.Doc) => {
-          this.#state = marketState.replay(
-            instrument,
-            doc,
-            marketCheckpoints.optionsOf(this.#config),
-          )
+          this.#state = marketState.replay(instrument, doc, options)
           this.#auditedEpoch = latestEpoch(this.#state)
         },
         marketChecks(
@@ -132,7 +129,7 @@ export class MarketReplica extends DurableObject<Env> {
             nodeKeys: this.#config.nodePublicKeys,
             onForged: forgedRecorder(() => this.#held, this.#config.nodeId),
           },
-          marketCheckpoints.optionsOf(this.#config).members,
+          options.members,
         ),
       )
       this.#mesh = replicaMesh.attach(env, this.#config, this.#held, () => {

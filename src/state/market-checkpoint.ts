@@ -74,12 +74,6 @@ export const differences = (
 ): string[] =>
   checkedFields.filter((field) => orderFreeJson(own[field]) !== orderFreeJson(written[field]))
 
-/** The step a step key names. */
-export function pointOfKey(key: string): fencing.StepPoint {
-  const [seq, term] = key.split('.t')
-  return { seq: Number(seq), term: term === undefined ? 0 : Number(term) }
-}
-
 /**
  * Whether `inForce` settled the cancel request of `orderId`: the order is closed there. Judged by
  * the key alone, as a peer's deletion may arrive without the value. A request for an order the
@@ -91,7 +85,7 @@ function cancelSettled(inForce: market.MarketCheckpoint, orderId: string): boole
 }
 
 const folds = (inForce: market.MarketCheckpoint, key: string): boolean =>
-  fencing.foldedInto(inForce.at, pointOfKey(key))
+  fencing.foldedInto(inForce.at, market.pointOfStepKey(key))
 
 /**
  * Deletes what the checkpoint in force folds: its steps, the cancel requests it settled, and
@@ -106,7 +100,7 @@ export function compact(doc: Y.Doc, inForce: market.MarketCheckpoint): number {
       deleted += 1
     }
   }
-  const older = (key: string) => pointOfKey(key).seq < inForce.at.seq
+  const older = (key: string) => market.pointOfStepKey(key).seq < inForce.at.seq
   drop(market.steps(doc), (key) => folds(inForce, key))
   drop(market.cancelRequests(doc), (orderId) => cancelSettled(inForce, orderId))
   drop(market.marketCheckpoints(doc), older)
@@ -128,9 +122,9 @@ export function deletionAllowed(
     case 'cancelRequests':
       return cancelSettled(now, key)
     case 'marketCheckpoints':
-      return pointOfKey(key).seq < now.at.seq
+      return market.pointOfStepKey(key).seq < now.at.seq
     case 'marketCheckpointAcks':
-      return pointOfKey(key.slice(0, key.indexOf('/'))).seq < now.at.seq
+      return market.pointOfStepKey(key.slice(0, key.indexOf('/'))).seq < now.at.seq
     default:
       return false
   }

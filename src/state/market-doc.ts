@@ -185,6 +185,12 @@ export const marketCheckpointAcks = (doc: Y.Doc): Y.Map<MarketCheckpointAck> =>
   doc.getMap('marketCheckpointAcks')
 export const marketAckKey = (checkpoint: string, node: string): string => `${checkpoint}/${node}`
 
+/** The step a key of `stepKeyOf` names. */
+export function pointOfStepKey(key: string): fencing.StepPoint {
+  const [seq, term] = key.split('.t')
+  return { seq: Number(seq), term: term === undefined ? 0 : Number(term) }
+}
+
 /** Step keys sort in sequence order as strings. */
 export const stepKey = (seq: number): string => String(seq).padStart(12, '0')
 

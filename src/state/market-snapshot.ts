@@ -4,7 +4,6 @@
 // decided is kept: an order only a fenced step took is no part of it (fence() adds its view on
 // each node from the steps that node holds, so nodes may differ on it until they converge).
 
-import { orderFreeJson } from '../domain/canonical'
 import * as matcher from '../domain/matcher'
 import type * as money from '../domain/money'
 import * as market from './market-doc'
@@ -101,18 +100,3 @@ export function restore(state: MarketState, checkpoint: market.MarketCheckpoint)
   state.term = checkpoint.at.term
   state.last = checkpoint.at
 }
-
-const snapshotFields = ['resting', 'positions', 'orders', 'accounts', 'settlements'] as const
-
-/**
- * The parts in which `checkpoint` differs from `snapshot`, none when it holds exactly it. Lists
- * are compared in order (the book's priority, the fills' sequence); objects whatever the order of
- * their keys, which each node's maps iterate in the order its updates came in.
- */
-export const snapshotDifferences = (
-  snapshot: market.MarketSnapshot,
-  checkpoint: market.MarketSnapshot,
-): (keyof market.MarketSnapshot)[] =>
-  snapshotFields.filter(
-    (field) => orderFreeJson(snapshot[field]) !== orderFreeJson(checkpoint[field]),
-  )
